@@ -1,0 +1,19 @@
+// Package beamtest runs real BEAM nodes (Erlang/OTP and Elixir) for gonode's
+// tests, isolated in a network namespace of the test binary's own.
+//
+// A test package that starts BEAM nodes calls RunInNetns from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(beamtest.RunInNetns(m)) }
+//
+// RunInNetns creates a fresh network namespace with only loopback up,
+// re-executes the test binary inside it (so port 4369 and every other port is
+// the test's own), removes any process left in it, and deletes it.
+//
+// Releases returns the OTP matrix: the host's Debian OTP 25 and the OTP 27 and
+// 29 chroots that scripts/otp-matrix.sh builds. Start runs an `erl` (or
+// `elixir`) node of a release with a control loop on its standard input, so
+// the test can evaluate expressions on it with Eval and read their results.
+// Closing standard input halts the node; Cleanup does so for every node.
+//
+// This package is for tests only and imports nothing of gonode's.
+package beamtest
