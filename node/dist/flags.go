@@ -43,6 +43,13 @@ const (
 	FlagNameMe             Flags = 1 << 33
 	FlagV4NC               Flags = 1 << 34
 	FlagAlias              Flags = 1 << 35
+	// FlagLocalExt is used only inside a BEAM node; it never travels in a
+	// handshake but is named so that Names can show it.
+	FlagLocalExt Flags = 1 << 36
+	// FlagAltactSig (OTP 28+) announces the ALTACT_SIG_SEND control message (37).
+	FlagAltactSig Flags = 1 << 37
+	// FlagNativeRecords (OTP 29+) announces native record terms.
+	FlagNativeRecords Flags = 1 << 38
 )
 
 // FlagsMandatory25 are the flags OTP 25 and later require from every peer.
@@ -65,6 +72,7 @@ var flagNames = map[Flags]string{
 	FlagPendingConnect: "PENDING_CONNECT", FlagExitPayload: "EXIT_PAYLOAD", FlagFragments: "FRAGMENTS",
 	FlagHandshake23: "HANDSHAKE_23", FlagUnlinkID: "UNLINK_ID", FlagMandatory25Digest: "MANDATORY_25_DIGEST",
 	FlagSpawn: "SPAWN", FlagNameMe: "NAME_ME", FlagV4NC: "V4_NC", FlagAlias: "ALIAS",
+	FlagLocalExt: "LOCAL_EXT", FlagAltactSig: "ALTACT_SIG", FlagNativeRecords: "NATIVE_RECORDS",
 }
 
 // Has reports whether every flag in want is set in f.
