@@ -89,9 +89,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MailboxSize is the mailbox capacity of every process the node spawns for
 	// users and built-ins. A message to a full mailbox is dropped, logged (rate
-	// limited) and counted. Default 65536: ergo's 100 drops a quarter of a
-	// full-rate stream; 65536 absorbs bursts of that size per process while
-	// bounding memory. Zero means the default.
+	// limited) and counted. Default 65535: ergo's 100 drops a quarter of a
+	// full-rate stream; 65535 (ergo's maximum, the mailbox size is a uint16)
+	// absorbs bursts of that size per process while bounding memory. Zero means
+	// the default.
 	MailboxSize int
 }
 
@@ -104,7 +105,7 @@ const (
 	// DefaultHandshakeTimeout is OTP's default net_setuptime (7 s).
 	DefaultHandshakeTimeout = 7 * time.Second
 	// DefaultMailboxSize: see Config.MailboxSize.
-	DefaultMailboxSize = 65536
+	DefaultMailboxSize = 65535
 )
 
 // DefaultConfig returns a Config with every default filled in and Name and
@@ -169,8 +170,8 @@ func (c Config) Validate() error {
 	if c.HandshakeTimeout <= 0 {
 		bad("handshake timeout %s must be positive", c.HandshakeTimeout)
 	}
-	if c.MailboxSize < 0 {
-		bad("mailbox size %d is negative", c.MailboxSize)
+	if c.MailboxSize < 0 || c.MailboxSize > 65535 {
+		bad("mailbox size %d is out of range 0-65535", c.MailboxSize)
 	}
 	return errors.Join(errs...)
 }

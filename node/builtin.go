@@ -1,0 +1,207 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
+)
+
+// Names of the built-in processes every gonode node runs.
+const (
+	// ServerName is the built-in gen_server registered as `gonode`:
+	//   ping                      -> pong
+	//   info                      -> #{node, version, uptime, peers, hidden}
+	//   {call, To, Msg}           -> {ok, Reply} | {error, Reason}: the Go node
+	//   {call, To, Msg, TimeoutMs}   calls To ({Name, Node} or a pid) itself
+	ServerName = "gonode"
+	// NetKernelName answers net_adm:ping's {is_auth, Node} with yes, as
+	// OTP's net_kernel does.
+	NetKernelName = "net_kernel"
+)
+
+func (n *Node) startBuiltins() error {
+	opts := n.processOptions()
+	if _, err := n.ergo.Spawn(NetKernelName, opts, &netKernel{}); err != nil {
+		return fmt.Errorf("%s: %w", NetKernelName, err)
+	}
+	if _, err := n.ergo.Spawn(ServerName, opts, &gonodeServer{n: n}); err != nil {
+		return fmt.Errorf("%s: %w", ServerName, err)
+	}
+	if _, err := n.ergo.Spawn("", opts, &eventsServer{n: n}); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	return nil
+}
+
+// netKernel answers the is_auth call net_adm:ping makes.
+type netKernel struct{ gen.Server }
+
+func (netKernel) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus) {
+	if t, ok := message.(etf.Tuple); ok && len(t) == 2 && t[0] == etf.Atom("is_auth") {
+		return etf.Atom("yes"), gen.ServerStatusOK
+	}
+	return etf.Tuple{etf.Atom("error"), etf.Atom("unknown_call")}, gen.ServerStatusOK
+}
+
+func (netKernel) HandleCast(*gen.ServerProcess, etf.Term) gen.ServerStatus { return gen.ServerStatusOK }
+func (netKernel) HandleInfo(*gen.ServerProcess, etf.Term) gen.ServerStatus { return gen.ServerStatusOK }
+
+// gonodeServer is the built-in `gonode` gen_server.
+type gonodeServer struct {
+	gen.Server
+	n *Node
+}
+
+// defaultCallTimeout bounds {call, To, Msg} without an explicit timeout, like
+// gen_server:call's default.
+const defaultCallTimeout = 5 * time.Second
+
+func (s *gonodeServer) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus) {
+	switch m := message.(type) {
+	case etf.Atom:
+		switch m {
+		case "ping":
+			return etf.Atom("pong"), gen.ServerStatusOK
+		case "info":
+			return s.info(), gen.ServerStatusOK
+		}
+	case etf.Tuple:
+		if len(m) >= 3 && len(m) <= 4 && m[0] == etf.Atom("call") {
+			to, err := processTarget(m[1])
+			if err != nil {
+				return errorTerm(err), gen.ServerStatusOK
+			}
+			timeout := defaultCallTimeout
+			if len(m) == 4 {
+				ms, ok := m[3].(int64)
+				if !ok || ms <= 0 {
+					return errorTerm(errors.New("timeout must be a positive integer of milliseconds")), gen.ServerStatusOK
+				}
+				timeout = time.Duration(ms) * time.Millisecond
+			}
+			// The call runs in its own process so this server keeps serving.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				reply, err := s.n.Call(ctx, to, m[2])
+				if err != nil {
+					_ = p.SendReply(from, errorTerm(err))
+					return
+				}
+				_ = p.SendReply(from, etf.Tuple{etf.Atom("ok"), reply})
+			}()
+			return nil, gen.ServerStatusIgnore
+		}
+	}
+	return etf.Tuple{etf.Atom("error"), etf.Tuple{etf.Atom("unknown_call"), message}}, gen.ServerStatusOK
+}
+
+func (s *gonodeServer) info() etf.Map {
+	peers := etf.List{}
+	for _, p := range s.n.Connected() {
+		peers = append(peers, etf.Atom(p))
+	}
+	return etf.Map{
+		etf.Atom("node"):    etf.Atom(s.n.Name()),
+		etf.Atom("version"): []byte(Version),
+		etf.Atom("uptime"):  int64(s.n.Uptime() / time.Second),
+		etf.Atom("peers"):   peers,
+		etf.Atom("hidden"):  s.n.cfg.Hidden,
+	}
+}
+
+func errorTerm(err error) etf.Tuple {
+	return etf.Tuple{etf.Atom("error"), []byte(err.Error())}
+}
+
+// processTarget accepts {Name, Node}, a pid or a local registered name.
+func processTarget(t etf.Term) (any, error) {
+	switch v := t.(type) {
+	case etf.Pid:
+		return v, nil
+	case etf.Atom:
+		return string(v), nil
+	case etf.Tuple:
+		if len(v) == 2 {
+			name, ok1 := v[0].(etf.Atom)
+			node, ok2 := v[1].(etf.Atom)
+			if ok1 && ok2 {
+				return gen.ProcessID{Name: string(name), Node: string(node)}, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("call target must be {Name, Node}, a pid or a name, got %v", t)
+}
+
+// ErrCallTimeout is returned by Call when no reply came in time.
+var ErrCallTimeout = errors.New("call timed out")
+
+// Call makes a gen_server call to `to` — a gen.ProcessID{Name, Node}, an
+// etf.Pid, or a local registered name — and returns the reply. The deadline
+// of ctx (default 5 s, at least 1 s: ergo counts in whole seconds) bounds it.
+func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
+	en, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	timeout := defaultCallTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	secs := int((timeout + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	p, err := en.Spawn("", n.processOptions(), &caller{})
+	if err != nil {
+		return nil, fmt.Errorf("call: %w", err)
+	}
+	defer p.Kill()
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := p.DirectWithTimeout(callRequest{to: to, msg: message, secs: secs}, secs+1)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			if errors.Is(r.err, lib.ErrTimeout) {
+				return nil, fmt.Errorf("call %v: %w", to, ErrCallTimeout)
+			}
+			return nil, fmt.Errorf("call %v: %w", to, r.err)
+		}
+		return r.v, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("call %v: %w", to, ctx.Err())
+	}
+}
+
+type callRequest struct {
+	to   any
+	msg  etf.Term
+	secs int
+}
+
+// caller is a short-lived process a Call is made from.
+type caller struct{ gen.Server }
+
+func (caller) HandleDirect(p *gen.ServerProcess, ref etf.Ref, message interface{}) (interface{}, gen.DirectStatus) {
+	req, ok := message.(callRequest)
+	if !ok {
+		return nil, fmt.Errorf("unexpected request %T", message)
+	}
+	reply, err := p.CallWithTimeout(req.to, req.msg, req.secs)
+	if err != nil {
+		return nil, err
+	}
+	return reply, gen.DirectStatusOK
+}

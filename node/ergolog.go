@@ -1,0 +1,100 @@
+package node
+
+import (
+	"bytes"
+	"flag"
+	"log"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ergo writes its warnings through the standard library's log package, and
+// prints them only when its -ergo.warning flag is set. routeErgoLogs turns
+// them on and sends them to slog: a dropped message (ergo's "mailbox ... is
+// full") becomes a rate-limited warning and an Observer.MailboxOverflow call;
+// everything else becomes a warning with component=ergo. This is process-wide
+// (ergo's logging is global); the most recently started node's logger wins.
+func routeErgoLogs(l *slog.Logger, obs Observer) {
+	ergoLogOnce.Do(func() {
+		_ = flag.Set("ergo.warning", "true")
+		log.SetFlags(0)
+		log.SetOutput(ergoLog)
+	})
+	ergoLog.set(l.With("component", "ergo"), obs)
+}
+
+var (
+	ergoLogOnce sync.Once
+	ergoLog     = &ergoLogWriter{limit: newRateLimiter(time.Second)}
+)
+
+var mailboxFull = regexp.MustCompile(`mailbox of (\S+)\[("[^"]*")\] is full`)
+
+type ergoLogWriter struct {
+	mu    sync.Mutex
+	log   *slog.Logger
+	obs   Observer
+	limit *rateLimiter
+}
+
+func (w *ergoLogWriter) set(l *slog.Logger, obs Observer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.log, w.obs = l, obs
+}
+
+func (w *ergoLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	l, obs := w.log, w.obs
+	w.mu.Unlock()
+	msg := strings.TrimSpace(string(bytes.TrimPrefix(p, []byte("WARNING! "))))
+	if m := mailboxFull.FindStringSubmatch(msg); m != nil {
+		process := strings.Trim(m[2], `"`)
+		if process == "" {
+			process = m[1]
+		}
+		obs.MailboxOverflow(process)
+		if n, ok := w.limit.allow("mailbox:" + process); ok {
+			l.Warn("mailbox full: message dropped", "process", process, "dropped_since_last_log", n)
+		}
+		return len(p), nil
+	}
+	l.Warn(msg)
+	return len(p), nil
+}
+
+// rateLimiter allows one event per key per interval and counts the rest.
+type rateLimiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  map[string]time.Time
+	held  map[string]int
+}
+
+func newRateLimiter(every time.Duration) *rateLimiter {
+	return &rateLimiter{every: every, last: map[string]time.Time{}, held: map[string]int{}}
+}
+
+// allow reports whether key may be logged now and how many events were held
+// back since it last was (including this one).
+func (r *rateLimiter) allow(key string) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held[key]++
+	now := time.Now()
+	if t, ok := r.last[key]; ok && now.Sub(t) < r.every {
+		return 0, false
+	}
+	if len(r.last) > 1024 || len(r.held) > 1024 { // bound memory: forget old keys
+		clear(r.last)
+		clear(r.held)
+		r.held[key] = 1
+	}
+	r.last[key] = now
+	n := r.held[key]
+	delete(r.held, key)
+	return n, true
+}

@@ -1,0 +1,314 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	ergonode "github.com/ergo-services/ergo/node"
+)
+
+// Version is gonode's version, reported by the built-in gonode server's info.
+// The binary sets it at link time.
+var Version = "dev"
+
+// Errors returned by Node's methods.
+var (
+	ErrNotStarted     = errors.New("node is not started")
+	ErrStopping       = errors.New("node is stopping")
+	ErrAlreadyStarted = errors.New("node is already started")
+	ErrSelf           = errors.New("a node cannot connect to itself")
+)
+
+// Node is an Erlang distribution node running on ergo's process runtime. It
+// is safe for concurrent use. Create it with New, then Start it.
+type Node struct {
+	cfg     Config
+	baseLog *slog.Logger
+	log     *slog.Logger
+	obs     Observer
+
+	mu       sync.Mutex
+	ergo     ergonode.Node
+	wire     *wire
+	started  time.Time
+	stopping bool
+
+	events *eventHub
+}
+
+// Option configures optional dependencies of a Node.
+type Option func(*Node)
+
+// WithLogger sets the logger; the default discards nothing and writes to slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
+
+// WithObserver sets the observer that receives the node's events (for metrics).
+func WithObserver(o Observer) Option { return func(n *Node) { n.obs = o } }
+
+// New validates cfg and returns an unstarted Node. cfg is copied, never modified.
+func New(cfg Config, opts ...Option) (*Node, error) {
+	if cfg.MailboxSize == 0 {
+		cfg.MailboxSize = DefaultMailboxSize
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: slog.Default(), obs: NopObserver{}}
+	for _, o := range opts {
+		o(n)
+	}
+	n.baseLog = n.log
+	n.log = n.log.With("component", "node")
+	n.events = newEventHub(n.log)
+	return n, nil
+}
+
+// Name returns the node's full name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Config returns a copy of the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// Start listens for distribution connections, registers the node (per the
+// EPMD mode) and starts the built-in processes. ctx bounds start-up only.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ergo != nil {
+		return ErrAlreadyStarted
+	}
+	if n.stopping {
+		return ErrStopping
+	}
+	routeErgoLogs(n.baseLog, n.obs)
+
+	w, err := newWire(n.cfg, n.baseLog, n.obs, n)
+	if err != nil {
+		return err
+	}
+	listener := ergonode.Listener{Hostname: listenHost(n.cfg)}
+	if n.cfg.DistPort != 0 {
+		listener.Listen = uint16(n.cfg.DistPort)
+	}
+	opts := ergonode.Options{
+		Listeners: []ergonode.Listener{listener},
+		Handshake: w.handshake,
+		Proto:     w.proto,
+		Registrar: w.registrar,
+		Flags:     ergonode.DefaultFlags(),
+		Creation:  w.creation(),
+		Env: map[gen.EnvKey]interface{}{
+			ergonode.EnvKeyVersion: ergonode.Version{Release: "gonode " + Version, Prefix: "gonode", OTP: 25},
+		},
+		// G16: the system application that sends usage metrics is never
+		// started (we start no ergo application at all); this is belt and braces.
+		System: ergonode.System{DisableAnonMetrics: true},
+	}
+	type result struct {
+		node ergonode.Node
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		en, err := ergonode.StartWithContext(context.Background(), n.cfg.Name, n.cfg.Cookie.Reveal(), opts)
+		done <- result{en, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.node != nil {
+				r.node.Stop()
+			}
+			w.close()
+		}()
+		return fmt.Errorf("start node %s: %w", n.cfg.Name, ctx.Err())
+	}
+	if r.err != nil {
+		w.close()
+		return fmt.Errorf("start node %s: %w", n.cfg.Name, scrub(r.err, n.cfg.Cookie))
+	}
+	n.ergo, n.wire, n.started = r.node, w, time.Now()
+	if err := n.startBuiltins(); err != nil {
+		r.node.Stop()
+		w.close()
+		n.ergo = nil
+		return fmt.Errorf("start built-in processes: %w", err)
+	}
+	n.log.Info("node started", "node", n.cfg.Name, "hidden", n.cfg.Hidden, "epmd", string(n.cfg.EPMD),
+		"net_ticktime", n.cfg.NetTickTime.String())
+	return nil
+}
+
+// listenHost is the interface the distribution listener binds.
+func listenHost(cfg Config) string {
+	if cfg.ListenAddr != "" {
+		return cfg.ListenAddr
+	}
+	_, host, _ := strings.Cut(cfg.Name, "@")
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
+		return "::"
+	}
+	return "0.0.0.0"
+}
+
+// scrub removes the cookie from an error text coming from a dependency.
+func scrub(err error, c Cookie) error {
+	if err == nil || c == "" || !strings.Contains(err.Error(), c.Reveal()) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), c.Reveal(), Redacted))
+}
+
+func (n *Node) running() (ergonode.Node, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopping {
+		return nil, ErrStopping
+	}
+	if n.ergo == nil {
+		return nil, ErrNotStarted
+	}
+	return n.ergo, nil
+}
+
+// Ergo returns the underlying ergo node, for process-level APIs gonode does
+// not wrap. It is nil before Start.
+func (n *Node) Ergo() ergonode.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ergo
+}
+
+// Uptime returns how long the node has been running, 0 before Start.
+func (n *Node) Uptime() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ergo == nil {
+		return 0
+	}
+	return time.Since(n.started)
+}
+
+// Connect connects to peer unless a connection exists. It returns when the
+// connection is established or failed, or when ctx ends (the attempt itself is
+// bounded by the dial timeout plus Config.HandshakeTimeout).
+func (n *Node) Connect(ctx context.Context, peer string) error {
+	en, err := n.running()
+	if err != nil {
+		return err
+	}
+	if peer == n.cfg.Name {
+		return ErrSelf
+	}
+	if err := ValidateName(peer, n.cfg.NameMode); err != nil {
+		return err
+	}
+	if slices.Contains(en.Nodes(), peer) {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- en.Connect(peer) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.obs.ConnectFailed(peer)
+			return fmt.Errorf("connect to %s: %w", peer, scrub(err, n.cfg.Cookie))
+		}
+		return nil
+	case <-ctx.Done():
+		n.obs.ConnectFailed(peer)
+		return fmt.Errorf("connect to %s: %w", peer, ctx.Err())
+	}
+}
+
+// Disconnect closes the connection to peer. Peers see the connection close,
+// as after erlang:disconnect_node/1.
+func (n *Node) Disconnect(peer string) error {
+	en, err := n.running()
+	if err != nil {
+		return err
+	}
+	if err := en.Disconnect(peer); err != nil {
+		return fmt.Errorf("disconnect %s: %w", peer, err)
+	}
+	return nil
+}
+
+// Connected returns the names of the connected peers, sorted.
+func (n *Node) Connected() []string {
+	en := n.Ergo()
+	if en == nil {
+		return nil
+	}
+	peers := en.Nodes()
+	slices.Sort(peers)
+	return peers
+}
+
+// IsConnected reports whether a connection to peer is registered.
+func (n *Node) IsConnected(peer string) bool {
+	en := n.Ergo()
+	return en != nil && slices.Contains(en.Nodes(), peer)
+}
+
+// RegisterServer spawns a gen_server under the registered name (empty for an
+// unregistered process) with the node's mailbox size, so Erlang and Elixir
+// code can call it as {Name, Node}.
+func (n *Node) RegisterServer(name string, srv gen.ServerBehavior, args ...etf.Term) (gen.Process, error) {
+	en, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	return en.Spawn(name, n.processOptions(), srv, args...)
+}
+
+func (n *Node) processOptions() gen.ProcessOptions {
+	return gen.ProcessOptions{MailboxSize: uint16(n.cfg.MailboxSize)}
+}
+
+// Stop disconnects every peer, stops all processes and the listener, and
+// unregisters from EPMD. It returns when done or when ctx ends. After Stop
+// begins, Connect fails with ErrStopping.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	if n.stopping {
+		n.mu.Unlock()
+		return nil
+	}
+	n.stopping = true
+	en, w := n.ergo, n.wire
+	n.mu.Unlock()
+	if en == nil {
+		return nil
+	}
+	n.log.Info("node stopping", "peers", len(en.Nodes()))
+	for _, peer := range en.Nodes() {
+		_ = en.Disconnect(peer)
+	}
+	en.Stop()
+	done := make(chan struct{})
+	go func() {
+		en.Wait()
+		w.close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		n.events.close()
+		n.log.Info("node stopped")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop node: %w", ctx.Err())
+	}
+}
