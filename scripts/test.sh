@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite: what `make test` and CI (.ci/run) run. As root on Debian.
+#   1. installs the packages the tests need and builds the OTP matrix chroots;
+#   2. gofmt, go vet;
+#   3. unit tests of every package (tests that start BEAM nodes run them in a
+#      network namespace of their own, on OTP 25, 27 and 29);
+#   4. every fuzz target for a short bounded time;
+#   5. the integration suite: Elixir and gonode pods, real DNS (test/integration).
+# Any failure exits non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
+export GOFLAGS=${GOFLAGS:-}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+./scripts/install-deps.sh
+./scripts/otp-matrix.sh
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go vet -tags integration ./test/integration/...
+
+step "unit tests (BEAM tests run on OTP 25, 27, 29)"
+go test -count=1 -timeout 15m -p 2 ./...
+
+step "fuzz targets (${FUZZTIME:=10s} each)"
+for pkg in $(go list ./...); do
+  for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    echo "fuzz $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+  done
+done
+
+step "integration tests (network namespaces, dnsmasq, Elixir and gonode pods)"
+go test -count=1 -timeout 15m -tags integration ./test/integration/...
+
+step "all tests passed"
