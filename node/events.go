@@ -110,10 +110,8 @@ func (s *eventsServer) HandleInfo(p *gen.ServerProcess, message etf.Term) gen.Se
 	}
 	if ev.Online {
 		s.n.log.Info("peer connected", "peer", ev.PeerName)
-		s.n.obs.PeerUp(ev.PeerName)
 	} else {
 		s.n.log.Info("peer disconnected", "peer", ev.PeerName)
-		s.n.obs.PeerDown(ev.PeerName)
 	}
 	s.n.events.publish(Event{Peer: ev.PeerName, Up: ev.Online, At: time.Now()})
 	return gen.ServerStatusOK

@@ -222,12 +222,10 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			n.obs.ConnectFailed(peer)
 			return fmt.Errorf("connect to %s: %w", peer, scrub(err, n.cfg.Cookie))
 		}
 		return nil
 	case <-ctx.Done():
-		n.obs.ConnectFailed(peer)
 		return fmt.Errorf("connect to %s: %w", peer, ctx.Err())
 	}
 }
