@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -78,8 +79,13 @@ func (c *Client) exchange(ctx context.Context, keep bool, fn func(net.Conn) erro
 	}
 	if err != nil || !keep {
 		conn.Close()
-		if err != nil && ctx.Err() != nil {
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The connection's deadline is ctx's, and it fired first.
+			err = fmt.Errorf("%w (%w)", err, context.DeadlineExceeded)
 		}
 		return nil, err
 	}

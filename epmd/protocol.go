@@ -328,7 +328,7 @@ func DecodeAlive2Resp(b []byte) (Alive2Resp, error) {
 func ReadAlive2Resp(r io.Reader, exact int) (Alive2Resp, error) {
 	var hdr [2]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Alive2Resp{}, fmt.Errorf("%w: ALIVE2 response: %w", ErrMalformed, noEOF(err))
+		return Alive2Resp{}, readErr("ALIVE2 response", err)
 	}
 	var resp Alive2Resp
 	var want int
@@ -346,7 +346,7 @@ func ReadAlive2Resp(r io.Reader, exact int) (Alive2Resp, error) {
 	resp.Result = hdr[1]
 	var c [4]byte
 	if _, err := io.ReadFull(r, c[:want-2]); err != nil {
-		return Alive2Resp{}, fmt.Errorf("%w: ALIVE2 response: %w", ErrMalformed, noEOF(err))
+		return Alive2Resp{}, readErr("ALIVE2 response", err)
 	}
 	if resp.Extended {
 		resp.Creation = binary.BigEndian.Uint32(c[:])
@@ -405,7 +405,7 @@ func ReadPort2Resp(r io.Reader) (Port2Resp, error) {
 	const max = 14 + MaxNameBytes + MaxExtraBytes
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
-		return Port2Resp{}, fmt.Errorf("%w: PORT2_RESP: %w", ErrMalformed, err)
+		return Port2Resp{}, readErr("PORT2_RESP", err)
 	}
 	if len(b) > max {
 		return Port2Resp{}, malformed("PORT2_RESP: over %d bytes", max)
@@ -496,9 +496,11 @@ func parseNameLine(s string) (NameEntry, error) {
 	return NameEntry{Name: name, Port: int(port)}, nil
 }
 
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// readErr reports a failed read: a stream that ends early is malformed (and
+// io.ErrUnexpectedEOF); any other I/O error is returned as it is.
+func readErr(what string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, what, io.ErrUnexpectedEOF)
 	}
-	return err
+	return fmt.Errorf("epmd: %s: %w", what, err)
 }

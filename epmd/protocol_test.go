@@ -249,7 +249,10 @@ func TestDecodeResponsesReject(t *testing.T) {
 		{"names short", func() error { _, err := epmd.DecodeNamesResp([]byte{0, 0, 17}); return err }},
 		{"names unterminated", func() error { _, err := epmd.DecodeNamesResp([]byte("\x00\x00\x11\x11name a at port 1")); return err }},
 		{"names bad line", func() error { _, err := epmd.DecodeNamesResp([]byte("\x00\x00\x11\x11hello\n")); return err }},
-		{"names bad port", func() error { _, err := epmd.DecodeNamesResp([]byte("\x00\x00\x11\x11name a at port 70000\n")); return err }},
+		{"names bad port", func() error {
+			_, err := epmd.DecodeNamesResp([]byte("\x00\x00\x11\x11name a at port 70000\n"))
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
