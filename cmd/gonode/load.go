@@ -1,0 +1,387 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gonode/gonode/node"
+)
+
+// environment is what the binary reads from its surroundings besides its
+// arguments. main fills it from the real process; tests fill it by hand.
+type environment struct {
+	// LookupEnv reads an environment variable, like os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// InterfaceAddrs lists the host's addresses, like net.InterfaceAddrs; it
+	// finds the default pod IP.
+	InterfaceAddrs func() ([]net.Addr, error)
+	// Hostname is the host's name, like os.Hostname; it is the host part of
+	// the default name with short names.
+	Hostname func() (string, error)
+	// IsTerminal reports whether w is a terminal; it picks the default log
+	// format.
+	IsTerminal func(w io.Writer) bool
+	// OnStarted, when set, is called once the node, discovery and the HTTP
+	// listener run; tests wait for it instead of sleeping.
+	OnStarted func(started)
+}
+
+func osEnvironment() environment {
+	return environment{
+		LookupEnv:      os.LookupEnv,
+		InterfaceAddrs: net.InterfaceAddrs,
+		Hostname:       os.Hostname,
+		IsTerminal:     isTerminal,
+	}
+}
+
+// isTerminal reports whether w is a character device, which is what a
+// terminal is to a process.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// action is what the command line asks for besides the configuration.
+type action int
+
+const (
+	actionRun action = iota
+	actionHelp
+	actionVersion
+	actionHelpMarkdown
+)
+
+// errUsage wraps a command line that cannot be read at all (an unknown flag,
+// a flag without its value, a stray argument).
+var errUsage = errors.New("usage")
+
+// errInvalid wraps every problem in an otherwise readable configuration.
+var errInvalid = errors.New("invalid configuration")
+
+// rawValue records the last value a flag was given; the table converts it
+// later, so that every bad value is reported, not just the first.
+type rawValue struct {
+	set   bool
+	value string
+	bool  bool
+}
+
+func (r *rawValue) String() string     { return r.value }
+func (r *rawValue) Set(v string) error { r.set, r.value = true, v; return nil }
+func (r *rawValue) IsBoolFlag() bool   { return r.bool }
+
+// parse reads args and the environment onto the defaults: a flag overrides
+// its environment variable, which overrides the default. It returns every
+// bad value joined, each wrapping errInvalid; a command line that cannot be
+// read returns an error wrapping errUsage.
+func parse(args []string, env environment) (config, action, error) {
+	opts := options()
+	fs := flag.NewFlagSet("gonode", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	raw := make(map[string]*rawValue, len(opts))
+	for _, o := range opts {
+		r := &rawValue{bool: o.kind == kindBool}
+		raw[o.name] = r
+		fs.Var(r, o.name, o.usage)
+	}
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	version := fs.Bool("version", false, "")
+	markdown := fs.Bool("help-markdown", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, actionHelp, nil
+		}
+		return config{}, actionRun, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	switch {
+	case *help:
+		return config{}, actionHelp, nil
+	case *version:
+		return config{}, actionVersion, nil
+	case *markdown:
+		return config{}, actionHelpMarkdown, nil
+	case fs.NArg() > 0:
+		return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q (every setting is a --flag)", errUsage, fs.Arg(0))
+	}
+
+	c := defaultConfig()
+	var errs []error
+	for _, o := range opts {
+		var source, v string
+		if r := raw[o.name]; r.set {
+			source, v = "--"+o.name, r.value
+		} else if ev, ok := env.LookupEnv(o.env); ok && (ev != "" || o.kind == kindString) {
+			source, v = o.env, ev
+		} else {
+			continue
+		}
+		if err := o.set(&c, v); err != nil {
+			if o.secret {
+				err = errors.New("invalid value")
+			}
+			errs = append(errs, fmt.Errorf("%w: %s: %w", errInvalid, source, err))
+		}
+	}
+	return c, actionRun, errors.Join(errs...)
+}
+
+// resolve fills in what the configuration derives (the default name, the
+// cookie from its file, the EPMD address from the EPMD port, discovery's
+// application name) and checks the whole: node.Config.Validate,
+// discovery.Config.Validate and this binary's own rules. It reports every
+// problem, joined, and never mentions the cookie's value.
+func resolve(c config, env environment) (config, error) {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{errInvalid}, args...)...))
+	}
+
+	nameDerived := c.Node.Name == ""
+	nameBroken := false // a derived name's own part is already reported
+	appNameOK := true
+	if nameDerived || c.AppNameSet {
+		if err := node.ValidateBasename(c.AppName); err != nil {
+			bad("--application-name (GONODE_APPLICATION_NAME): %v", err)
+			nameBroken = nameDerived
+			appNameOK = false
+		}
+	}
+	var podIP string
+	if c.PodIP != "" {
+		ip, err := parsePodIP(c.PodIP)
+		if err != nil {
+			bad("--pod-ip (POD_IP): %v", err)
+			nameBroken = nameBroken || nameDerived && c.Node.NameMode != node.ShortNames
+		}
+		podIP = ip
+	}
+	if nameDerived {
+		host, err := defaultHost(c.Node.NameMode, podIP, env)
+		if err != nil {
+			bad("--name (RELEASE_NODE) is empty and %v", err)
+			nameBroken = true
+		}
+		c.Node.Name = c.AppName + "@" + host
+	}
+
+	if !c.EPMDAddrSet {
+		c.Node.EPMDAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Node.EPMDPort))
+	} else if c.Node.EPMDAddr != "" {
+		if err := checkHostPort(c.Node.EPMDAddr, 1); err != nil {
+			bad("--epmd-addr (GONODE_EPMD_ADDR): %v", err)
+		}
+	}
+
+	cookieOK := true
+	if c.Cookie == "" {
+		ck, err := readCookie(c.CookieFile, env)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
+			cookieOK = false
+		}
+		c.Cookie = ck
+	}
+	c.Node.Cookie = c.Cookie
+
+	// The node's own checks, less what is reported above already: a cookie
+	// that could not be read is not also "empty", and a name that could not
+	// be derived is not also invalid.
+	check := c.Node
+	if !cookieOK {
+		check.Cookie = "validation-only"
+	}
+	for _, err := range flatten(check.Validate()) {
+		if nameBroken && errors.Is(err, node.ErrInvalidName) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
+	}
+
+	if c.AppNameSet {
+		c.Discovery.ApplicationName = c.AppName
+	} else {
+		c.Discovery.ApplicationName = "" // the basename of this node's name
+	}
+	checkDisc := c.Discovery
+	if !appNameOK {
+		checkDisc.ApplicationName = "" // reported above
+	}
+	for _, err := range flatten(checkDisc.Validate()) {
+		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
+	}
+
+	if c.MetricsAddr != "" {
+		if err := checkHostPort(c.MetricsAddr, 0); err != nil {
+			bad("--metrics-addr (GONODE_METRICS_ADDR): %v", err)
+		}
+	}
+	if c.MinPeers < 0 {
+		bad("--min-peers (GONODE_MIN_PEERS) %d is negative", c.MinPeers)
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		bad("--log-format (GONODE_LOG_FORMAT): unknown format %q (want json or text)", c.LogFormat)
+	}
+	if _, err := logLevel(c.LogLevel); err != nil {
+		bad("--log-level (GONODE_LOG_LEVEL): %v", err)
+	}
+	return c, errors.Join(errs...)
+}
+
+// load is parse then resolve.
+func load(args []string, env environment) (config, action, error) {
+	c, act, err := parse(args, env)
+	if act != actionRun || errors.Is(err, errUsage) {
+		return c, act, err
+	}
+	c, rerr := resolve(c, env)
+	return c, act, errors.Join(err, rerr)
+}
+
+// flatten lists the leaves of a tree of errors.Join results, in order. An
+// error that wraps several errors but is not a join (fmt.Errorf with two %w)
+// is a leaf: a join is recognised by its message being its parts' messages,
+// one a line.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	parts := j.Unwrap()
+	msgs := make([]string, len(parts))
+	for i, e := range parts {
+		msgs[i] = e.Error()
+	}
+	if err.Error() != strings.Join(msgs, "\n") {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range parts {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
+// parsePodIP accepts an IPv4 or IPv6 address, IPv6 optionally in brackets,
+// and returns it in canonical form (an IPv4-mapped IPv6 address as IPv4).
+func parsePodIP(s string) (string, error) {
+	t := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	ip, err := netip.ParseAddr(t)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an IP address", s)
+	}
+	if ip.Zone() != "" {
+		return "", fmt.Errorf("%q has a zone, which a node name cannot carry", s)
+	}
+	return ip.Unmap().String(), nil
+}
+
+// defaultHost is the host part of a name that was not given: with long
+// names the pod IP (given, else detected), with short names the host name up
+// to its first dot, as erl -sname does.
+func defaultHost(mode node.NameMode, podIP string, env environment) (string, error) {
+	if mode == node.ShortNames {
+		h, err := env.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("the host name is unknown: %v", err)
+		}
+		h, _, _ = strings.Cut(h, ".")
+		if h == "" {
+			return "", errors.New("the host name is empty")
+		}
+		return h, nil
+	}
+	if podIP != "" {
+		return podIP, nil
+	}
+	return detectPodIP(env.InterfaceAddrs), nil
+}
+
+// detectPodIP returns the first IPv4 address of the host that is neither
+// loopback nor link-local, else 127.0.0.1.
+func detectPodIP(addrs func() ([]net.Addr, error)) string {
+	list, err := addrs()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, a := range list {
+		var ip net.IP
+		switch v := a.(type) {
+		case *net.IPNet:
+			ip = v.IP
+		case *net.IPAddr:
+			ip = v.IP
+		}
+		if ip4 := ip.To4(); ip4 != nil && !ip4.IsLoopback() && !ip4.IsLinkLocalUnicast() && !ip4.IsUnspecified() {
+			return ip4.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// maxCookieFile bounds what is read of a cookie file; a cookie is at most
+// 255 bytes, so a longer file is rejected by node.Config.Validate anyway.
+const maxCookieFile = 4096
+
+// readCookie reads the cookie from path, or from $HOME/.erlang.cookie when
+// path is empty, as erl does. One trailing newline (LF or CRLF, repeated) is
+// dropped. Errors name the file, never its content.
+func readCookie(path string, env environment) (node.Cookie, error) {
+	if path == "" {
+		home, _ := env.LookupEnv("HOME")
+		if home == "" {
+			return "", errors.New("no cookie: set --cookie (RELEASE_COOKIE) or --cookie-file (GONODE_COOKIE_FILE); $HOME is unset, so $HOME/.erlang.cookie cannot be read")
+		}
+		path = filepath.Join(home, ".erlang.cookie")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("no cookie: reading the cookie file: %w (set --cookie, RELEASE_COOKIE, --cookie-file or GONODE_COOKIE_FILE)", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCookieFile+1))
+	if err != nil {
+		return "", fmt.Errorf("reading the cookie file %s: %w", path, err)
+	}
+	if len(b) > maxCookieFile {
+		return "", fmt.Errorf("the cookie file %s is longer than %d bytes", path, maxCookieFile)
+	}
+	ck := strings.TrimRight(string(b), "\r\n")
+	if ck == "" {
+		return "", fmt.Errorf("the cookie file %s is empty", path)
+	}
+	return node.Cookie(ck), nil
+}
+
+// checkHostPort accepts host:port (host may be empty) with a port from min
+// to 65535.
+func checkHostPort(addr string, min int) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < min || p > 65535 {
+		return fmt.Errorf("%q: the port must be a number from %d to 65535", addr, min)
+	}
+	return nil
+}

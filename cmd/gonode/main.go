@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/node"
+)
+
+// version is the binary's version; the build sets it with
+// -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the node could not start or stop cleanly
+	exitUsage   = 2 // bad command line or configuration
+)
+
+// shutdownTimeout bounds a graceful stop, so that a signal ends the process
+// within 5 s (Kubernetes' grace period is 30 s; a rolling update is faster
+// with a quick stop).
+const shutdownTimeout = 4 * time.Second
+
+func main() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext(context.Background(), sigs, func() {
+		fmt.Fprintln(os.Stderr, "gonode: second signal, exiting at once")
+		os.Exit(exitFailure)
+	})
+	code := run(ctx, os.Args[1:], osEnvironment(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// signalContext returns a context that ends at the first value from sigs;
+// a second value calls force (which exits the process). stop releases the
+// watcher.
+func signalContext(parent context.Context, sigs <-chan os.Signal, force func()) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case s := <-sigs:
+			cancel(fmt.Errorf("signal %v", s))
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			force()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-finished
+		cancel(nil)
+	}
+}
+
+// started describes a running gonode, for environment.OnStarted.
+type started struct {
+	Node        *node.Node
+	Discoverer  *discovery.Discoverer
+	MetricsAddr string // the address the HTTP listener is bound to, "" if off
+}
+
+// run is the whole program: it reads the configuration from args and env,
+// starts the node, discovery and the HTTP listener, and stops them when ctx
+// ends. It returns the exit status.
+func run(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) int {
+	cfg, act, err := load(args, env)
+	switch act {
+	case actionHelp:
+		writeHelp(stdout)
+		return exitOK
+	case actionVersion:
+		fmt.Fprintf(stdout, "gonode %s\n", version)
+		return exitOK
+	case actionHelpMarkdown:
+		writeMarkdown(stdout)
+		return exitOK
+	}
+	if err != nil {
+		writeConfigError(stderr, err)
+		return exitUsage
+	}
+
+	log := newLogger(cfg, env, stdout)
+	mainLog := log.With("component", "main")
+	node.Version = version
+
+	n, err := node.New(cfg.Node, node.WithLogger(log))
+	if err != nil {
+		writeConfigError(stderr, err)
+		return exitUsage
+	}
+	disc, err := discovery.New(cfg.Discovery, n.Name(), n, discovery.WithLogger(log))
+	if err != nil {
+		writeConfigError(stderr, err)
+		return exitUsage
+	}
+
+	var srv *httpServer
+	if cfg.MetricsAddr != "" {
+		srv, err = listenHTTP(cfg.MetricsAddr, n, disc, cfg.MinPeers, log.With("component", "http"))
+		if err != nil {
+			mainLog.Error("cannot listen for metrics", "addr", cfg.MetricsAddr, "err", err)
+			return exitFailure
+		}
+	}
+	stopHTTP := func(ctx context.Context) {
+		if srv != nil {
+			if err := srv.shutdown(ctx); err != nil {
+				mainLog.Warn("metrics listener did not stop cleanly", "err", err)
+			}
+		}
+	}
+
+	if err := n.Start(ctx); err != nil {
+		mainLog.Error("cannot start the node", "node", cfg.Node.Name, "err", err)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		stopHTTP(sctx)
+		cancel()
+		return exitFailure
+	}
+	discDone := make(chan struct{})
+	go func() {
+		defer close(discDone)
+		_ = disc.Run(ctx)
+	}()
+
+	metricsAddr := ""
+	if srv != nil {
+		metricsAddr = srv.addr()
+	}
+	mainLog.Info("gonode started",
+		"version", version,
+		"node", n.Name(),
+		"distribution", string(cfg.Node.NameMode),
+		"hidden", cfg.Node.Hidden,
+		"dist_port", distPortText(cfg.Node.DistPort),
+		"epmd", string(cfg.Node.EPMD),
+		"epmd_port", cfg.Node.EPMDPort,
+		"strategy", strategyText(cfg.Discovery),
+		"metrics_addr", metricsAddr,
+	)
+	if env.OnStarted != nil {
+		env.OnStarted(started{Node: n, Discoverer: disc, MetricsAddr: metricsAddr})
+	}
+
+	<-ctx.Done()
+	mainLog.Info("stopping", "reason", context.Cause(ctx).Error())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	disc.Stop()
+	select {
+	case <-discDone:
+	case <-sctx.Done():
+		mainLog.Warn("discovery did not stop in time")
+	}
+	code := exitOK
+	if err := n.Stop(sctx); err != nil {
+		mainLog.Error("the node did not stop cleanly", "err", err)
+		code = exitFailure
+	}
+	stopHTTP(sctx)
+	mainLog.Info("gonode stopped")
+	return code
+}
+
+// writeConfigError prints every problem of a configuration, one a line.
+func writeConfigError(w io.Writer, err error) {
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(w, "gonode: %s\nRun gonode --help for the flags and their environment variables.\n",
+			strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		return
+	}
+	problems := flatten(err)
+	fmt.Fprintf(w, "gonode: invalid configuration (%d problem%s):\n", len(problems), plural(len(problems)))
+	for _, p := range problems {
+		fmt.Fprintf(w, "  - %s\n", strings.TrimPrefix(p.Error(), errInvalid.Error()+": "))
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func distPortText(p int) string {
+	if p == 0 {
+		return "any"
+	}
+	return strconv.Itoa(p)
+}
+
+func strategyText(c discovery.Config) string {
+	if !c.Enabled() {
+		return "off"
+	}
+	return string(c.Strategy)
+}
+
+// newLogger builds the slog logger of --log-format and --log-level, writing
+// to stdout.
+func newLogger(c config, env environment, stdout io.Writer) *slog.Logger {
+	level, err := logLevel(c.LogLevel)
+	if err != nil {
+		level = slog.LevelInfo // resolve rejected it already
+	}
+	format := c.LogFormat
+	if format == "" {
+		format = "json"
+		if env.IsTerminal != nil && env.IsTerminal(stdout) {
+			format = "text"
+		}
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(stdout, o))
+	}
+	return slog.New(slog.NewJSONHandler(stdout, o))
+}

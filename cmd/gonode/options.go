@@ -1,0 +1,343 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/node"
+)
+
+// config is everything the command line and the environment decide. The
+// node and discovery parts are those packages' own Config types; the rest is
+// what only this binary uses.
+type config struct {
+	Node      node.Config
+	Discovery discovery.Config
+
+	// AppName is the basename of this node's name when Name is empty, and the
+	// basename of discovered peers (libcluster's application_name).
+	AppName string
+	// AppNameSet records that AppName came from a flag or the environment.
+	AppNameSet bool
+	// PodIP is the host part of the default name; "" detects it.
+	PodIP string
+	// Cookie is the cookie given directly; "" reads CookieFile.
+	Cookie node.Cookie
+	// CookieFile is the file to read the cookie from; "" means
+	// $HOME/.erlang.cookie when Cookie is also empty.
+	CookieFile string
+	// EPMDAddrSet records that Node.EPMDAddr came from a flag or the
+	// environment; otherwise it follows Node.EPMDPort.
+	EPMDAddrSet bool
+
+	// MetricsAddr is the listen address of /metrics, /healthz and /readyz;
+	// "" disables the listener.
+	MetricsAddr string
+	// MinPeers is how many connected peers /readyz wants.
+	MinPeers int
+
+	// LogFormat is "json", "text" or "" (json unless stdout is a terminal).
+	LogFormat string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// Defaults of the settings that belong to this binary, each with its reason.
+const (
+	// defaultAppName is the basename when neither --name nor
+	// --application-name says otherwise.
+	defaultAppName = "gonode"
+	// defaultMetricsAddr is the port the Elixir world uses for PromEx and
+	// TelemetryMetricsPrometheus (9568), on every interface.
+	defaultMetricsAddr = ":9568"
+	// defaultLogLevel keeps routine per-peer events (debug) out of the logs.
+	defaultLogLevel = "info"
+)
+
+func defaultConfig() config {
+	d := discovery.DefaultConfig()
+	return config{
+		Node:        node.DefaultConfig(),
+		Discovery:   d,
+		AppName:     defaultAppName,
+		MetricsAddr: defaultMetricsAddr,
+		LogLevel:    defaultLogLevel,
+	}
+}
+
+// kind is how an option's text is read. Only kindString options take the
+// empty string as a value; for every other kind an empty environment
+// variable counts as unset.
+type kind int
+
+const (
+	kindString   kind = iota // free text, "" is a value
+	kindEnum                 // one of a fixed set of words
+	kindBool                 // strconv.ParseBool
+	kindInt                  // decimal integer
+	kindDuration             // Go duration, or a bare integer in the option's unit
+	kindList                 // comma-separated
+)
+
+func (k kind) metavar() string {
+	switch k {
+	case kindEnum:
+		return "WORD"
+	case kindBool:
+		return "BOOL"
+	case kindInt:
+		return "N"
+	case kindDuration:
+		return "DURATION"
+	case kindList:
+		return "LIST"
+	}
+	return "TEXT"
+}
+
+// Groups, in --help order.
+const (
+	groupNode      = "Node"
+	groupDiscovery = "Discovery"
+	groupMetrics   = "Metrics"
+	groupLogs      = "Logs"
+)
+
+var groups = []string{groupNode, groupDiscovery, groupMetrics, groupLogs}
+
+// option is one row of the table that maps a flag to its environment
+// variable and config field. --help, the docs and the parser all read it.
+type option struct {
+	group      string
+	name       string // the flag, without dashes
+	env        string // its environment variable
+	def        string // the default, as shown
+	kind       kind
+	libcluster string // the libcluster option it corresponds to, "" if none
+	usage      string // one line
+	secret     bool   // never echo the value
+	set        func(c *config, v string) error
+}
+
+// options returns the table. The discovery rows come from discovery.Flags,
+// so their names, variables, defaults and help stay that package's.
+func options() []option {
+	n := node.DefaultConfig()
+	opts := []option{
+		{group: groupNode, name: "name", env: "RELEASE_NODE", def: "<application-name>@<pod-ip>", kind: kindString,
+			usage: "full node name, basename@host",
+			set:   func(c *config, v string) error { c.Node.Name = v; return nil }},
+		{group: groupNode, name: "application-name", env: "GONODE_APPLICATION_NAME", def: defaultAppName, kind: kindString,
+			libcluster: "application_name",
+			usage:      "basename of this node's default name and of discovered peers' names",
+			set:        func(c *config, v string) error { c.AppName, c.AppNameSet = v, true; return nil }},
+		{group: groupNode, name: "pod-ip", env: "POD_IP", def: "first non-loopback IPv4, else 127.0.0.1", kind: kindString,
+			usage: "host part of the default name (IPv4 or IPv6)",
+			set:   func(c *config, v string) error { c.PodIP = v; return nil }},
+		{group: groupNode, name: "cookie", env: "RELEASE_COOKIE", def: "", kind: kindString, secret: true,
+			usage: "distribution cookie; overrides --cookie-file",
+			set:   func(c *config, v string) error { c.Cookie = node.Cookie(v); return nil }},
+		{group: groupNode, name: "cookie-file", env: "GONODE_COOKIE_FILE", def: "$HOME/.erlang.cookie", kind: kindString,
+			usage: "file holding the cookie (a trailing newline is dropped)",
+			set:   func(c *config, v string) error { c.CookieFile = v; return nil }},
+		{group: groupNode, name: "distribution", env: "RELEASE_DISTRIBUTION", def: string(n.NameMode), kind: kindEnum,
+			usage: "naming mode: name (long names) or sname (short names)",
+			set:   func(c *config, v string) error { c.Node.NameMode = node.NameMode(v); return nil }},
+		{group: groupNode, name: "listen-addr", env: "GONODE_LISTEN_ADDR", def: n.ListenAddr, kind: kindString,
+			usage: "address the distribution listener binds; empty: all interfaces",
+			set:   func(c *config, v string) error { c.Node.ListenAddr = v; return nil }},
+		{group: groupNode, name: "dist-port", env: "GONODE_DIST_PORT", def: strconv.Itoa(n.DistPort), kind: kindInt,
+			usage: "distribution listen port; 0 picks a free one",
+			set:   intSetter(func(c *config) *int { return &c.Node.DistPort })},
+		{group: groupNode, name: "hidden", env: "GONODE_HIDDEN", def: strconv.FormatBool(n.Hidden), kind: kindBool,
+			usage: "connect as a hidden node (not in nodes(), ignored by global and pg)",
+			set:   boolSetter(func(c *config) *bool { return &c.Node.Hidden })},
+		{group: groupNode, name: "net-ticktime", env: "GONODE_NET_TICKTIME", def: seconds(n.NetTickTime), kind: kindDuration,
+			usage: "OTP net_ticktime: a silent peer is dropped after this; bare numbers are seconds",
+			set:   durationSetter(time.Second, func(c *config) *time.Duration { return &c.Node.NetTickTime })},
+		{group: groupNode, name: "handshake-timeout", env: "GONODE_HANDSHAKE_TIMEOUT", def: seconds(n.HandshakeTimeout), kind: kindDuration,
+			usage: "OTP net_setuptime: bound of one handshake; bare numbers are seconds",
+			set:   durationSetter(time.Second, func(c *config) *time.Duration { return &c.Node.HandshakeTimeout })},
+		{group: groupNode, name: "mailbox-size", env: "GONODE_MAILBOX_SIZE", def: strconv.Itoa(n.MailboxSize), kind: kindInt,
+			usage: "mailbox capacity of every process; a message to a full mailbox is dropped",
+			set:   intSetter(func(c *config) *int { return &c.Node.MailboxSize })},
+		{group: groupNode, name: "epmd", env: "GONODE_EPMD", def: string(n.EPMD), kind: kindEnum,
+			usage: "EPMD mode: embedded (serve it), external (register with --epmd-addr) or none",
+			set:   func(c *config, v string) error { c.Node.EPMD = node.EPMDMode(v); return nil }},
+		{group: groupNode, name: "epmd-port", env: "GONODE_EPMD_PORT", def: strconv.Itoa(n.EPMDPort), kind: kindInt,
+			usage: "EPMD port served here and asked on peers",
+			set:   intSetter(func(c *config) *int { return &c.Node.EPMDPort })},
+		{group: groupNode, name: "epmd-addr", env: "GONODE_EPMD_ADDR", def: "127.0.0.1:<epmd-port>", kind: kindString,
+			usage: "host:port of the EPMD to register with (external mode)",
+			set:   func(c *config, v string) error { c.Node.EPMDAddr, c.EPMDAddrSet = v, true; return nil }},
+	}
+	for _, f := range discovery.Flags() {
+		if f.Field == "ApplicationName" {
+			continue // --application-name above sets it, with the node's basename
+		}
+		k, set := discoverySetter(f.Field)
+		opts = append(opts, option{group: groupDiscovery, name: f.Name, env: f.Env, def: f.Default, kind: k,
+			libcluster: f.Libcluster, usage: f.Usage, set: set})
+	}
+	opts = append(opts,
+		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: defaultMetricsAddr, kind: kindString,
+			usage: "listen address of /metrics, /healthz and /readyz; empty disables it",
+			set:   func(c *config, v string) error { c.MetricsAddr = v; return nil }},
+		option{group: groupMetrics, name: "min-peers", env: "GONODE_MIN_PEERS", def: "0", kind: kindInt,
+			usage: "connected peers /readyz wants before it reports ready",
+			set:   intSetter(func(c *config) *int { return &c.MinPeers })},
+		option{group: groupLogs, name: "log-format", env: "GONODE_LOG_FORMAT", def: "json, text on a terminal", kind: kindEnum,
+			usage: "log format: json or text",
+			set:   func(c *config, v string) error { c.LogFormat = v; return nil }},
+		option{group: groupLogs, name: "log-level", env: "GONODE_LOG_LEVEL", def: defaultLogLevel, kind: kindEnum,
+			usage: "lowest level logged: debug, info, warn or error",
+			set:   func(c *config, v string) error { c.LogLevel = v; return nil }},
+	)
+	return opts
+}
+
+// discoverySetter returns how a discovery.Flags row is read and stored, by
+// the Config field it names. A field this binary does not know gets a setter
+// that fails, so using it is an error rather than silently ignored; a test
+// checks that there is none.
+func discoverySetter(field string) (kind, func(*config, string) error) {
+	d := func(c *config) *discovery.Config { return &c.Discovery }
+	switch field {
+	case "Strategy":
+		return kindEnum, func(c *config, v string) error { d(c).Strategy = discovery.StrategyName(v); return nil }
+	case "Service":
+		return kindString, func(c *config, v string) error { d(c).Service = v; return nil }
+	case "Namespace":
+		return kindString, func(c *config, v string) error { d(c).Namespace = v; return nil }
+	case "ClusterDomain":
+		return kindString, func(c *config, v string) error { d(c).ClusterDomain = v; return nil }
+	case "Hosts":
+		return kindList, func(c *config, v string) error { d(c).Hosts = splitList(v); return nil }
+	case "IPFamily":
+		return kindEnum, func(c *config, v string) error { d(c).IPFamily = discovery.IPFamily(v); return nil }
+	case "Resolver":
+		return kindString, func(c *config, v string) error { d(c).Resolver = v; return nil }
+	case "ResolvConf":
+		return kindString, func(c *config, v string) error { d(c).ResolvConf = v; return nil }
+	case "PollingInterval":
+		// libcluster's polling_interval is in milliseconds.
+		return kindDuration, durationSetter(time.Millisecond, func(c *config) *time.Duration { return &d(c).PollingInterval })
+	case "Prune":
+		return kindBool, boolSetter(func(c *config) *bool { return &d(c).Prune })
+	case "PruneAfter":
+		return kindInt, intSetter(func(c *config) *int { return &d(c).PruneAfter })
+	case "MaxConcurrentConnects":
+		return kindInt, intSetter(func(c *config) *int { return &d(c).MaxConcurrentConnects })
+	case "ConnectTimeout":
+		return kindDuration, durationSetter(0, func(c *config) *time.Duration { return &d(c).ConnectTimeout })
+	case "MaxPeers":
+		return kindInt, intSetter(func(c *config) *int { return &d(c).MaxPeers })
+	}
+	return kindString, func(*config, string) error {
+		return fmt.Errorf("discovery field %s is not supported by this gonode binary", field)
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func intSetter(field func(*config) *int) func(*config, string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func boolSetter(field func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (want true or false)", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// durationSetter reads a Go duration ("1m30s", "500ms") or, when bare is
+// non-zero, a plain integer counted in bare (OTP's net_ticktime is seconds,
+// libcluster's polling_interval milliseconds).
+func durationSetter(bare time.Duration, field func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := parseDuration(v, bare)
+		if err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func parseDuration(v string, bare time.Duration) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		switch {
+		case bare == 0 && n != 0:
+			return 0, fmt.Errorf("%q has no unit (want a duration such as 5s or 500ms)", v)
+		case n > int64(1<<63-1)/int64(max(bare, 1)) || n < -int64(1<<63-1)/int64(max(bare, 1)):
+			return 0, fmt.Errorf("%q is out of range", v)
+		}
+		return time.Duration(n) * bare, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		if bare != 0 {
+			return 0, fmt.Errorf("%q is neither a duration (such as 5s) nor a whole number of %s", v, unitName(bare))
+		}
+		return 0, fmt.Errorf("%q is not a duration (such as 5s or 500ms)", v)
+	}
+	return d, nil
+}
+
+// seconds shows a whole number of seconds as "60s" rather than "1m0s".
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
+func unitName(d time.Duration) string {
+	switch d {
+	case time.Millisecond:
+		return "milliseconds"
+	case time.Second:
+		return "seconds"
+	}
+	return d.String()
+}
+
+// logLevel maps --log-level onto slog.
+func logLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+}
