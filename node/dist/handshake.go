@@ -1,0 +1,661 @@
+package dist
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ergo-services/ergo/lib"
+	"github.com/ergo-services/ergo/node"
+)
+
+// Errors of the handshake. Every error Start and Accept return wraps one of
+// them (check with errors.Is); none of them ever contains the cookie.
+var (
+	// ErrWrongCookie: the peer's digest does not match our cookie, or the
+	// peer closed the connection on our digest (which is how OTP rejects a
+	// digest made with another cookie).
+	ErrWrongCookie = errors.New("dist: cookie mismatch")
+	// ErrHandshakeTimeout: the handshake did not finish within
+	// HandshakeConfig.HandshakeTimeout.
+	ErrHandshakeTimeout = errors.New("dist: handshake timed out")
+	// ErrMissingFlags: the peer lacks distribution flags we require.
+	ErrMissingFlags = errors.New("dist: peer lacks required distribution flags")
+	// ErrPeerRefused: the peer answered "nok" (it has its own connection
+	// attempt to us under way and wins the simultaneous connect) or "false"
+	// to our "alive" question.
+	ErrPeerRefused = errors.New("dist: peer refused the connection")
+	// ErrNotAllowed: the connection is disallowed: the peer answered
+	// "not_allowed", or we refused the peer (it uses our own name or asks for
+	// a dynamic name, which we do not hand out).
+	ErrNotAllowed = errors.New("dist: connection not allowed")
+	// ErrSimultaneousConnect: we refused an incoming attempt with "nok"
+	// because our own attempt to that node is under way and our name is the
+	// greater one, so ours is the connection that survives.
+	ErrSimultaneousConnect = errors.New("dist: simultaneous connect: our own connection attempt wins")
+	// ErrMalformedHandshake: a handshake message could not be decoded or was
+	// not the one expected at that step.
+	ErrMalformedHandshake = errors.New("dist: malformed handshake message")
+	// ErrConnectionClosed: the peer closed the connection mid-handshake.
+	ErrConnectionClosed = errors.New("dist: connection closed during the handshake")
+	// ErrNotInitialized: Start or Accept was called before Init.
+	ErrNotInitialized = errors.New("dist: handshake used before Init")
+)
+
+// HandshakeDirection tells which side opened the connection: "out" when we
+// did (Start), "in" when the peer did (Accept).
+type HandshakeDirection string
+
+// Handshake directions.
+const (
+	DirectionIn  HandshakeDirection = "in"
+	DirectionOut HandshakeDirection = "out"
+)
+
+// HandshakeResult classifies how a handshake ended; the set is small and
+// fixed so that it can label a metric.
+type HandshakeResult string
+
+// Handshake results.
+const (
+	ResultOK           HandshakeResult = "ok"
+	ResultBadCookie    HandshakeResult = "bad_cookie"
+	ResultMissingFlags HandshakeResult = "missing_flags"
+	ResultTimeout      HandshakeResult = "timeout"
+	// ResultRefused: either side refused (nok, not_allowed, false to alive).
+	ResultRefused HandshakeResult = "refused"
+	// ResultError: anything else (malformed message, connection closed, I/O).
+	ResultError HandshakeResult = "error"
+)
+
+// HandshakeObserver is told the outcome of every handshake. It is called
+// synchronously from Start and Accept, possibly from several goroutines at
+// once, so it must be quick and safe for concurrent use.
+type HandshakeObserver interface {
+	ObserveHandshake(dir HandshakeDirection, result HandshakeResult, elapsed time.Duration)
+}
+
+// Connections is the handshake's view of the node's established
+// connections. Its methods may be called concurrently.
+type Connections interface {
+	// Connected reports whether a connection to node is established.
+	Connected(node string) bool
+	// Disconnect closes the connection to node and returns once it is no
+	// longer established (so that a new connection to node can take its
+	// place), or with an error when ctx ends first.
+	Disconnect(ctx context.Context, node string) error
+}
+
+// DefaultHandshakeFlags is the capability set we advertise: every flag OTP 25
+// to 29 require, plus the optional features our connection protocol
+// implements. DIST_HDR_ATOM_CACHE is left out: we do not use the atom cache.
+const DefaultHandshakeFlags = FlagsMandatory25 | FlagsMandatory26 | FlagMandatory25Digest |
+	FlagPublished | FlagDistMonitor | FlagDistMonitorName | FlagSendSender | FlagExitPayload |
+	FlagFragments | FlagSpawn | FlagAlias | FlagBigSeqtraceLabels
+
+// HandshakeConfig configures a Handshake. It is plain data; NewHandshake
+// never modifies it.
+type HandshakeConfig struct {
+	// Flags are the capabilities advertised to peers. Default
+	// DefaultHandshakeFlags. Must include HANDSHAKE_23 (we speak version 6)
+	// and must not include NAME_ME. PUBLISHED is removed when Hidden is set.
+	Flags Flags
+	// Required are the flags a peer must advertise; a peer lacking any of
+	// them is refused, naming what it lacks. Default FlagsMandatory25 |
+	// FlagsMandatory26, what OTP 26-29 require. A peer advertising
+	// MANDATORY_25_DIGEST counts as having every flag of FlagsMandatory25.
+	Required Flags
+	// Hidden connects as a hidden node: PUBLISHED is not advertised, so
+	// peers do not list this node in nodes() and global and pg ignore it.
+	// Default false.
+	Hidden bool
+	// HandshakeTimeout bounds a whole handshake, from the first message to
+	// the last. Default 7 s, OTP's net_setuptime. Must be positive. Accept
+	// runs inside ergo's accept loop, so a peer that stalls delays other
+	// incoming connections by at most this long.
+	HandshakeTimeout time.Duration
+	// Connections tells whether a connection to a node is already
+	// established and closes it when the peer proves it has restarted. Nil
+	// means no established connection is known, so "alive" is never asked.
+	Connections Connections
+	// Logger receives the handshake's log lines, with component
+	// dist.handshake. Nil discards them.
+	Logger *slog.Logger
+	// Observer is told the result of every handshake. Nil means none.
+	Observer HandshakeObserver
+}
+
+// DefaultHandshakeConfig returns the default configuration.
+func DefaultHandshakeConfig() HandshakeConfig {
+	return HandshakeConfig{
+		// What OTP 25-29 require plus what the proto implements.
+		Flags: DefaultHandshakeFlags,
+		// OTP 26-29 refuse peers without these; so do we.
+		Required: FlagsMandatory25 | FlagsMandatory26,
+		// Same bound as OTP's net_setuptime default.
+		HandshakeTimeout: 7 * time.Second,
+	}
+}
+
+// Validate reports every problem of the configuration at once. It changes
+// nothing.
+func (c HandshakeConfig) Validate() error {
+	var errs []error
+	if c.HandshakeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("HandshakeTimeout must be positive, got %s", c.HandshakeTimeout))
+	}
+	if !c.Flags.Has(FlagHandshake23) {
+		errs = append(errs, errors.New("Flags must include HANDSHAKE_23: only handshake version 6 is spoken"))
+	}
+	if c.Flags.Has(FlagNameMe) {
+		errs = append(errs, errors.New("Flags must not include NAME_ME: dynamic node names are not supported"))
+	}
+	if c.Required.Has(FlagNameMe) {
+		errs = append(errs, errors.New("Required must not include NAME_ME"))
+	}
+	return errors.Join(errs...)
+}
+
+// Handshake is the version 6 Erlang distribution handshake, usable as ergo's
+// node.Options.Handshake. It is safe for concurrent use: ergo runs Accept in
+// its accept loop and Start for each outgoing connection.
+type Handshake struct {
+	cfg   HandshakeConfig
+	flags Flags // advertised
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	self     string
+	creation uint32
+	dialing  map[string]int // outgoing attempts under way, by peer name
+}
+
+var _ node.HandshakeInterface = (*Handshake)(nil)
+
+// NewHandshake returns a Handshake for cfg, or the problems Validate found.
+func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dist: invalid handshake config: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	flags := cfg.Flags
+	if cfg.Hidden {
+		flags &^= FlagPublished
+	}
+	return &Handshake{
+		cfg:     cfg,
+		flags:   flags,
+		log:     logger.With("component", "dist.handshake"),
+		dialing: make(map[string]int),
+	}, nil
+}
+
+// Flags returns the flags this handshake advertises.
+func (h *Handshake) Flags() Flags { return h.flags }
+
+// Init implements node.HandshakeInterface: ergo calls it with this node's
+// name and creation before any connection. ergo's own flags are ignored: the
+// advertised capabilities come from HandshakeConfig.Flags.
+func (h *Handshake) Init(nodename string, creation uint32, _ node.Flags) error {
+	if err := hsValidNodeName(nodename); err != nil {
+		return fmt.Errorf("dist: handshake Init: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.self, h.creation = nodename, creation
+	return nil
+}
+
+// Version implements node.HandshakeInterface: 6, the only version spoken.
+func (h *Handshake) Version() node.HandshakeVersion { return hsVersion }
+
+// Dialing marks an outgoing connection attempt to peer as under way until
+// the returned function is called. Start marks its attempt itself once the
+// peer has named itself; a caller that knows the name before dialing (the
+// node's Connect) calls Dialing first so that a simultaneous incoming attempt
+// from the same peer is resolved as OTP does from the very start.
+func (h *Handshake) Dialing(peer string) (done func()) {
+	h.mu.Lock()
+	h.dialing[peer]++
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.dialing[peer]--; h.dialing[peer] <= 0 {
+				delete(h.dialing, peer)
+			}
+			h.mu.Unlock()
+		})
+	}
+}
+
+func (h *Handshake) identity() (string, uint32, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.self == "" {
+		return "", 0, ErrNotInitialized
+	}
+	return h.self, h.creation, nil
+}
+
+func (h *Handshake) isDialing(peer string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dialing[peer] > 0
+}
+
+// hsDecideStatus is what an acceptor answers a peer's name with, as OTP's
+// net_kernel decides it: a simultaneous connect is won by the greater name
+// (nok when that is ours, ok_simultaneous when it is theirs); a peer we
+// believe connected is asked whether it is alive; anyone else gets ok.
+func hsDecideStatus(self, peer string, dialing, connected bool) string {
+	switch {
+	case dialing && self > peer:
+		return hsStatusNOK
+	case dialing:
+		return hsStatusOKSimultaneous
+	case connected:
+		return hsStatusAlive
+	default:
+		return hsStatusOK
+	}
+}
+
+// Start implements node.HandshakeInterface: the initiator's side, run by ergo
+// on every outgoing connection. It never reads past the handshake's last
+// message, so HandshakeDetails.Buffer is always nil.
+func (h *Handshake) Start(remote net.Addr, conn lib.NetReadWriter, _ bool, cookie string) (node.HandshakeDetails, error) {
+	begin := time.Now()
+	peer, details, err := h.start(conn, cookie)
+	h.finish(DirectionOut, remote, peer, begin, err)
+	return details, err
+}
+
+// Accept implements node.HandshakeInterface: the acceptor's side, run by
+// ergo's accept loop for every incoming connection.
+func (h *Handshake) Accept(remote net.Addr, conn lib.NetReadWriter, _ bool, cookie string) (node.HandshakeDetails, error) {
+	begin := time.Now()
+	peer, details, err := h.accept(conn, cookie)
+	h.finish(DirectionIn, remote, peer, begin, err)
+	return details, err
+}
+
+func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ node.HandshakeDetails, _ error) {
+	self, creation, err := h.identity()
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	c := newHSConn(rw, h.cfg.HandshakeTimeout)
+	defer c.clearDeadlines()
+
+	// send_name
+	if err := c.write("name", hsAppendName(nil, h.flags, creation, self)); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+
+	// recv_status
+	b, err := c.read("status")
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	status, err := hsDecodeStatus(b)
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	switch status {
+	case hsStatusOK, hsStatusOKSimultaneous:
+	case hsStatusNOK:
+		return "", node.HandshakeDetails{}, fmt.Errorf("%w: it answered nok (its own connection attempt to us is under way and wins)", ErrPeerRefused)
+	case hsStatusNotAllowed:
+		return "", node.HandshakeDetails{}, fmt.Errorf("%w: the peer answered not_allowed", ErrNotAllowed)
+	case hsStatusAlive:
+		// The peer still holds a connection from us that we no longer have
+		// (ergo dials only nodes it is not connected to): tell it to drop it.
+		if err := c.write("alive answer", hsAppendStatus(nil, hsStatusTrue)); err != nil {
+			return "", node.HandshakeDetails{}, err
+		}
+	case hsStatusNamed:
+		return "", node.HandshakeDetails{}, hsMalformed("status named: answers a dynamic name request we did not make")
+	default:
+		return "", node.HandshakeDetails{}, hsMalformed("unexpected status %q at the status step", status)
+	}
+
+	// recv_challenge
+	if b, err = c.read("challenge"); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	ch, err := hsDecodeChallenge(b)
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	if err := hsValidNodeName(ch.Name); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	peer = ch.Name
+	if peer == self {
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
+	}
+	// From here on an incoming attempt from this peer is a simultaneous connect.
+	defer h.Dialing(peer)()
+
+	theirs := hsExpandMandatory25(ch.Flags)
+	if missing := theirs.Missing(h.cfg.Required); missing != 0 {
+		return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
+	}
+
+	// send_challenge_reply
+	ours := hsRandomChallenge()
+	if err := c.write("challenge reply", hsAppendChallengeReply(nil, ours, hsDigest(ch.Challenge, cookie))); err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+
+	// recv_challenge_ack
+	b, err = c.read("challenge ack")
+	if err != nil {
+		if errors.Is(err, ErrConnectionClosed) {
+			// An OTP acceptor closes the connection without a word when our
+			// digest does not match its cookie.
+			return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: it closed the connection on our challenge reply, as a node with another cookie does: %w", ErrWrongCookie, peer, err)
+		}
+		return peer, node.HandshakeDetails{}, err
+	}
+	digest, err := hsDecodeChallengeAck(b)
+	if err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+	if !hsSameDigest(digest, hsDigest(ours, cookie)) {
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: its challenge ack does not match our cookie", ErrWrongCookie, peer)
+	}
+	return peer, h.details(peer, theirs, ch.Creation, true), nil
+}
+
+func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ node.HandshakeDetails, _ error) {
+	self, creation, err := h.identity()
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	c := newHSConn(rw, h.cfg.HandshakeTimeout)
+	defer c.clearDeadlines()
+
+	// recv_name
+	b, err := c.read("name")
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	name, err := hsDecodeName(b)
+	if err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	if name.Flags.Has(FlagNameMe) {
+		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
+		return "", node.HandshakeDetails{}, fmt.Errorf("%w: the peer (host %q) asks for a dynamic node name, which we do not hand out", ErrNotAllowed, hsTruncate(name.Name, 64))
+	}
+	if err := hsValidNodeName(name.Name); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
+	peer = name.Name
+	if peer == self {
+		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
+	}
+	theirs := hsExpandMandatory25(name.Flags)
+	required := h.cfg.Required
+	if name.Old {
+		// The old name message holds only the low 32 flag bits; the rest
+		// comes with the complement and is checked then.
+		required &= 0xffffffff
+	}
+	if missing := theirs.Missing(required); missing != 0 {
+		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
+		return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
+	}
+
+	// send_status
+	connected := h.cfg.Connections != nil && h.cfg.Connections.Connected(peer)
+	status := hsDecideStatus(self, peer, h.isDialing(peer), connected)
+	if err := c.write("status", hsAppendStatus(nil, status)); err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+	replaceOld := false
+	switch status {
+	case hsStatusNOK:
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w (we answered nok to %s)", ErrSimultaneousConnect, peer)
+	case hsStatusAlive:
+		if b, err = c.read("alive answer"); err != nil {
+			return peer, node.HandshakeDetails{}, err
+		}
+		answer, err := hsDecodeStatus(b)
+		if err != nil {
+			return peer, node.HandshakeDetails{}, err
+		}
+		switch answer {
+		case hsStatusTrue:
+			replaceOld = true
+		case hsStatusFalse:
+			return peer, node.HandshakeDetails{}, fmt.Errorf("%w: it answered false to alive (its existing connection to us stays)", ErrPeerRefused)
+		default:
+			return peer, node.HandshakeDetails{}, hsMalformed("answer %q to alive, want true or false", answer)
+		}
+	}
+
+	// send_challenge
+	ours := hsRandomChallenge()
+	if err := c.write("challenge", hsAppendChallenge(nil, h.flags, ours, creation, self)); err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+
+	// recv_complement, only after an old name message
+	peerCreation := name.Creation
+	if name.Old {
+		if b, err = c.read("complement"); err != nil {
+			return peer, node.HandshakeDetails{}, err
+		}
+		high, cr, err := hsDecodeComplement(b)
+		if err != nil {
+			return peer, node.HandshakeDetails{}, err
+		}
+		theirs = hsExpandMandatory25(theirs | Flags(high)<<32)
+		peerCreation = cr
+		if missing := theirs.Missing(h.cfg.Required); missing != 0 {
+			return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
+		}
+	}
+
+	// recv_challenge_reply
+	if b, err = c.read("challenge reply"); err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+	theirChallenge, digest, err := hsDecodeChallengeReply(b)
+	if err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+	if !hsSameDigest(digest, hsDigest(ours, cookie)) {
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: its challenge reply does not match our cookie", ErrWrongCookie, peer)
+	}
+
+	// Only a peer that proved the cookie may replace the old connection, as
+	// OTP does: close it and wait until it is gone before acknowledging.
+	if replaceOld {
+		ctx, cancel := context.WithDeadline(context.Background(), c.deadline)
+		err := h.cfg.Connections.Disconnect(ctx, peer)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return peer, node.HandshakeDetails{}, fmt.Errorf("%w while closing the old connection to %s: %w", ErrHandshakeTimeout, peer, err)
+			}
+			return peer, node.HandshakeDetails{}, fmt.Errorf("closing the old connection to %s: %w", peer, err)
+		}
+	}
+
+	// send_challenge_ack
+	if err := c.write("challenge ack", hsAppendChallengeAck(nil, hsDigest(theirChallenge, cookie))); err != nil {
+		return peer, node.HandshakeDetails{}, err
+	}
+	return peer, h.details(peer, theirs, peerCreation, false), nil
+}
+
+// details builds what ergo needs from a completed handshake.
+func (h *Handshake) details(peer string, theirs Flags, creation uint32, initiator bool) node.HandshakeDetails {
+	p := Peer{Name: peer, Ours: h.flags, Theirs: theirs, Creation: creation, Initiator: initiator}
+	return node.HandshakeDetails{
+		Name:     peer,
+		Flags:    ErgoFlags(p.Negotiated()),
+		Creation: creation,
+		Version:  hsVersion,
+		// One reader and one writer per connection keep Erlang's
+		// per-pair message ordering.
+		NumHandlers: 1,
+		Custom:      p,
+	}
+}
+
+// ErgoFlags maps negotiated distribution flags onto ergo's node.Flags, for
+// code (such as ergo's own proto) that reads HandshakeDetails.Flags.
+func ErgoFlags(f Flags) node.Flags {
+	return node.Flags{
+		Enable:                true,
+		EnableHeaderAtomCache: f.Has(FlagDistHdrAtomCache),
+		EnableBigCreation:     f.Has(FlagBigCreation),
+		EnableBigPidRef:       f.Has(FlagV4NC),
+		EnableFragmentation:   f.Has(FlagFragments),
+		EnableAlias:           f.Has(FlagAlias),
+		EnableRemoteSpawn:     f.Has(FlagSpawn),
+		// ergo-only features that no Erlang node speaks.
+		EnableCompression: false,
+		EnableProxy:       false,
+	}
+}
+
+func hsMissingFlagsError(peer string, missing Flags) error {
+	return fmt.Errorf("%w: node %s lacks %s", ErrMissingFlags, peer, strings.Join(missing.Names(), ", "))
+}
+
+// hsClassify maps a handshake error onto its result label.
+func hsClassify(err error) HandshakeResult {
+	switch {
+	case err == nil:
+		return ResultOK
+	case errors.Is(err, ErrWrongCookie):
+		return ResultBadCookie
+	case errors.Is(err, ErrMissingFlags):
+		return ResultMissingFlags
+	case errors.Is(err, ErrHandshakeTimeout):
+		return ResultTimeout
+	case errors.Is(err, ErrPeerRefused), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrSimultaneousConnect):
+		return ResultRefused
+	default:
+		return ResultError
+	}
+}
+
+// finish logs the outcome of a handshake and reports it to the observer.
+func (h *Handshake) finish(dir HandshakeDirection, remote net.Addr, peer string, begin time.Time, err error) {
+	elapsed := time.Since(begin)
+	result := hsClassify(err)
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.ObserveHandshake(dir, result, elapsed)
+	}
+	addr := ""
+	if remote != nil {
+		addr = remote.String()
+	}
+	who := peer
+	if who == "" {
+		who = "at " + addr
+	}
+	attrs := []any{"peer", peer, "addr", addr, "direction", string(dir), "result", string(result)}
+	switch result {
+	case ResultOK:
+		h.log.Info("distribution handshake completed", attrs...)
+	case ResultBadCookie:
+		h.log.Warn("cookie mismatch with node "+who, append(attrs, "err", err)...)
+	case ResultMissingFlags:
+		h.log.Warn("node "+who+" lacks required distribution flags", append(attrs, "err", err)...)
+	case ResultRefused:
+		h.log.Info("distribution handshake refused", append(attrs, "err", err)...)
+	default:
+		h.log.Warn("distribution handshake failed", append(attrs, "err", err)...)
+	}
+}
+
+func hsRandomChallenge() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return binary.BigEndian.Uint32(b[:])
+}
+
+func hsSameDigest(a, b [hsDigestLen]byte) bool { return subtle.ConstantTimeCompare(a[:], b[:]) == 1 }
+
+// hsConn frames handshake messages on a connection whose deadlines bound
+// the whole handshake. It reads exactly one message at a time, never more.
+type hsConn struct {
+	rw       lib.NetReadWriter
+	deadline time.Time
+}
+
+func newHSConn(rw lib.NetReadWriter, timeout time.Duration) *hsConn {
+	c := &hsConn{rw: rw, deadline: time.Now().Add(timeout)}
+	_ = rw.SetReadDeadline(c.deadline)
+	_ = rw.SetWriteDeadline(c.deadline)
+	return c
+}
+
+func (c *hsConn) clearDeadlines() {
+	_ = c.rw.SetReadDeadline(time.Time{})
+	_ = c.rw.SetWriteDeadline(time.Time{})
+}
+
+// read reads one length-prefixed message body; step names it in errors.
+func (c *hsConn) read(step string) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(c.rw, hdr[:]); err != nil {
+		return nil, hsIOError("waiting for the "+step, err)
+	}
+	n := int(binary.BigEndian.Uint16(hdr[:]))
+	if n == 0 {
+		return nil, hsMalformed("empty %s message", step)
+	}
+	if n > hsMaxMessage {
+		return nil, hsMalformed("%s message of %d bytes exceeds the %d-byte limit", step, n, hsMaxMessage)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.rw, b); err != nil {
+		return nil, hsIOError("reading the "+step, err)
+	}
+	return b, nil
+}
+
+func (c *hsConn) write(step string, b []byte) error {
+	if _, err := c.rw.Write(b); err != nil {
+		return hsIOError("sending the "+step, err)
+	}
+	return nil
+}
+
+// hsIOError wraps an I/O error with the sentinel that says what happened.
+func hsIOError(doing string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w %s: %w", ErrHandshakeTimeout, doing, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, io.ErrClosedPipe), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w %s: %w", ErrConnectionClosed, doing, err)
+	default:
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+}
