@@ -212,6 +212,14 @@ func resolve(c config, env environment) (config, error) {
 		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 	}
 
+	if m := c.Node.NameMode; m != node.LongNames && m != node.ShortNames && !nameBroken {
+		// node.Config.Validate checks the name only under a known mode;
+		// report a name that no mode accepts as well.
+		if err := node.ValidateName(c.Node.Name, node.LongNames); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w: %w", errInvalid, node.ErrInvalidConfig, err))
+		}
+	}
+
 	if c.AppNameSet {
 		c.Discovery.ApplicationName = c.AppName
 	} else {

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/node"
+)
+
+// writeFile writes content to a new file in a test directory and returns
+// its path.
+func writeFile(t *testing.T, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNodeName(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"default: application name at the detected pod IP", nil, nil, "gonode@10.1.2.3"},
+		{"application name and pod IP from the environment", nil,
+			map[string]string{"GONODE_APPLICATION_NAME": "myapp", "POD_IP": "10.9.8.7"}, "myapp@10.9.8.7"},
+		{"flags", []string{"--application-name=web", "--pod-ip=192.0.2.4"}, nil, "web@192.0.2.4"},
+		{"IPv6 pod IP", []string{"--pod-ip=fd00::1:2"}, nil, "gonode@fd00::1:2"},
+		{"IPv6 pod IP in brackets, made canonical", []string{"--pod-ip=[FD00:0::1]"}, nil, "gonode@fd00::1"},
+		{"IPv4-mapped IPv6 pod IP", []string{"--pod-ip=::ffff:10.0.0.9"}, nil, "gonode@10.0.0.9"},
+		{"explicit RELEASE_NODE wins", nil,
+			map[string]string{"RELEASE_NODE": "app@host.example", "GONODE_APPLICATION_NAME": "other", "POD_IP": "10.0.0.1"},
+			"app@host.example"},
+		{"explicit --name wins over RELEASE_NODE", []string{"--name", "b@10.0.0.2"},
+			map[string]string{"RELEASE_NODE": "a@10.0.0.1"}, "b@10.0.0.2"},
+		{"short names use the host name up to its first dot", []string{"--distribution=sname"}, nil, "gonode@pod-7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--cookie=c"}, tt.args...)
+			c, _, err := load(args, testEnv(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Node.Name != tt.want {
+				t.Errorf("name %q, want %q", c.Node.Name, tt.want)
+			}
+		})
+	}
+}
+
+func TestDetectPodIPFallsBackToLoopback(t *testing.T) {
+	env := testEnv(nil)
+	env.InterfaceAddrs = func() ([]net.Addr, error) { return nil, errors.New("no interfaces here") }
+	c, _, err := load([]string{"--cookie=c"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Node.Name != "gonode@127.0.0.1" {
+		t.Errorf("name %q, want gonode@127.0.0.1", c.Node.Name)
+	}
+}
+
+func TestApplicationName(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantDisc string // discovery.Config.ApplicationName
+	}{
+		{"unset: discovery takes the node's basename", []string{"--name=a@h"}, ""},
+		{"default name: still unset", nil, ""},
+		{"set: discovery uses it", []string{"--name=a@h", "--application-name=peers"}, "peers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(append([]string{"--cookie=c"}, tt.args...), testEnv(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Discovery.ApplicationName != tt.wantDisc {
+				t.Errorf("discovery application name %q, want %q", c.Discovery.ApplicationName, tt.wantDisc)
+			}
+		})
+	}
+}
+
+func TestCookieSources(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".erlang.cookie"), []byte("from-home\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, "cookie", "from-file\r\n", 0o400)
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"flag", []string{"--cookie=from-flag"}, map[string]string{"HOME": home}, "from-flag"},
+		{"RELEASE_COOKIE", nil, map[string]string{"RELEASE_COOKIE": "from-env", "HOME": home}, "from-env"},
+		{"flag over RELEASE_COOKIE", []string{"--cookie=from-flag"}, map[string]string{"RELEASE_COOKIE": "from-env"}, "from-flag"},
+		{"cookie over cookie file", []string{"--cookie=from-flag", "--cookie-file=" + file}, nil, "from-flag"},
+		{"cookie file flag, CRLF dropped", []string{"--cookie-file=" + file}, map[string]string{"HOME": home}, "from-file"},
+		{"GONODE_COOKIE_FILE", nil, map[string]string{"GONODE_COOKIE_FILE": file, "HOME": home}, "from-file"},
+		{"$HOME/.erlang.cookie, newline dropped", nil, map[string]string{"HOME": home}, "from-home"},
+		{"empty RELEASE_COOKIE falls through to the file", nil, map[string]string{"RELEASE_COOKIE": "", "HOME": home}, "from-home"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := load(tt.args, testEnv(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Node.Cookie.Reveal(); got != tt.want {
+				t.Errorf("cookie %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCookieErrors(t *testing.T) {
+	emptyHome := t.TempDir()
+	empty := writeFile(t, "empty", "\n", 0o400)
+	tests := []struct {
+		name     string
+		args     []string
+		vars     map[string]string
+		mentions string
+	}{
+		{"no cookie and no $HOME", nil, nil, "$HOME is unset"},
+		{"no $HOME/.erlang.cookie", nil, map[string]string{"HOME": emptyHome}, ".erlang.cookie"},
+		{"missing cookie file", []string{"--cookie-file=" + filepath.Join(emptyHome, "nope")}, nil, "nope"},
+		{"empty cookie file", []string{"--cookie-file=" + empty}, nil, "is empty"},
+		{"cookie file is a directory", []string{"--cookie-file=" + emptyHome}, nil, emptyHome},
+		{"control character", []string{"--cookie=a\x01b"}, nil, "control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(append([]string{"--name=a@h"}, tt.args...), testEnv(tt.vars))
+			if !errors.Is(err, errInvalid) {
+				t.Fatalf("error %v does not wrap errInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.mentions) {
+				t.Errorf("error %q does not mention %q", err, tt.mentions)
+			}
+			if n := len(flatten(err)); n != 1 {
+				t.Errorf("%d problems reported, want 1: %v", n, err)
+			}
+		})
+	}
+}
+
+func TestValidConfigurations(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+	}{
+		{"defaults and a cookie", nil, nil},
+		{"short names", []string{"--distribution=sname", "--name=a@host"}, nil},
+		{"EPMD none with a port", []string{"--epmd=none", "--dist-port=9100"}, nil},
+		{"external EPMD", []string{"--epmd=external", "--epmd-addr=127.0.0.1:4370"}, nil},
+		{"dns strategy", []string{"--service=app-headless", "--ip-family=dual", "--resolver=127.0.0.1:53"}, nil},
+		{"dnssrv strategy", nil, map[string]string{"GONODE_STRATEGY": "dnssrv", "GONODE_SERVICE": "app",
+			"GONODE_NAMESPACE": "prod", "CLUSTER_DOMAIN": "cluster.local", "GONODE_RESOLVER": "127.0.0.1:53"}},
+		{"static strategy", []string{"--strategy=static", "--hosts=a@10.0.0.1,b@10.0.0.2"}, nil},
+		{"metrics off", []string{"--metrics-addr="}, nil},
+		{"logs", []string{"--log-format=text", "--log-level=debug"}, nil},
+		{"bare OTP and libcluster numbers", nil, map[string]string{"GONODE_NET_TICKTIME": "15", "GONODE_POLLING_INTERVAL": "500"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := load(append([]string{"--cookie=c"}, tt.args...), testEnv(tt.vars)); err != nil {
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+}
+
+func TestInvalidConfigurations(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		vars     map[string]string
+		is       error  // a sentinel the error wraps
+		mentions string // what the message must name for the reader
+	}{
+		{"name without @", []string{"--name=nohost"}, nil, node.ErrInvalidName, "nohost"},
+		{"invalid basename in name", []string{"--name=a.b@h"}, nil, node.ErrInvalidName, "a.b@h"},
+		{"invalid host part", []string{"--name=a@h_x"}, nil, node.ErrInvalidName, "h_x"},
+		{"invalid application name", []string{"--application-name=my.app"}, nil, errInvalid, "--application-name"},
+		{"invalid pod IP", nil, map[string]string{"POD_IP": "10.0.0.300"}, errInvalid, "POD_IP"},
+		{"pod IP with a zone", []string{"--pod-ip=fe80::1%eth0"}, nil, errInvalid, "zone"},
+		{"short names with an IP host", []string{"--distribution=sname", "--name=a@10.0.0.1"}, nil, node.ErrInvalidName, "long names"},
+		{"unknown distribution", nil, map[string]string{"RELEASE_DISTRIBUTION": "longnames"}, node.ErrInvalidConfig, "longnames"},
+		{"dist port out of range", []string{"--dist-port=70000"}, nil, node.ErrInvalidConfig, "70000"},
+		{"EPMD port out of range", []string{"--epmd-port=0"}, nil, node.ErrInvalidConfig, "EPMD port"},
+		{"unparsable int", nil, map[string]string{"GONODE_DIST_PORT": "ninety"}, errInvalid, "GONODE_DIST_PORT"},
+		{"unparsable bool", []string{"--hidden=perhaps"}, nil, errInvalid, "--hidden"},
+		{"unparsable duration", []string{"--net-ticktime=soon"}, nil, errInvalid, "--net-ticktime"},
+		{"duration without unit", []string{"--connect-timeout=5"}, nil, errInvalid, "no unit"},
+		{"net tick time too short", []string{"--net-ticktime=10ms"}, nil, node.ErrInvalidConfig, "tick"},
+		{"unknown EPMD mode", []string{"--epmd=both"}, nil, node.ErrInvalidConfig, "both"},
+		{"EPMD none without a port", []string{"--epmd=none"}, nil, node.ErrInvalidConfig, "dist port"},
+		{"EPMD address without port", []string{"--epmd-addr=127.0.0.1"}, nil, errInvalid, "--epmd-addr"},
+		{"unknown strategy", []string{"--strategy=kubernetes"}, nil, discovery.ErrInvalidConfig, "kubernetes"},
+		{"dnssrv without namespace", []string{"--strategy=dnssrv", "--service=app"}, nil, discovery.ErrInvalidConfig, "namespace"},
+		{"static with a bad host", []string{"--strategy=static", "--hosts=justahost"}, nil, discovery.ErrInvalidConfig, "justahost"},
+		{"unknown IP family", []string{"--ip-family=ipv5"}, nil, discovery.ErrInvalidConfig, "ipv5"},
+		{"bad resolver", []string{"--resolver=127.0.0.1"}, nil, discovery.ErrInvalidConfig, "resolver"},
+		{"prune-after zero", []string{"--prune-after=0"}, nil, discovery.ErrInvalidConfig, "prune-after"},
+		{"bad metrics address", []string{"--metrics-addr=9568"}, nil, errInvalid, "--metrics-addr"},
+		{"negative min peers", []string{"--min-peers=-1"}, nil, errInvalid, "--min-peers"},
+		{"unknown log format", []string{"--log-format=xml"}, nil, errInvalid, "xml"},
+		{"unknown log level", nil, map[string]string{"GONODE_LOG_LEVEL": "verbose"}, errInvalid, "verbose"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(append([]string{"--cookie=c"}, tt.args...), testEnv(tt.vars))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, errInvalid) || !errors.Is(err, tt.is) {
+				t.Errorf("error %v does not wrap errInvalid and %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.mentions) {
+				t.Errorf("error %q does not mention %q", err, tt.mentions)
+			}
+			if n := len(flatten(err)); n != 1 {
+				t.Errorf("%d problems reported, want exactly 1: %v", n, err)
+			}
+		})
+	}
+}
+
+// TestEveryProblemInOneMessage runs with many bad settings and a distinctive
+// cookie: the exit status is 2, stderr lists every problem once, and the
+// cookie appears nowhere.
+func TestEveryProblemInOneMessage(t *testing.T) {
+	const cookie = "Zq7-DISTINCTIVE-COOKIE-4Xw"
+	args := []string{
+		"--cookie=" + cookie,
+		"--name=nohost",
+		"--dist-port=70000",
+		"--net-ticktime=soon",
+		"--strategy=kubernetes",
+		"--log-level=verbose",
+	}
+	vars := map[string]string{
+		"RELEASE_DISTRIBUTION": "longnames",
+		"GONODE_HIDDEN":        "perhaps",
+		"GONODE_METRICS_ADDR":  "nope",
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, testEnv(vars), &out, &errOut)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, errOut.String())
+	}
+	all := out.String() + errOut.String()
+	if strings.Contains(all, cookie) {
+		t.Fatalf("the cookie appears in the output:\n%s", all)
+	}
+	msg := errOut.String()
+	for _, want := range []string{"nohost", "70000", "--net-ticktime", "kubernetes", "verbose", "longnames", "GONODE_HIDDEN", "--metrics-addr"} {
+		if strings.Count(msg, want) != 1 {
+			t.Errorf("stderr names %q %d times, want once:\n%s", want, strings.Count(msg, want), msg)
+		}
+	}
+	if !strings.HasPrefix(msg, "gonode: invalid configuration (8 problems):\n") {
+		t.Errorf("stderr does not start with the 8-problem header:\n%s", msg)
+	}
+}
+
+// TestCookieNeverInErrors tries every way a cookie can enter and be wrong.
+func TestCookieNeverInErrors(t *testing.T) {
+	const cookie = "Zq7-DISTINCTIVE-COOKIE-4Xw"
+	long := strings.Repeat(cookie, 20) // over 255 bytes
+	file := writeFile(t, "cookie", long+"\n", 0o400)
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+	}{
+		{"too long from the flag", []string{"--cookie=" + long}, nil},
+		{"too long from the environment", nil, map[string]string{"RELEASE_COOKIE": long}},
+		{"too long from a file", []string{"--cookie-file=" + file}, nil},
+		{"control character", []string{"--cookie=" + cookie + "\x07"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), append([]string{"--name=bad"}, tt.args...), testEnv(tt.vars), &out, &errOut)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d", code, exitUsage)
+			}
+			if all := out.String() + errOut.String(); strings.Contains(all, cookie) {
+				t.Fatalf("the cookie appears in the output:\n%s", all)
+			}
+			if !strings.Contains(errOut.String(), "cookie") {
+				t.Errorf("stderr does not report the cookie problem:\n%s", errOut.String())
+			}
+		})
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	a, b, c := errors.New("a"), errors.New("b"), errors.New("c")
+	wrapped := fmt.Errorf("%w: %w", a, b) // two %w: one problem, not two
+	got := flatten(errors.Join(a, errors.Join(wrapped, nil, c)))
+	want := []error{a, wrapped, c}
+	if len(got) != len(want) {
+		t.Fatalf("flatten gave %d errors %v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("flatten[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if flatten(nil) != nil {
+		t.Error("flatten(nil) is not nil")
+	}
+}
