@@ -1,0 +1,493 @@
+package dist
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
+	"github.com/ergo-services/ergo/node"
+)
+
+// Control message operations (OTP erl_dist_protocol, "Protocol between
+// connected nodes").
+const (
+	opLink                = 1
+	opSend                = 2
+	opExit                = 3
+	opUnlink              = 4
+	opNodeLink            = 5
+	opRegSend             = 6
+	opGroupLeader         = 7
+	opExit2               = 8
+	opSendTT              = 12
+	opExitTT              = 13
+	opRegSendTT           = 16
+	opExit2TT             = 18
+	opMonitorP            = 19
+	opDemonitorP          = 20
+	opMonitorPExit        = 21
+	opSendSender          = 22
+	opSendSenderTT        = 23
+	opPayloadExit         = 24
+	opPayloadExitTT       = 25
+	opPayloadExit2        = 26
+	opPayloadExit2TT      = 27
+	opPayloadMonitorPExit = 28
+	opSpawnRequest        = 29
+	opSpawnRequestTT      = 30
+	opSpawnReply          = 31
+	opSpawnReplyTT        = 32
+	opAliasSend           = 33
+	opAliasSendTT         = 34
+	opUnlinkID            = 35
+	opUnlinkIDAck         = 36
+)
+
+// dropLogEvery is the least time between two log lines about dropped frames
+// on one connection; the drops in between are counted in the next line.
+const dropLogEvery = 10 * time.Second
+
+type linkPair struct{ local, remote etf.Pid }
+
+// conn is one connected peer. It implements ergo's node.ConnectionInterface.
+type conn struct {
+	cfg      ProtoConfig
+	log      *slog.Logger
+	obs      Observer
+	ctx      context.Context
+	nc       lib.NetReadWriter
+	src      io.Reader
+	nodename string
+	peer     Peer
+	flags    Flags
+	router   node.CoreRouter
+
+	// outgoing queue, drained by the writer goroutine
+	mu     sync.Mutex
+	space  *sync.Cond // signalled when queued bytes drop or the conn closes
+	queue  []frameBuf
+	queued int
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+
+	msgsIn, msgsOut, bytesIn, bytesOut atomic.Uint64
+	dropped                            atomic.Uint64
+	tickTimeouts                       atomic.Uint64
+
+	unlinkID atomic.Uint64
+	fragSeq  atomic.Uint64
+
+	// suppress holds the links the reader is removing on the peer's request:
+	// ergo's router then calls Unlink, which must not signal back.
+	suppressMu sync.Mutex
+	suppress   map[linkPair]int
+
+	// reader-only state
+	unknownOps  map[int64]bool
+	lastDropLog time.Time
+	dropsSince  int
+}
+
+var _ node.ConnectionInterface = (*conn)(nil)
+
+func newConn(ctx context.Context, p *Proto, nc lib.NetReadWriter, src io.Reader, nodename string, peer Peer) *conn {
+	c := &conn{
+		cfg:        p.cfg,
+		log:        p.log.With("peer", peer.Name),
+		obs:        p.cfg.Observer,
+		ctx:        ctx,
+		nc:         nc,
+		src:        src,
+		nodename:   nodename,
+		peer:       peer,
+		flags:      peer.Negotiated(),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		suppress:   map[linkPair]int{},
+		unknownOps: map[int64]bool{},
+	}
+	c.space = sync.NewCond(&c.mu)
+	return c
+}
+
+// serve runs the writer goroutine and the reader loop until the connection
+// ends, then waits for the writer.
+func (c *conn) serve(router node.CoreRouter) {
+	c.router = router
+	werr := make(chan error, 1)
+	go func() { werr <- c.writeLoop() }()
+	stop := context.AfterFunc(c.ctx, func() { c.shutdown(c.ctx.Err()) })
+	rerr := c.readLoop()
+	stop()
+	c.shutdown(rerr)
+	wrerr := <-werr
+	err := rerr
+	if isClosedErr(err) && wrerr != nil && !isClosedErr(wrerr) {
+		err = wrerr
+	}
+	switch {
+	case c.ctx.Err() != nil:
+		c.log.Debug("connection closed: node stopping")
+	case errors.Is(err, io.EOF) || isClosedErr(err):
+		c.log.Info("connection closed by peer or locally", "err", err)
+	default:
+		c.log.Warn("connection closed", "err", err)
+	}
+}
+
+func isClosedErr(err error) bool {
+	return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, ErrClosed)
+}
+
+// shutdown closes the network connection and releases blocked senders. It
+// is idempotent.
+func (c *conn) shutdown(cause error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		q := c.queue
+		c.queue = nil
+		c.queued = 0
+		c.space.Broadcast()
+		c.mu.Unlock()
+		for _, fb := range q {
+			releaseBuf(fb)
+		}
+		close(c.done)
+		if cl, ok := c.nc.(io.Closer); ok {
+			_ = cl.Close()
+		}
+	})
+}
+
+// enqueue hands one frame unit to the writer. Messages (data) wait while the
+// queue is over MaxQueueBytes; control signals never wait.
+func (c *conn) enqueue(fb frameBuf, data bool) error {
+	c.mu.Lock()
+	if data {
+		for c.queued >= c.cfg.MaxQueueBytes && !c.closed {
+			c.space.Wait()
+		}
+	}
+	if c.closed {
+		c.mu.Unlock()
+		releaseBuf(fb)
+		return ErrClosed
+	}
+	wasEmpty := len(c.queue) == 0
+	c.queue = append(c.queue, fb)
+	c.queued += len(fb.b)
+	c.mu.Unlock()
+	if wasEmpty {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// writeLoop is the only writer of the network connection. It writes queued
+// frames through a buffer that it flushes when the queue is empty, so a
+// burst goes out in few system calls, and sends a tick when nothing was
+// sent for NetTickTime/4.
+func (c *conn) writeLoop() error {
+	bw := bufio.NewWriterSize(writerOnly{c.nc}, 64<<10)
+	tick := time.NewTicker(c.cfg.NetTickTime / 4)
+	defer tick.Stop()
+	var batch []frameBuf
+	sent := false // something was sent since the last tick period began
+	for {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		freed := c.queued
+		c.queued = 0
+		closed := c.closed
+		if freed > 0 {
+			c.space.Broadcast()
+		}
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return nil
+			}
+			if bw.Buffered() > 0 {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-c.wake:
+			case <-c.done:
+			case <-tick.C:
+				if sent {
+					sent = false
+					continue
+				}
+				if _, err := bw.Write([]byte{0, 0, 0, 0}); err != nil {
+					return err
+				}
+				c.bytesOut.Add(4)
+				if c.obs != nil {
+					c.obs.Traffic(c.peer.Name, TrafficOut, 0, 4)
+				}
+			}
+			continue
+		}
+		msgs, n := 0, 0
+		for i, fb := range batch {
+			if _, err := bw.Write(fb.b); err != nil {
+				for _, rest := range batch[i:] {
+					releaseBuf(rest)
+				}
+				return err
+			}
+			msgs += fb.msgs
+			n += len(fb.b)
+			releaseBuf(fb)
+			batch[i] = frameBuf{}
+		}
+		sent = true
+		c.msgsOut.Add(uint64(msgs))
+		c.bytesOut.Add(uint64(n))
+		if c.obs != nil {
+			c.obs.Traffic(c.peer.Name, TrafficOut, msgs, n)
+		}
+	}
+}
+
+// writerOnly hides everything but Write, so bufio never takes a ReadFrom
+// path that would bypass our accounting.
+type writerOnly struct{ w io.Writer }
+
+func (w writerOnly) Write(b []byte) (int, error) { return w.w.Write(b) }
+
+// isTimeout reports a read deadline expiry.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// --- node.ConnectionInterface: messages ---
+
+// Send sends message to the remote process to.
+func (c *conn) Send(from gen.Process, to etf.Pid, message etf.Term) error {
+	if c.flags.Has(FlagSendSender) && from != nil {
+		return c.send(etf.Tuple{int64(opSendSender), from.Self(), to}, message, true, true)
+	}
+	return c.send(etf.Tuple{int64(opSend), etf.Atom(""), to}, message, true, true)
+}
+
+// SendReg sends message to the process registered as to.Name on the peer.
+func (c *conn) SendReg(from gen.Process, to gen.ProcessID, message etf.Term) error {
+	var self etf.Pid
+	if from != nil {
+		self = from.Self()
+	}
+	return c.send(etf.Tuple{int64(opRegSend), self, etf.Atom(""), etf.Atom(to.Name)}, message, true, true)
+}
+
+// SendAlias sends message to the process alias to.
+func (c *conn) SendAlias(from gen.Process, to etf.Alias, message etf.Term) error {
+	if !c.flags.Has(FlagAlias) {
+		return lib.ErrPeerUnsupported
+	}
+	var self etf.Pid
+	if from != nil {
+		self = from.Self()
+	}
+	return c.send(etf.Tuple{int64(opAliasSend), self, etf.Ref(to)}, message, true, true)
+}
+
+// --- links ---
+
+// Link asks the peer to link remote with local.
+func (c *conn) Link(local, remote etf.Pid) error {
+	return c.send(etf.Tuple{int64(opLink), local, remote}, nil, false, false)
+}
+
+// Unlink removes the link between local and remote on the peer: UNLINK_ID
+// when negotiated (the old UNLINK kills OTP 26+ connections), UNLINK
+// otherwise. It sends nothing when the peer itself asked for the unlink.
+func (c *conn) Unlink(local, remote etf.Pid) error {
+	key := linkPair{local, remote}
+	c.suppressMu.Lock()
+	if n := c.suppress[key]; n > 0 {
+		if n == 1 {
+			delete(c.suppress, key)
+		} else {
+			c.suppress[key] = n - 1
+		}
+		c.suppressMu.Unlock()
+		return nil
+	}
+	c.suppressMu.Unlock()
+	if c.flags.Has(FlagUnlinkID) {
+		id := c.unlinkID.Add(1)
+		return c.send(etf.Tuple{int64(opUnlinkID), int64(id), local, remote}, nil, false, false)
+	}
+	return c.send(etf.Tuple{int64(opUnlink), local, remote}, nil, false, false)
+}
+
+// LinkExit tells the remote process to, linked with the local process
+// terminated, that terminated exited with reason.
+func (c *conn) LinkExit(to, terminated etf.Pid, reason string) error {
+	r := reasonTerm(reason)
+	if c.flags.Has(FlagExitPayload) {
+		return c.send(etf.Tuple{int64(opPayloadExit), terminated, to}, r, true, false)
+	}
+	return c.send(etf.Tuple{int64(opExit), terminated, to, r}, nil, false, false)
+}
+
+// --- monitors ---
+
+// Monitor makes local monitor the remote process.
+func (c *conn) Monitor(local, remote etf.Pid, ref etf.Ref) error {
+	return c.send(etf.Tuple{int64(opMonitorP), local, remote, ref}, nil, false, false)
+}
+
+// Demonitor removes the monitor ref of local on remote.
+func (c *conn) Demonitor(local, remote etf.Pid, ref etf.Ref) error {
+	return c.send(etf.Tuple{int64(opDemonitorP), local, remote, ref}, nil, false, false)
+}
+
+// MonitorExit tells the remote monitoring process to that the local process
+// terminated exited with reason.
+func (c *conn) MonitorExit(to, terminated etf.Pid, reason string, ref etf.Ref) error {
+	return c.monitorExit(to, terminated, reason, ref)
+}
+
+// MonitorReg makes local monitor the process registered as remote.Name on
+// the peer.
+func (c *conn) MonitorReg(local etf.Pid, remote gen.ProcessID, ref etf.Ref) error {
+	return c.send(etf.Tuple{int64(opMonitorP), local, etf.Atom(remote.Name), ref}, nil, false, false)
+}
+
+// DemonitorReg removes the monitor ref of local on the registered name.
+func (c *conn) DemonitorReg(local etf.Pid, remote gen.ProcessID, ref etf.Ref) error {
+	return c.send(etf.Tuple{int64(opDemonitorP), local, etf.Atom(remote.Name), ref}, nil, false, false)
+}
+
+// MonitorExitReg tells the remote process to that the process registered
+// as terminated.Name here exited with reason.
+func (c *conn) MonitorExitReg(to etf.Pid, terminated gen.ProcessID, reason string, ref etf.Ref) error {
+	return c.monitorExit(to, etf.Atom(terminated.Name), reason, ref)
+}
+
+func (c *conn) monitorExit(to etf.Pid, from etf.Term, reason string, ref etf.Ref) error {
+	r := reasonTerm(reason)
+	if c.flags.Has(FlagExitPayload) {
+		return c.send(etf.Tuple{int64(opPayloadMonitorPExit), from, to, ref}, r, true, false)
+	}
+	return c.send(etf.Tuple{int64(opMonitorPExit), from, to, ref, r}, nil, false, false)
+}
+
+// --- remote spawn ---
+
+// SpawnRequest asks the peer to spawn behaviorName:Function(args...) for
+// request.From.
+func (c *conn) SpawnRequest(nodeName string, behaviorName string, request gen.RemoteSpawnRequest, args ...etf.Term) error {
+	if !c.flags.Has(FlagSpawn) {
+		return lib.ErrPeerUnsupported
+	}
+	opts := etf.List{}
+	if request.Options.Name != "" {
+		opts = append(opts, etf.Tuple{etf.Atom("name"), etf.Atom(request.Options.Name)})
+	}
+	if request.Options.Link {
+		opts = append(opts, etf.Atom("link"))
+	}
+	if request.Options.Monitor != (etf.Ref{}) {
+		opts = append(opts, etf.Atom("monitor"))
+	}
+	mfa := etf.Tuple{etf.Atom(behaviorName), etf.Atom(request.Options.Function), int64(len(args))}
+	argList := etf.List(args)
+	if argList == nil {
+		argList = etf.List{}
+	}
+	return c.send(etf.Tuple{int64(opSpawnRequest), request.Ref, request.From, request.From, mfa, opts}, argList, true, false)
+}
+
+// SpawnReply answers a spawn request of the peer with the spawned pid.
+func (c *conn) SpawnReply(to etf.Pid, ref etf.Ref, spawned etf.Pid) error {
+	return c.send(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawned}, nil, false, false)
+}
+
+// SpawnReplyError answers a spawn request of the peer with a failure.
+func (c *conn) SpawnReplyError(to etf.Pid, ref etf.Ref, err error) error {
+	return c.send(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawnErrorAtom(err)}, nil, false, false)
+}
+
+// spawnErrorAtom maps a spawn failure to the atoms OTP's spawn_request
+// reports.
+func spawnErrorAtom(err error) etf.Atom {
+	switch {
+	case err == nil:
+		return "badarg"
+	case errors.Is(err, lib.ErrBehaviorUnknown), errors.Is(err, lib.ErrBehaviorGroupUnknown),
+		errors.Is(err, lib.ErrUnsupported), errors.Is(err, lib.ErrPeerUnsupported):
+		return "notsup"
+	case errors.Is(err, lib.ErrTaken):
+		return "badopt"
+	default:
+		return "system_limit"
+	}
+}
+
+// --- proxies: not part of the Erlang distribution ---
+
+// ProxyConnectRequest is not supported: proxies are an ergo-only feature.
+func (c *conn) ProxyConnectRequest(node.ProxyConnectRequest) error { return lib.ErrUnsupported }
+
+// ProxyConnectReply is not supported.
+func (c *conn) ProxyConnectReply(node.ProxyConnectReply) error { return lib.ErrUnsupported }
+
+// ProxyConnectCancel is not supported.
+func (c *conn) ProxyConnectCancel(node.ProxyConnectCancel) error { return lib.ErrUnsupported }
+
+// ProxyDisconnect is not supported.
+func (c *conn) ProxyDisconnect(node.ProxyDisconnect) error { return lib.ErrUnsupported }
+
+// ProxyRegisterSession is not supported.
+func (c *conn) ProxyRegisterSession(node.ProxySession) error { return lib.ErrUnsupported }
+
+// ProxyUnregisterSession is not supported.
+func (c *conn) ProxyUnregisterSession(string) error { return lib.ErrUnsupported }
+
+// ProxyPacket is not supported.
+func (c *conn) ProxyPacket(*lib.Buffer) error { return lib.ErrUnsupported }
+
+// --- information ---
+
+// Creation returns the peer's creation.
+func (c *conn) Creation() uint32 { return c.peer.Creation }
+
+// Stats returns the connection's counters.
+func (c *conn) Stats() node.NetworkStats {
+	return node.NetworkStats{
+		NodeName:    c.peer.Name,
+		BytesIn:     c.bytesIn.Load(),
+		BytesOut:    c.bytesOut.Load(),
+		MessagesIn:  c.msgsIn.Load(),
+		MessagesOut: c.msgsOut.Load(),
+	}
+}
+
+// String names the connection in logs.
+func (c *conn) String() string { return fmt.Sprintf("dist connection to %s", c.peer.Name) }

@@ -1,0 +1,203 @@
+package dist
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ergo-services/ergo/lib"
+	"github.com/ergo-services/ergo/node"
+)
+
+// ProtoConfig configures the connection protocol. It is plain data; the
+// zero value of a field means "use the default" only where stated.
+type ProtoConfig struct {
+	// NetTickTime is OTP's net_ticktime: a tick is sent when nothing was sent
+	// for NetTickTime/4, and a peer from which nothing arrived for
+	// NetTickTime is disconnected. Default 60s (OTP's default); must match
+	// the peers' -kernel net_ticktime within a factor of about 1.25.
+	NetTickTime time.Duration
+	// MaxFrameSize bounds, in bytes, one frame and one message reassembled
+	// from fragments (and everything held in reassembly at once). A larger
+	// frame closes the connection. Default 256 MiB.
+	MaxFrameSize int
+	// FragmentSize is the largest data part, in bytes, of an outgoing
+	// fragment: messages larger than this are sent as fragments when the peer
+	// negotiated FRAGMENTS. Default 64000.
+	FragmentSize int
+	// MaxQueueBytes bounds the bytes of messages (Send, SendReg, SendAlias)
+	// waiting for the writer; a sender blocks while the queue is above it, as
+	// an Erlang process is suspended on a busy distribution port. Control
+	// signals (links, monitors, exits) never block. Default 64 MiB.
+	MaxQueueBytes int
+	// Logger receives the connection's log lines. Nil means slog.Default().
+	Logger *slog.Logger
+	// Observer receives traffic counts and error events. Nil means none.
+	Observer Observer
+}
+
+// DefaultProtoConfig returns the defaults, each chosen for a reason:
+// NetTickTime as OTP's default so ticks agree with an untuned BEAM;
+// MaxFrameSize large enough for any message a BEAM application sends in
+// practice while bounding memory per peer; FragmentSize under 64 KiB, the
+// size OTP and proxies handle best; MaxQueueBytes to absorb bursts without
+// letting one slow peer hold unbounded memory.
+func DefaultProtoConfig() ProtoConfig {
+	return ProtoConfig{
+		NetTickTime:   60 * time.Second,
+		MaxFrameSize:  256 << 20,
+		FragmentSize:  64000,
+		MaxQueueBytes: 64 << 20,
+	}
+}
+
+// Validate reports every invalid field; it changes nothing.
+func (c ProtoConfig) Validate() error {
+	var errs []error
+	if c.NetTickTime < 40*time.Millisecond {
+		errs = append(errs, fmt.Errorf("NetTickTime %s: must be at least 40ms", c.NetTickTime))
+	}
+	if c.MaxFrameSize < 1024 || int64(c.MaxFrameSize) > 1<<32-1 {
+		errs = append(errs, fmt.Errorf("MaxFrameSize %d: must be between 1024 and 4294967295", c.MaxFrameSize))
+	}
+	if c.FragmentSize < 256 {
+		errs = append(errs, fmt.Errorf("FragmentSize %d: must be at least 256", c.FragmentSize))
+	} else if c.FragmentSize > c.MaxFrameSize-32 && c.MaxFrameSize >= 1024 {
+		errs = append(errs, fmt.Errorf("FragmentSize %d: must be below MaxFrameSize %d", c.FragmentSize, c.MaxFrameSize))
+	}
+	if c.MaxQueueBytes < 1 {
+		errs = append(errs, fmt.Errorf("MaxQueueBytes %d: must be positive", c.MaxQueueBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// TrafficDirection tells which way traffic went.
+type TrafficDirection uint8
+
+// Traffic directions.
+const (
+	TrafficIn TrafficDirection = iota
+	TrafficOut
+)
+
+// String returns "in" or "out", fit for a metric label.
+func (d TrafficDirection) String() string {
+	if d == TrafficIn {
+		return "in"
+	}
+	return "out"
+}
+
+// Observer receives a connection's events, for metrics. Its methods are
+// called concurrently from every connection's reader and writer goroutines,
+// on the hot path: they must be cheap and must not block. peer is the peer's
+// node name (for logs or debug pages, not for metric labels).
+type Observer interface {
+	// Traffic reports distribution messages and bytes moved in one
+	// direction. bytes counts everything on the wire: length prefixes,
+	// headers and ticks; messages counts complete distribution messages
+	// (a fragmented message counts once, when complete; a tick counts 0).
+	Traffic(peer string, dir TrafficDirection, messages, bytes int)
+	// FrameDropped reports a frame dropped because it could not be
+	// understood (err wraps ErrMalformedFrame). The connection goes on.
+	FrameDropped(peer string, err error)
+	// TickTimeout reports a peer disconnected because nothing arrived from
+	// it within NetTickTime.
+	TickTimeout(peer string)
+}
+
+// ErrClosed is returned by a connection's methods once it has
+// been closed.
+var ErrClosed = errors.New("dist: connection closed")
+
+// Proto is gonode's implementation of ergo's node.ProtoInterface: the
+// distribution protocol spoken on a connection after the handshake.
+type Proto struct {
+	cfg ProtoConfig
+	log *slog.Logger
+}
+
+var _ node.ProtoInterface = (*Proto)(nil)
+
+// NewProto checks cfg and returns a Proto to put in ergo's
+// node.Options.Proto.
+func NewProto(cfg ProtoConfig) (*Proto, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dist: invalid proto config: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Proto{cfg: cfg, log: log.With("component", "dist")}, nil
+}
+
+// Init prepares the connection whose handshake produced details. It starts
+// no goroutine: ergo may drop the connection (a simultaneous connect) without
+// ever calling Serve. details.Custom must hold the Peer the handshake made.
+func (p *Proto) Init(ctx context.Context, nc lib.NetReadWriter, nodename string, details node.HandshakeDetails) (node.ConnectionInterface, error) {
+	var peer Peer
+	switch v := details.Custom.(type) {
+	case Peer:
+		peer = v
+	case *Peer:
+		if v == nil {
+			return nil, errors.New("dist: handshake details carry a nil Peer")
+		}
+		peer = *v
+	default:
+		return nil, fmt.Errorf("dist: handshake details carry %T, not a dist.Peer: use dist.NewHandshake", details.Custom)
+	}
+	if peer.Name == "" {
+		peer.Name = details.Name
+	}
+	var src io.Reader = &deadlineReader{nc: nc, d: p.cfg.NetTickTime}
+	if details.Buffer != nil && len(details.Buffer.B) > 0 {
+		// Bytes the handshake read past its last message belong to the
+		// first frames.
+		early := bytes.Clone(details.Buffer.B)
+		src = io.MultiReader(bytes.NewReader(early), src)
+	}
+	return newConn(ctx, p, nc, src, nodename, peer), nil
+}
+
+// Serve runs the connection until it fails, the peer goes silent for
+// NetTickTime, or the node stops. It reads and routes incoming frames in
+// arrival order in the calling goroutine and writes outgoing frames from
+// one writer goroutine. When Serve returns the connection is closed and ergo
+// routes the node-down.
+func (p *Proto) Serve(ci node.ConnectionInterface, router node.CoreRouter) {
+	c, ok := ci.(*conn)
+	if !ok {
+		p.log.Error("Serve called with a connection this proto did not make", "type", fmt.Sprintf("%T", ci))
+		return
+	}
+	c.serve(router)
+}
+
+// Terminate releases what the connection still holds. Ergo calls it after
+// Serve returned.
+func (p *Proto) Terminate(ci node.ConnectionInterface) {
+	if c, ok := ci.(*conn); ok {
+		c.shutdown(nil)
+	}
+}
+
+// deadlineReader arms the read deadline before every read of the network
+// connection, so that a peer silent for d is noticed (OTP's tick timeout).
+// It runs once per read system call, not per frame.
+type deadlineReader struct {
+	nc lib.NetReadWriter
+	d  time.Duration
+}
+
+func (r *deadlineReader) Read(b []byte) (int, error) {
+	if err := r.nc.SetReadDeadline(time.Now().Add(r.d)); err != nil {
+		return 0, err
+	}
+	return r.nc.Read(b)
+}
