@@ -306,7 +306,7 @@ type decoded struct {
 // decodeReply parses a raw reply to the question (name, qtype) sent with id.
 // It rejects replies that do not parse, are not responses, carry another ID
 // or another question. A truncated reply is returned with truncated set and
-// nothing else. Records not owned by the question's name (or its CNAME
+// whatever records it holds (none when it does not parse). Records not owned by the question's name (or its CNAME
 // chain) are ignored.
 func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, error) {
 	if len(raw) < 12 {
@@ -319,17 +319,18 @@ func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, err
 	if flags&0x8000 == 0 {
 		return decoded{}, fmt.Errorf("%w: not a response", ErrMalformed)
 	}
-	if flags&0x0200 != 0 {
-		return decoded{truncated: true, rcode: int(flags & 0xf)}, nil
-	}
+	truncated := flags&0x0200 != 0
 	var m dns.Msg
 	if err := m.Unpack(raw); err != nil {
+		if truncated { // a cut reply need not parse: the caller retries or flags it
+			return decoded{truncated: true, rcode: int(flags & 0xf)}, nil
+		}
 		return decoded{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if len(m.Question) != 1 || m.Question[0].Qtype != qtype || !strings.EqualFold(m.Question[0].Name, name) {
 		return decoded{}, fmt.Errorf("%w: the reply answers another question", ErrMalformed)
 	}
-	d := decoded{rcode: m.Rcode, records: len(m.Answer), final: name}
+	d := decoded{rcode: m.Rcode, records: len(m.Answer), final: name, truncated: truncated}
 	if m.Rcode != dns.RcodeSuccess {
 		return d, nil
 	}
