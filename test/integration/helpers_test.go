@@ -1,0 +1,210 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "integration: these tests build network namespaces and need root")
+		os.Exit(1)
+	}
+	for _, prog := range []string{"ip", "unshare", "dnsmasq", "elixir", "erl"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: %s is missing: run scripts/install-deps.sh\n", prog)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	cleanupGonodeBuild()
+	os.Exit(code)
+}
+
+// eventually polls cond every 250 ms until it reports true or the deadline
+// passes; then it fails the test with the last state cond described.
+func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	if err := eventuallyE(within, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eventuallyE is eventually returning an error instead of failing.
+func eventuallyE(within time.Duration, cond func() (bool, string)) error {
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		ok, state := cond()
+		if ok {
+			return nil
+		}
+		last = state
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s; last state:\n%s", within, last)
+		}
+		<-tick.C
+	}
+}
+
+// newCluster creates a cluster torn down in t.Cleanup; on failure the DNS
+// log is printed.
+func newCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := NewCluster(DefaultClusterConfig())
+	if err != nil {
+		t.Fatalf("new cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq log of cluster %s:\n%s", c.ID, tail(c.DNSLog(), 60))
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("tear down cluster %s: %v", c.ID, err)
+		}
+	})
+	return c
+}
+
+// startElixir starts an Elixir pod, listed in DNS when ready is true. Its
+// output is printed if the test failed.
+func startElixir(t testing.TB, c *Cluster, name string, o ElixirOptions, ready bool) *ElixirPod {
+	t.Helper()
+	p, err := c.StartElixir(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output of elixir pod %s (%s, %s):\n%s", p.Name, p.NodeName(), p.Release.Name, tail(p.Output(), 80))
+		}
+		p.Stop()
+	})
+	if ready {
+		if err := c.SetReady(p.Pod, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// peerLister is a pod whose node can list its connected peers.
+type peerLister interface {
+	NodeName() string
+	Nodes() ([]string, error)
+}
+
+// meshState reports whether every node lists exactly the others, and
+// describes what each one lists.
+func meshState(nodes ...peerLister) (bool, string) {
+	var b strings.Builder
+	ok := true
+	for _, n := range nodes {
+		var want []string
+		for _, o := range nodes {
+			if o.NodeName() != n.NodeName() {
+				want = append(want, o.NodeName())
+			}
+		}
+		got, err := n.Nodes()
+		if err != nil {
+			ok = false
+			fmt.Fprintf(&b, "  %s: error %v\n", n.NodeName(), err)
+			continue
+		}
+		if !sameSet(got, want) {
+			ok = false
+		}
+		fmt.Fprintf(&b, "  %s lists %v (want %v)\n", n.NodeName(), got, want)
+	}
+	return ok, b.String()
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]int{}
+	for _, x := range a {
+		m[x]++
+	}
+	for _, x := range b {
+		if m[x] == 0 {
+			return false
+		}
+		m[x]--
+	}
+	return true
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... %d lines cut ...", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+var gonodeBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// gonodeBinary builds ./cmd/gonode once per test run.
+func gonodeBinary(t testing.TB) string {
+	t.Helper()
+	gonodeBuild.once.Do(func() {
+		gonodeBuild.dir, gonodeBuild.err = os.MkdirTemp("", "gnit-bin-")
+		if gonodeBuild.err == nil {
+			gonodeBuild.bin, gonodeBuild.err = BuildGonode(gonodeBuild.dir)
+		}
+	})
+	if gonodeBuild.err != nil {
+		t.Fatalf("build gonode: %v", gonodeBuild.err)
+	}
+	return gonodeBuild.bin
+}
+
+func cleanupGonodeBuild() {
+	if gonodeBuild.dir != "" {
+		_ = os.RemoveAll(gonodeBuild.dir)
+	}
+}
+
+// startGonode starts a gonode pod, listed in DNS when ready is true (after
+// /readyz says so). Its log is printed if the test failed.
+func startGonode(t testing.TB, c *Cluster, name string, o GonodeOptions, ready bool) *GonodePod {
+	t.Helper()
+	if o.Binary == "" {
+		o.Binary = gonodeBinary(t)
+	}
+	p, err := c.StartGonode(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of gonode pod %s (%s):\n%s", p.Name, p.NodeName(), tail(p.Output(), 80))
+		}
+		p.Kill()
+	})
+	if ready {
+		eventually(t, 30*time.Second, p.Name+" /readyz", p.Ready)
+		if err := c.SetReady(p.Pod, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
