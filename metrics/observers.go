@@ -1,0 +1,111 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/epmd"
+	"github.com/gonode/gonode/node"
+)
+
+// NodeObserver returns the node.Observer that counts the node's events: pass
+// it to node.New with node.WithObserver. Peer and process names are ignored:
+// they never become label values.
+func (m *Metrics) NodeObserver() node.Observer { return nodeObserver{m} }
+
+type nodeObserver struct{ m *Metrics }
+
+func (o nodeObserver) Connected(_ string, dir node.Direction) {
+	o.m.connects.WithLabelValues(direction(dir), string(node.ConnectOK)).Inc()
+}
+
+func (o nodeObserver) ConnectFailed(_ string, dir node.Direction, result node.ConnectResult) {
+	r := oneOf(string(result), results, string(node.ConnectError))
+	if r == string(node.ConnectOK) { // a failure reported as ok is still a failure
+		r = string(node.ConnectError)
+	}
+	o.m.connects.WithLabelValues(direction(dir), r).Inc()
+}
+
+func (o nodeObserver) Disconnected(_ string, reason node.DisconnectReason) {
+	o.m.disconnects.WithLabelValues(oneOf(string(reason), reasons, string(node.DisconnectError))).Inc()
+}
+
+func (o nodeObserver) MailboxOverflow(string) { o.m.mailboxOverflows.Inc() }
+
+func (o nodeObserver) MalformedFrame(string) { o.m.malformedFrames.Inc() }
+
+// direction maps an unknown Direction to "in": only an incoming attempt can
+// fail before anything about it is known.
+func direction(d node.Direction) string {
+	return oneOf(string(d), directions, string(node.Incoming))
+}
+
+// DiscoveryObserver returns the discovery.Observer that records polls,
+// lookups, actions and peer-set sizes: pass it to discovery.New with
+// discovery.WithObserver.
+func (m *Metrics) DiscoveryObserver() discovery.Observer { return discoveryObserver{m} }
+
+type discoveryObserver struct{ m *Metrics }
+
+var (
+	strategies   = strs(discovery.Strategies())
+	pollResults  = strs(discovery.PollResults())
+	transports   = strs(discovery.Transports())
+	actionKinds  = strs(discovery.ActionKinds())
+	actionResult = strs(discovery.ActionOutcomes())
+	epmdKinds    = strs(epmd.RequestKinds)
+	epmdResults  = strs(epmd.Results)
+)
+
+func strs[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func (o discoveryObserver) Poll(e discovery.PollEvent) {
+	// An unknown strategy cannot happen with a validated discovery.Config;
+	// count it under the default rather than create a new series.
+	s := oneOf(string(e.Strategy), strategies, string(discovery.DefaultStrategy))
+	o.m.polls.WithLabelValues(s, oneOf(string(e.Result), pollResults, string(discovery.PollError))).Inc()
+	o.m.pollDuration.Observe(seconds(e.Duration))
+}
+
+func (o discoveryObserver) Lookup(e discovery.LookupEvent) {
+	t := oneOf(string(e.Transport), transports, string(discovery.TransportNone))
+	o.m.lookupDuration.WithLabelValues(t).Observe(seconds(e.Duration))
+	if e.Result != discovery.PollError && e.Records >= 0 {
+		o.m.answerRecords.Observe(float64(e.Records))
+	}
+}
+
+func (o discoveryObserver) Action(e discovery.ActionEvent) {
+	o.m.actions.WithLabelValues(
+		oneOf(string(e.Kind), actionKinds, string(discovery.ActConnect)),
+		oneOf(string(e.Outcome), actionResult, string(discovery.OutcomeError))).Inc()
+}
+
+func (o discoveryObserver) Peers(c discovery.PeerCounts) {
+	o.m.discoveryPeers.WithLabelValues(string(discovery.SetDesired)).Set(float64(c.Desired))
+	o.m.discoveryPeers.WithLabelValues(string(discovery.SetConnected)).Set(float64(c.Connected))
+	o.m.discoveryPeers.WithLabelValues(string(discovery.SetBackoff)).Set(float64(c.Backoff))
+}
+
+// EPMDObserver returns the epmd.Observer that counts the requests an
+// epmd.Server handles: pass it to epmd.New with epmd.WithObserver.
+func (m *Metrics) EPMDObserver() epmd.Observer { return epmdObserver{m} }
+
+type epmdObserver struct{ m *Metrics }
+
+func (o epmdObserver) ObserveRequest(kind epmd.RequestKind, result epmd.Result) {
+	o.m.epmdRequests.WithLabelValues(
+		oneOf(string(kind), epmdKinds, string(epmd.RequestUnknown)),
+		oneOf(string(result), epmdResults, string(epmd.ResultError))).Inc()
+}
+
+// seconds converts d for a histogram; a negative duration (a clock stepped
+// back) counts as zero.
+func seconds(d time.Duration) float64 { return max(d, 0).Seconds() }
