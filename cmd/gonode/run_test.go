@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gonode/gonode/internal/beamtest"
+)
+
+// TestMain runs the package's tests in a network namespace of their own:
+// the end-to-end tests start a real node with an embedded EPMD on port 4369
+// and real BEAM nodes.
+func TestMain(m *testing.M) { os.Exit(beamtest.RunInNetns(m)) }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// eventually polls cond every 50 ms until it reports true or the deadline
+// passes; then it fails the test with the last state cond described.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %v; last state: %s", what, within, state)
+		}
+		<-tick.C
+	}
+}
+
+// gonodeRun is one run(...) in a goroutine.
+type gonodeRun struct {
+	cancel  context.CancelFunc
+	out     *syncBuffer
+	errOut  *syncBuffer
+	started chan started
+	code    chan int
+}
+
+func startRun(t *testing.T, args []string, vars map[string]string) *gonodeRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &gonodeRun{cancel: cancel, out: &syncBuffer{}, errOut: &syncBuffer{},
+		started: make(chan started, 1), code: make(chan int, 1)}
+	env := testEnv(vars)
+	env.OnStarted = func(s started) { r.started <- s }
+	go func() { r.code <- run(ctx, args, env, r.out, r.errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.code:
+		case <-time.After(10 * time.Second):
+			t.Errorf("run did not return after cancel")
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", r.out.String(), r.errOut.String())
+		}
+	})
+	return r
+}
+
+// waitStarted returns the started node, or fails when run returns first.
+func (r *gonodeRun) waitStarted(t *testing.T) started {
+	t.Helper()
+	select {
+	case s := <-r.started:
+		return s
+	case code := <-r.code:
+		r.code <- code
+		t.Fatalf("run exited with %d before the node started:\n%s%s", code, r.out.String(), r.errOut.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the node did not start within 30 s:\n%s", r.out.String())
+	}
+	return started{}
+}
+
+// stop cancels the run's context, as the first SIGTERM does, and returns
+// the exit status.
+func (r *gonodeRun) stop(t *testing.T) int {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.code:
+		r.code <- code // for Cleanup
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return within 10 s of the stop")
+	}
+	return -1
+}
+
+func httpGet(url string) (int, string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestRunEndToEnd runs the binary's run with static discovery towards a
+// real BEAM node: the node starts, discovery connects it, /readyz turns
+// ready at --min-peers, the BEAM node sees it, and cancelling the context
+// (what SIGTERM does) stops it with status 0 and a clean nodedown on the
+// BEAM side. The cookie, given by RELEASE_COOKIE, appears in no output.
+func TestRunEndToEnd(t *testing.T) {
+	cookie := beamtest.RandomCookie()
+	beam := beamtest.Start(t, beamtest.Host, beamtest.Options{Name: "beam@127.0.0.1", Cookie: cookie})
+
+	r := startRun(t, []string{
+		"--pod-ip=127.0.0.1",
+		"--metrics-addr=127.0.0.1:0",
+		"--strategy=static", "--hosts=" + beam.Name,
+		"--polling-interval=200ms",
+		"--min-peers=1",
+		"--log-level=debug",
+	}, map[string]string{"RELEASE_COOKIE": cookie})
+	s := r.waitStarted(t)
+	if got, want := s.Node.Name(), "gonode@127.0.0.1"; got != want {
+		t.Fatalf("node name %q, want %q", got, want)
+	}
+	base := "http://" + s.MetricsAddr
+
+	if code, body, err := httpGet(base + "/healthz"); err != nil || code != http.StatusOK {
+		t.Fatalf("/healthz: %d %q %v", code, body, err)
+	}
+	eventually(t, 20*time.Second, "discovery connects the BEAM node and /readyz is ready", func() (bool, string) {
+		code, body, err := httpGet(base + "/readyz")
+		peers := s.Node.Connected()
+		return code == http.StatusOK && slices.Contains(peers, beam.Name),
+			fmt.Sprintf("/readyz %d %q %v, connected %v", code, strings.TrimSpace(body), err, peers)
+	})
+	if got := beam.Eval(t, "nodes()."); !strings.Contains(got, "gonode@127.0.0.1") {
+		t.Fatalf("the BEAM node's nodes() = %s, want gonode@127.0.0.1 listed", got)
+	}
+	if code, body, err := httpGet(base + "/metrics"); err != nil || code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("/metrics: %d %v, go_goroutines missing: %.200q", code, err, body)
+	}
+	if code, body, err := httpGet(base + "/debug/peers"); err != nil || code != http.StatusOK || !strings.Contains(body, beam.Name) {
+		t.Fatalf("/debug/peers: %d %v, %q", code, err, body)
+	}
+
+	if code := r.stop(t); code != exitOK {
+		t.Fatalf("exit status %d after the stop, want 0", code)
+	}
+	eventually(t, 10*time.Second, "the BEAM node sees gonode leave", func() (bool, string) {
+		got := beam.Eval(t, "nodes().")
+		return !strings.Contains(got, "gonode@"), "nodes() = " + got
+	})
+
+	out := r.out.String() + r.errOut.String()
+	if strings.Contains(out, cookie) {
+		t.Fatalf("the cookie appears in the output")
+	}
+	for _, want := range []string{`"msg":"gonode started"`, `"strategy":"static"`, `"epmd":"embedded"`,
+		`"distribution":"name"`, `"component":"discovery"`, `"msg":"gonode stopped"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the logs have no %s", want)
+		}
+	}
+}
+
+// TestRunStartFailures: a listener that cannot bind ends run with status 1
+// and a log line that says why, without the cookie.
+func TestRunStartFailures(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	port := busy.Addr().(*net.TCPAddr).Port
+	const cookie = "Zq7-DISTINCTIVE-COOKIE-4Xw"
+	tests := []struct {
+		name string
+		args []string
+		log  string
+	}{
+		{"metrics port taken", []string{fmt.Sprintf("--metrics-addr=127.0.0.1:%d", port)}, "cannot listen for metrics"},
+		{"dist port taken", []string{"--metrics-addr=", "--listen-addr=127.0.0.1", fmt.Sprintf("--dist-port=%d", port), "--epmd=none"}, "cannot start the node"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			args := append([]string{"--cookie=" + cookie, "--pod-ip=127.0.0.1"}, tt.args...)
+			code := run(context.Background(), args, testEnv(nil), &out, &errOut)
+			all := out.String() + errOut.String()
+			if code != exitFailure {
+				t.Errorf("exit %d, want %d:\n%s", code, exitFailure, all)
+			}
+			if !strings.Contains(all, tt.log) {
+				t.Errorf("the output does not say %q:\n%s", tt.log, all)
+			}
+			if strings.Contains(all, cookie) {
+				t.Errorf("the cookie appears in the output:\n%s", all)
+			}
+		})
+	}
+}
+
+func TestSignalContext(t *testing.T) {
+	sigs := make(chan os.Signal)
+	forced := make(chan struct{})
+	ctx, stop := signalContext(context.Background(), sigs, func() { close(forced) })
+	defer stop()
+	if ctx.Err() != nil {
+		t.Fatal("the context ended before any signal")
+	}
+	sigs <- syscall.SIGTERM
+	<-ctx.Done()
+	if cause := context.Cause(ctx); cause == nil || !strings.Contains(cause.Error(), "terminated") {
+		t.Errorf("cause %v, want the signal", cause)
+	}
+	select {
+	case <-forced:
+		t.Fatal("the first signal forced the exit")
+	default:
+	}
+	sigs <- syscall.SIGINT
+	<-forced
+}
+
+func TestSignalContextStopWithoutSignal(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	ctx, stop := signalContext(context.Background(), sigs, func() { t.Error("forced without a signal") })
+	stop()
+	<-ctx.Done() // stop releases the context
+	sigs <- syscall.SIGTERM
+	if len(sigs) != 1 {
+		t.Error("the watcher still reads signals after stop")
+	}
+}
+
+// TestRunLeavesNoGoroutines starts and stops a node with discovery off and
+// the HTTP listener on, then checks that nothing run started is left.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		// ergo's embedded EPMD server (ergodist.CreateRegistrarWithLocalEPMD,
+		// which node/wire.go uses for now) never closes its listener: a
+		// leak of node.Stop, not of run. Remove this once node serves EPMD
+		// with package epmd.
+		goleak.IgnoreAnyFunction("github.com/ergo-services/ergo/proto/dist.(*epmd).serve"))
+	code := func() int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out syncBuffer
+		env := testEnv(nil)
+		env.OnStarted = func(s started) {
+			if code, _, err := httpGet("http://" + s.MetricsAddr + "/healthz"); err != nil || code != http.StatusOK {
+				t.Errorf("/healthz: %d %v", code, err)
+			}
+			cancel()
+		}
+		return run(ctx, []string{"--cookie=c", "--pod-ip=127.0.0.1", "--metrics-addr=127.0.0.1:0"}, env, &out, &out)
+	}()
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
