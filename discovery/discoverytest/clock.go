@@ -20,11 +20,11 @@ type Clock struct {
 func NewClock(start time.Time) *Clock { return &Clock{now: start} }
 
 type timer struct {
-	c     *Clock
-	id    int
-	when  time.Time
-	ch    chan time.Time
-	f     func()
+	c    *Clock
+	id   int
+	when time.Time
+	ch   chan time.Time
+	f    func()
 }
 
 // Now implements discovery.Clock.
