@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 )
 
@@ -238,8 +239,10 @@ func resolve(c config, env environment) (config, error) {
 			bad("--metrics-addr (GONODE_METRICS_ADDR): %v", err)
 		}
 	}
-	if c.MinPeers < 0 {
-		bad("--min-peers (GONODE_MIN_PEERS) %d is negative", c.MinPeers)
+	// The server's own rules, less the address checked above (it also
+	// accepts what checkHostPort refuses, such as a port name).
+	for _, err := range flatten(metrics.ServerConfig{MinPeers: c.MinPeers}.Validate()) {
+		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 	}
 	switch c.LogFormat {
 	case "", "json", "text":

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 )
 
@@ -222,7 +223,7 @@ func TestInvalidConfigurations(t *testing.T) {
 		{"bad resolver", []string{"--resolver=127.0.0.1"}, nil, discovery.ErrInvalidConfig, "resolver"},
 		{"prune-after zero", []string{"--prune-after=0"}, nil, discovery.ErrInvalidConfig, "prune-after"},
 		{"bad metrics address", []string{"--metrics-addr=9568"}, nil, errInvalid, "--metrics-addr"},
-		{"negative min peers", []string{"--min-peers=-1"}, nil, errInvalid, "--min-peers"},
+		{"negative min peers", []string{"--min-peers=-1"}, nil, metrics.ErrInvalidServerConfig, "min peers"},
 		{"unknown log format", []string{"--log-format=xml"}, nil, errInvalid, "xml"},
 		{"unknown log level", nil, map[string]string{"GONODE_LOG_LEVEL": "verbose"}, errInvalid, "verbose"},
 	}

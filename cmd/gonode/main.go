@@ -13,7 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 )
 
@@ -105,31 +108,59 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	mainLog := log.With("component", "main")
 	node.Version = version
 
-	n, err := node.New(cfg.Node, node.WithLogger(log))
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.BuildInfo{Version: version})
+	if err != nil {
+		mainLog.Error("cannot create the metrics", "err", err)
+		return exitFailure
+	}
+	n, err := node.New(cfg.Node, node.WithLogger(log), node.WithObserver(m.NodeObserver()))
 	if err != nil {
 		writeConfigError(stderr, err)
 		return exitUsage
 	}
-	disc, err := discovery.New(cfg.Discovery, n.Name(), n, discovery.WithLogger(log))
+	m.SetPeerSource(n)
+	state := &nodeState{Node: n}
+	disc, err := discovery.New(cfg.Discovery, n.Name(), n,
+		discovery.WithLogger(log), discovery.WithObserver(m.DiscoveryObserver()))
 	if err != nil {
 		writeConfigError(stderr, err)
 		return exitUsage
 	}
 
-	var srv *httpServer
+	// The HTTP listener binds before the node starts, so a taken port is
+	// reported at once, and /healthz answers while the node starts.
+	var srv *metrics.Server
+	srvDone := make(chan struct{})
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
 	if cfg.MetricsAddr != "" {
-		srv, err = listenHTTP(cfg.MetricsAddr, n, disc, cfg.MinPeers, log.With("component", "http"))
+		srv, err = metrics.NewServer(metrics.ServerConfig{Addr: cfg.MetricsAddr, MinPeers: cfg.MinPeers},
+			reg, state, disc, metrics.WithServerLogger(log))
+		if err == nil {
+			err = srv.Listen()
+		}
 		if err != nil {
 			mainLog.Error("cannot listen for metrics", "addr", cfg.MetricsAddr, "err", err)
 			return exitFailure
 		}
+		go func() {
+			defer close(srvDone)
+			if err := srv.Serve(srvCtx); err != nil {
+				mainLog.Error("metrics server failed", "err", err)
+			}
+		}()
+	} else {
+		close(srvDone)
 	}
 	stopHTTP := func(ctx context.Context) {
 		if srv != nil {
-			if err := srv.shutdown(ctx); err != nil {
+			if err := srv.Shutdown(ctx); err != nil {
 				mainLog.Warn("metrics listener did not stop cleanly", "err", err)
 			}
 		}
+		stopSrv()
+		<-srvDone
 	}
 
 	if err := n.Start(ctx); err != nil {
@@ -139,6 +170,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		cancel()
 		return exitFailure
 	}
+	state.up.Store(true)
 	discDone := make(chan struct{})
 	go func() {
 		defer close(discDone)
@@ -147,7 +179,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 
 	metricsAddr := ""
 	if srv != nil {
-		metricsAddr = srv.addr()
+		metricsAddr = srv.Addr().String()
 	}
 	mainLog.Info("gonode started",
 		"version", version,
@@ -168,6 +200,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	mainLog.Info("stopping", "reason", context.Cause(ctx).Error())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	state.up.Store(false) // /readyz: not ready while stopping
 	disc.Stop()
 	select {
 	case <-discDone:

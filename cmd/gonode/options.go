@@ -185,7 +185,7 @@ func options() []option {
 	}
 	opts = append(opts,
 		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: defaultMetricsAddr, kind: kindString,
-			usage: "listen address of /metrics, /healthz and /readyz; empty disables it",
+			usage: "listen address of /metrics, /healthz, /readyz and /debug/peers; empty disables it",
 			set:   func(c *config, v string) error { c.MetricsAddr = v; return nil }},
 		option{group: groupMetrics, name: "min-peers", env: "GONODE_MIN_PEERS", def: "0", kind: kindInt,
 			usage: "connected peers /readyz wants before it reports ready",

@@ -269,12 +269,7 @@ func TestSignalContextStopWithoutSignal(t *testing.T) {
 // TestRunLeavesNoGoroutines starts and stops a node with discovery off and
 // the HTTP listener on, then checks that nothing run started is left.
 func TestRunLeavesNoGoroutines(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
-		// ergo's embedded EPMD server (ergodist.CreateRegistrarWithLocalEPMD,
-		// which node/wire.go uses for now) never closes its listener: a
-		// leak of node.Stop, not of run. Remove this once node serves EPMD
-		// with package epmd.
-		goleak.IgnoreAnyFunction("github.com/ergo-services/ergo/proto/dist.(*epmd).serve"))
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	code := func() int {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
