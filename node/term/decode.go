@@ -185,6 +185,9 @@ func (d *decoder) term(b []byte, depth int) (etf.Term, []byte, error) {
 		if uint64(n)+1 > uint64(len(body)-4) { // elements and the tail take a byte each at least
 			return nil, b, d.errf(b, "LIST_EXT length %d exceeds the %d bytes left", n, len(body)-4)
 		}
+		if n == 0 {
+			return nil, b, d.errf(b, "LIST_EXT with no elements (the empty list is NIL_EXT)")
+		}
 		return d.list(body[4:], int(n), depth)
 
 	case tagBinary:
@@ -339,21 +342,27 @@ func (d *decoder) atom(b []byte) (etf.Atom, []byte, error) {
 	text := body[:n]
 	rest := body[n:]
 	if b[0] == tagAtom || b[0] == tagSmallAtom {
-		// Latin-1: convert to UTF-8.
-		ascii := true
-		for _, c := range text {
-			if c >= 0x80 {
-				ascii = false
-				break
-			}
+		if n > 255 {
+			return "", b, d.errf(b, "atom of %d characters (the BEAM allows 255)", n)
 		}
-		if !ascii {
+		// Latin-1: convert to UTF-8.
+		if !isASCIIBytes(text) {
 			buf := make([]byte, 0, 2*n)
 			for _, c := range text {
 				buf = utf8.AppendRune(buf, rune(c))
 			}
 			return etf.Atom(buf), rest, nil
 		}
+	}
+	if !isASCIIBytes(text) {
+		if !utf8.Valid(text) {
+			return "", b, d.errf(b, "atom is not valid UTF-8")
+		}
+		if n > 255 && utf8.RuneCount(text) > 255 {
+			return "", b, d.errf(b, "atom of %d characters (the BEAM allows 255)", utf8.RuneCount(text))
+		}
+	} else if n > 255 {
+		return "", b, d.errf(b, "atom of %d characters (the BEAM allows 255)", n)
 	}
 	if a, ok := commonAtoms[string(text)]; ok {
 		return a, rest, nil
@@ -602,4 +611,13 @@ func (d *decoder) localTerm(b []byte, depth int) (etf.Term, []byte, error) {
 	raw := make([]byte, len(body)-len(rest))
 	copy(raw, body)
 	return Local{Raw: raw}, rest, nil
+}
+
+func isASCIIBytes(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,60 @@
+package term
+
+import (
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzDecode: Decode never panics; whatever it decodes re-encodes, decodes
+// again to an equal term (byte-identical on the second round), and survives
+// Format/Parse.
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob("testdata/otp*.golden")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if _, hx, ok := strings.Cut(line, "\t"); ok {
+				if raw, err := hex.DecodeString(hx); err == nil && len(raw) > 1 {
+					f.Add(raw[1:])
+				}
+			}
+		}
+	}
+	f.Add([]byte{108, 0, 0, 0, 1, 97, 1, 119, 1, 't'})
+	f.Add([]byte{116, 0, 0, 0, 1, 70, 0, 0, 0, 0, 0, 0, 0, 0, 109, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		x, _, err := Decode(in, WithMaxDepth(200))
+		if err != nil {
+			return
+		}
+		enc, err := Encode(nil, x)
+		if err != nil {
+			t.Fatalf("decoded %#v but cannot re-encode it: %v", x, err)
+		}
+		y, rest, err := Decode(enc)
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("re-encoded bytes %x do not decode: %v (%d left)", enc, err, len(rest))
+		}
+		if !Equal(x, y) {
+			t.Fatalf("round trip changed the term: %s -> %s", Format(x), Format(y))
+		}
+		enc2, err := Encode(nil, y)
+		if err != nil || string(enc2) != string(enc) {
+			t.Fatalf("second encoding differs: %x vs %x (%v)", enc, enc2, err)
+		}
+		s := Format(x)
+		z, err := Parse(s)
+		if err != nil {
+			t.Fatalf("Parse(Format(%#v)) = %q: %v", x, s, err)
+		}
+		if !Equal(x, z) {
+			t.Fatalf("Parse(Format(t)) changed the term: %q -> %s", s, Format(z))
+		}
+	})
+}
