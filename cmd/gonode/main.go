@@ -164,11 +164,18 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	}
 
 	if err := n.Start(ctx); err != nil {
-		mainLog.Error("cannot start the node", "node", cfg.Node.Name, "err", err)
+		code := exitFailure
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// A signal during start-up: a requested stop, not a failure.
+			mainLog.Info("start interrupted", "reason", context.Cause(ctx).Error())
+			code = exitOK
+		} else {
+			mainLog.Error("cannot start the node", "node", cfg.Node.Name, "err", err)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		stopHTTP(sctx)
 		cancel()
-		return exitFailure
+		return code
 	}
 	state.up.Store(true)
 	discDone := make(chan struct{})

@@ -287,3 +287,51 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestRunCancelledBeforeStart: a stop requested while the node starts is a
+// clean exit, whichever of the start and the stop wins.
+func TestRunCancelledBeforeStart(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out syncBuffer
+	code := run(ctx, []string{"--cookie=c", "--pod-ip=127.0.0.1", "--metrics-addr=127.0.0.1:0"}, testEnv(nil), &out, &out)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", code, out.String())
+	}
+}
+
+func TestLogFormat(t *testing.T) {
+	tests := []struct {
+		name     string
+		format   string
+		terminal bool
+		level    string
+		json     bool
+	}{
+		{"default off a terminal is JSON", "", false, "info", true},
+		{"default on a terminal is text", "", true, "info", false},
+		{"explicit JSON on a terminal", "json", true, "info", true},
+		{"explicit text", "text", false, "info", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testEnv(nil)
+			env.IsTerminal = func(io.Writer) bool { return tt.terminal }
+			var b bytes.Buffer
+			log := newLogger(config{LogFormat: tt.format, LogLevel: tt.level}, env, &b)
+			log.Debug("hidden at info")
+			log.With("component", "test").Info("shown")
+			got := b.String()
+			if strings.Contains(got, "hidden at info") {
+				t.Errorf("a debug line passed the info level: %q", got)
+			}
+			if isJSON := strings.HasPrefix(got, "{"); isJSON != tt.json {
+				t.Errorf("JSON %v, want %v: %q", isJSON, tt.json, got)
+			}
+			if !strings.Contains(got, "component") || !strings.Contains(got, "shown") {
+				t.Errorf("the line lacks its message or component: %q", got)
+			}
+		})
+	}
+}
