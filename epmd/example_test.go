@@ -20,6 +20,7 @@ func ExampleServer() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
 	addr := (<-started)[0].String()
@@ -31,6 +32,7 @@ func ExampleServer() {
 	})
 	if err != nil {
 		fmt.Println(err)
+		srv.Close()
 		return
 	}
 	info, err := c.LookupPort(ctx, "gonode")
