@@ -107,7 +107,10 @@ problem. The cookie never appears in a log line or an error message.
 				lc = "`" + o.libcluster + "`"
 			}
 			def := "(empty)"
-			if o.def != "" {
+			switch {
+			case strings.Contains(o.def, " "): // a description, not a value
+				def = o.def
+			case o.def != "":
 				def = "`" + o.def + "`"
 			}
 			fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s | %s |\n", o.name, o.env, def, lc, mdEscape(o.usage))

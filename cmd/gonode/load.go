@@ -117,7 +117,15 @@ func parse(args []string, env environment) (config, action, error) {
 	case *markdown:
 		return config{}, actionHelpMarkdown, nil
 	case fs.NArg() > 0:
-		return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q (every setting is a --flag)", errUsage, fs.Arg(0))
+		stray := fs.Arg(0)
+		if i := len(args) - fs.NArg(); i > 0 {
+			prev := strings.TrimLeft(args[i-1], "-")
+			if r, ok := raw[prev]; ok && r.bool && !strings.Contains(prev, "=") {
+				return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q: a boolean flag takes its value after '=', as in --%s=%s",
+					errUsage, stray, prev, stray)
+			}
+		}
+		return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q (every setting is a --flag)", errUsage, stray)
 	}
 
 	c := defaultConfig()

@@ -139,7 +139,7 @@ func options() []option {
 			usage: "host part of the default name (IPv4 or IPv6)",
 			set:   func(c *config, v string) error { c.PodIP = v; return nil }},
 		{group: groupNode, name: "cookie", env: "RELEASE_COOKIE", def: "", kind: kindString, secret: true,
-			usage: "distribution cookie; overrides --cookie-file",
+			usage: "distribution cookie; overrides --cookie-file (a flag shows in ps: prefer the variable or a file)",
 			set:   func(c *config, v string) error { c.Cookie = node.Cookie(v); return nil }},
 		{group: groupNode, name: "cookie-file", env: "GONODE_COOKIE_FILE", def: "$HOME/.erlang.cookie", kind: kindString,
 			usage: "file holding the cookie (a trailing newline is dropped)",

@@ -256,7 +256,7 @@ func TestParseDuration(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"--no-such-flag"}, {"--dist-port"}, {"stray"}} {
+	for _, args := range [][]string{{"--no-such-flag"}, {"--dist-port"}, {"stray"}, {"--hidden", "false"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			if code := run(context.Background(), args, testEnv(nil), &out, &errOut); code != exitUsage {
