@@ -180,8 +180,12 @@ func options() []option {
 			continue // --application-name above sets it, with the node's basename
 		}
 		k, set := discoverySetter(f.Field)
+		usage := f.Usage
+		if f.Field == "PollingInterval" {
+			usage += "; bare numbers are milliseconds"
+		}
 		opts = append(opts, option{group: groupDiscovery, name: f.Name, env: f.Env, def: f.Default, kind: k,
-			libcluster: f.Libcluster, usage: f.Usage, set: set})
+			libcluster: f.Libcluster, usage: usage, set: set})
 	}
 	opts = append(opts,
 		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: defaultMetricsAddr, kind: kindString,
