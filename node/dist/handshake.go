@@ -179,6 +179,16 @@ type Handshake struct {
 	self     string
 	creation uint32
 	dialing  map[string]int // outgoing attempts under way, by peer name
+	// starts are the Start calls under way. When Accept answers
+	// ok_simultaneous to a peer, the incoming connection replaces our own
+	// attempt to that peer (OTP's net_kernel kills it); Start may not know
+	// the peer's name yet, so every Start under way is told.
+	starts map[*hsAttempt]struct{}
+}
+
+// hsAttempt is one Start under way.
+type hsAttempt struct {
+	superseded map[string]bool // peers whose incoming attempt we let win
 }
 
 var _ node.HandshakeInterface = (*Handshake)(nil)
@@ -201,6 +211,7 @@ func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
 		flags:   flags,
 		log:     logger.With("component", "dist.handshake"),
 		dialing: make(map[string]int),
+		starts:  make(map[*hsAttempt]struct{}),
 	}, nil
 }
 
@@ -253,6 +264,55 @@ func (h *Handshake) identity() (string, uint32, error) {
 	return h.self, h.creation, nil
 }
 
+func (h *Handshake) beginAttempt() *hsAttempt {
+	a := &hsAttempt{superseded: make(map[string]bool)}
+	h.mu.Lock()
+	h.starts[a] = struct{}{}
+	h.mu.Unlock()
+	return a
+}
+
+func (h *Handshake) endAttempt(a *hsAttempt) {
+	h.mu.Lock()
+	delete(h.starts, a)
+	h.mu.Unlock()
+}
+
+// supersede records that an incoming attempt from peer won over ours.
+func (h *Handshake) supersede(peer string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for a := range h.starts {
+		a.superseded[peer] = true
+	}
+}
+
+func (h *Handshake) isSuperseded(a *hsAttempt, peer string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return a.superseded[peer]
+}
+
+// supersededAndConnected returns a peer whose incoming attempt won over
+// this Start and whose connection is now established, or "".
+func (h *Handshake) supersededAndConnected(a *hsAttempt) string {
+	h.mu.Lock()
+	peers := make([]string, 0, len(a.superseded))
+	for p := range a.superseded {
+		peers = append(peers, p)
+	}
+	h.mu.Unlock()
+	if h.cfg.Connections == nil {
+		return ""
+	}
+	for _, p := range peers {
+		if h.cfg.Connections.Connected(p) {
+			return p
+		}
+	}
+	return ""
+}
+
 func (h *Handshake) isDialing(peer string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -302,6 +362,8 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 	}
 	c := newHSConn(rw, h.cfg.HandshakeTimeout)
 	defer c.clearDeadlines()
+	attempt := h.beginAttempt()
+	defer h.endAttempt(attempt)
 
 	// send_name
 	if err := c.write("name", hsAppendName(nil, h.flags, creation, self)); err != nil {
@@ -324,8 +386,15 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 	case hsStatusNotAllowed:
 		return "", node.HandshakeDetails{}, fmt.Errorf("%w: the peer answered not_allowed", ErrNotAllowed)
 	case hsStatusAlive:
-		// The peer still holds a connection from us that we no longer have
-		// (ergo dials only nodes it is not connected to): tell it to drop it.
+		// The peer holds a connection to us. If it is the one that won a
+		// simultaneous connect against this attempt, keep it (false), as
+		// OTP's initiator answers for an attempt that is no longer pending.
+		if p := h.supersededAndConnected(attempt); p != "" {
+			_ = c.write("alive answer", hsAppendStatus(nil, hsStatusFalse))
+			return p, node.HandshakeDetails{}, fmt.Errorf("%w: it asked whether we are alive, and our attempt already gave way to its connection from %s", ErrPeerRefused, p)
+		}
+		// Otherwise it still holds a connection from us that we no longer
+		// have (ergo dials only nodes it is not connected to): drop it.
 		if err := c.write("alive answer", hsAppendStatus(nil, hsStatusTrue)); err != nil {
 			return "", node.HandshakeDetails{}, err
 		}
@@ -349,6 +418,9 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 	peer = ch.Name
 	if peer == self {
 		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
+	}
+	if h.isSuperseded(attempt, peer) {
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: our attempt gave way to the simultaneous incoming connection from %s", ErrPeerRefused, peer)
 	}
 	// From here on an incoming attempt from this peer is a simultaneous connect.
 	defer h.Dialing(peer)()
@@ -428,11 +500,14 @@ func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ 
 	// send_status
 	connected := h.cfg.Connections != nil && h.cfg.Connections.Connected(peer)
 	status := hsDecideStatus(self, peer, h.isDialing(peer), connected)
+	h.log.Debug("answering a connection attempt", "peer", peer, "status", status)
 	if err := c.write("status", hsAppendStatus(nil, status)); err != nil {
 		return peer, node.HandshakeDetails{}, err
 	}
 	replaceOld := false
 	switch status {
+	case hsStatusOKSimultaneous:
+		h.supersede(peer)
 	case hsStatusNOK:
 		return peer, node.HandshakeDetails{}, fmt.Errorf("%w (we answered nok to %s)", ErrSimultaneousConnect, peer)
 	case hsStatusAlive:

@@ -1121,3 +1121,76 @@ func (f *fakeErgoNodes) Disconnect(node string) error {
 	f.closes <- node
 	return nil
 }
+
+// TestHandshakeSuperseded: once Accept has let a simultaneous incoming
+// attempt from P win (ok_simultaneous), our own attempt to P gives way, as
+// OTP's net_kernel kills it.
+func TestHandshakeSuperseded(t *testing.T) {
+	tests := []struct {
+		name string
+		// peer plays the acceptor of our Start once the incoming attempt won.
+		peer       func(t *testing.T, peer net.Conn)
+		wantStatus string // what our Start must answer to alive, if asked
+	}{
+		{
+			name: "alive is answered false",
+			peer: func(t *testing.T, peer net.Conn) {
+				peer.Write(hsAppendStatus(nil, hsStatusAlive))
+				if got, err := hsDecodeStatus(readMsg(t, peer)); err != nil || got != hsStatusFalse {
+					t.Errorf("peer: answer to alive = %q, %v; want false", got, err)
+				}
+			},
+		},
+		{
+			name: "the challenge names the winner",
+			peer: func(t *testing.T, peer net.Conn) {
+				peer.Write(hsAppendStatus(nil, hsStatusOK))
+				peer.Write(hsAppendChallenge(nil, DefaultHandshakeFlags, 1, 2, "z@127.0.0.1"))
+				var b [1]byte
+				if n, _ := peer.Read(b[:]); n != 0 {
+					t.Errorf("peer: the initiator went on after giving way")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const winner = "z@127.0.0.1" // greater than ours: its attempt wins
+			conns := &fakeConnections{connected: map[string]bool{}}
+			h := newTestHS(t, "a@127.0.0.1", func(c *HandshakeConfig) { c.Connections = conns })
+			defer h.Dialing(winner)()
+			nameRead := make(chan struct{})
+			proceed := make(chan struct{})
+			out := scripted(t, func(peer net.Conn) {
+				readMsg(t, peer)
+				close(nameRead)
+				<-proceed
+				tt.peer(t, peer)
+			})
+			startErr := make(chan error, 1)
+			go func() {
+				_, err := h.Start(pipeAddr(), out, false, testCookie)
+				out.Close()
+				startErr <- err
+			}()
+			<-nameRead
+			// The winner's incoming attempt completes while ours waits.
+			in := scripted(t, func(peer net.Conn) {
+				if s := otpInitiatorName(t, peer, winner, DefaultHandshakeFlags); s != hsStatusOKSimultaneous {
+					t.Errorf("status %q, want ok_simultaneous", s)
+				}
+				finishAsInitiator(t, peer, testCookie)
+			})
+			if _, err := h.Accept(pipeAddr(), in, false, testCookie); err != nil {
+				t.Fatalf("Accept: %v", err)
+			}
+			conns.mu.Lock()
+			conns.connected[winner] = true
+			conns.mu.Unlock()
+			close(proceed)
+			if err := <-startErr; !errors.Is(err, ErrPeerRefused) {
+				t.Fatalf("Start error = %v, want ErrPeerRefused", err)
+			}
+		})
+	}
+}
