@@ -221,6 +221,9 @@ func fromTerm(t etf.Term, dst reflect.Value, path, key string) error {
 	}
 	switch dst.Kind() {
 	case reflect.Interface:
+		if a, ok := t.(etf.Atom); ok && a == "nil" {
+			t = nil // Elixir's nil
+		}
 		if t == nil {
 			dst.SetZero()
 			return nil

@@ -46,6 +46,8 @@ type decoder struct {
 	maxDepth int
 	local    bool // inside LOCAL_EXT: node names may be NIL
 	start    int  // len of the whole input, to report offsets
+	recent   [8]etf.Atom
+	next     int
 }
 
 // Decode decodes one term starting at b[0] (the caller has already removed
@@ -198,8 +200,7 @@ func (d *decoder) term(b []byte, depth int) (etf.Term, []byte, error) {
 		if uint64(n) > uint64(len(body)-4) {
 			return nil, b, d.errf(b, "BINARY_EXT length %d exceeds the %d bytes left", n, len(body)-4)
 		}
-		out := make([]byte, n)
-		copy(out, body[4:])
+		out := append([]byte{}, body[4:4+int(n)]...) // no zeroing before the copy
 		return out, body[4+int(n):], nil
 
 	case tagBitBinary:
@@ -367,7 +368,16 @@ func (d *decoder) atom(b []byte) (etf.Atom, []byte, error) {
 	if a, ok := commonAtoms[string(text)]; ok {
 		return a, rest, nil
 	}
-	return etf.Atom(text), rest, nil
+	// Node names and map keys repeat within a message: reuse recent atoms.
+	for _, a := range d.recent {
+		if string(a) == string(text) {
+			return a, rest, nil
+		}
+	}
+	a := etf.Atom(text)
+	d.recent[d.next] = a
+	d.next = (d.next + 1) % len(d.recent)
+	return a, rest, nil
 }
 
 // commonAtoms avoids an allocation for atoms that most messages contain.

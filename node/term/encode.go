@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ergo-services/ergo/etf"
@@ -413,7 +414,14 @@ func (e *encoder) etfMap(b []byte, m etf.Map, depth int) ([]byte, error) {
 		keys = append(keys, k)
 	}
 	if len(keys) > 1 {
-		slices.SortFunc(keys, func(x, y etf.Term) int { return compare(x, y, true) })
+		slices.SortFunc(keys, func(x, y etf.Term) int {
+			if ax, ok := x.(etf.Atom); ok {
+				if ay, ok := y.(etf.Atom); ok {
+					return strings.Compare(string(ax), string(ay))
+				}
+			}
+			return compare(x, y, true)
+		})
 	}
 	var err error
 	for _, k := range keys {

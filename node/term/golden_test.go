@@ -229,10 +229,20 @@ func erlScript() string {
 	return sb.String()
 }
 
-// runErl runs the script in a fresh network namespace with a distributed
-// node (so the BEAM's epmd does not touch the host's port 4369), optionally
-// chrooted into an OTP release tree.
+// runErl runs the script with erl -noshell in a fresh network and mount
+// namespace (so nothing touches the host's port 4369), optionally chrooted
+// into an OTP release tree.
 func runErl(t *testing.T, root, script string) string {
+	return runErlMode(t, root, script, false)
+}
+
+// runErlDist is runErl with a distributed node (-sname), whose epmd runs in
+// the private network namespace and is killed afterwards.
+func runErlDist(t *testing.T, root, script string) string {
+	return runErlMode(t, root, script, true)
+}
+
+func runErlMode(t *testing.T, root, script string, dist bool) string {
 	t.Helper()
 	dir := "/tmp"
 	if root != "" {
@@ -252,7 +262,12 @@ func runErl(t *testing.T, root, script string) string {
 		inPath = "/tmp/" + filepath.Base(f.Name())
 	}
 	eval := fmt.Sprintf(`{ok, _} = file:script(%q), halt().`, inPath)
-	erl := fmt.Sprintf("erl -sname golden -noshell -eval '%s'; epmd -kill >/dev/null 2>&1", eval)
+	erl := fmt.Sprintf("erl -noshell -eval '%s'", eval)
+	if dist {
+		// Start epmd and poll (bounded) until it answers, so the node can register.
+		erl = "epmd -daemon; i=0; until epmd -names >/dev/null 2>&1 || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.05; done; " +
+			fmt.Sprintf("erl -sname golden -noshell -eval '%s'; st=$?; epmd -kill >/dev/null 2>&1; exit $st", eval)
+	}
 	var sh string
 	if root == "" {
 		sh = "ip link set lo up && " + erl
@@ -278,7 +293,7 @@ func updateGolden(t *testing.T) {
 		releases = append(releases, struct{ name, root string }{"otp29", "/var/cache/gonode/otp/sid"})
 	}
 	for _, r := range releases {
-		out := runErl(t, r.root, erlScript())
+		out := runErlDist(t, r.root, erlScript())
 		var lines []string
 		for _, l := range strings.Split(out, "\n") {
 			if name, _, ok := strings.Cut(l, "\t"); ok && !strings.ContainsAny(name, " ") {
