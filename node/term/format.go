@@ -16,10 +16,10 @@ import (
 // fun lists:map/2. Terms that Erlang prints in a form it cannot read back are
 // rendered in this package's extension form #Name<Term,...>, which Parse reads:
 //
-//	pid            #Pid<'node@host',Number,Serial,Creation>
-//	reference      #Ref<'node@host',Creation,Word0,Word1,...>   (every word on the wire)
-//	port           #Port<'node@host',ID,Creation>               (etf.Port, NEW_PORT_EXT)
-//	port           #PortV4<'node@host',ID,Creation>             (Port, V4_PORT_EXT)
+//	pid            #Pid<Node,Number,Serial,Creation>            (Node is an atom: a@host)
+//	reference      #Ref<Node,Creation,Word0,Word1,...>          (every word on the wire)
+//	port           #Port<Node,ID,Creation>                      (etf.Port, NEW_PORT_EXT)
+//	port           #PortV4<Node,ID,Creation>                    (Port, V4_PORT_EXT)
 //	local fun      #Fun<Module,Arity,Index,<<Uniq>>,OldIndex,OldUniq,Pid,[FreeVar,...]>
 //	LOCAL_EXT      #Local<<<Bytes>>>
 //
