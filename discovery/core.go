@@ -57,6 +57,8 @@ type peer struct {
 	lastErr   string
 	failures  int
 	nextRetry time.Time
+	seen      uint64 // State.gen of the last answer holding this peer
+	conn      uint64 // State.tick of the last poll that listed it connected
 }
 
 // State is the core's state. Plan takes ownership of the State it is given
@@ -69,6 +71,8 @@ type State struct {
 	ready   bool   // a lookup has succeeded
 	cut     int    // targets cut from the latest answer by MaxPeers
 	desired int    // targets in the latest good answer
+	gen     uint64 // successful answers so far
+	tick    uint64 // polls so far
 }
 
 // NewState returns an empty State whose backoff jitter is drawn from seed.
@@ -214,37 +218,34 @@ func Plan(p Policy, s State, in Input) (State, []Action, []Event) {
 	if poll.Err == nil {
 		events = s.applyAnswer(p, in.Now, poll.Targets, events)
 	}
-	connected := make(map[string]struct{}, len(poll.Connected))
+	s.tick++
 	for _, n := range poll.Connected {
-		connected[n] = struct{}{}
+		if pr, ok := s.peers[n]; ok {
+			pr.conn = s.tick
+		}
 	}
-	names := make([]string, 0, len(s.peers))
-	for n := range s.peers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var disconnects, connects []Action
-	for _, name := range names {
-		pr := s.peers[name]
-		_, isConn := connected[name]
+	var actions []Action
+	var pevents []Event
+	for name, pr := range s.peers {
+		isConn := pr.conn == s.tick
 		switch {
 		case pr.state == StateConnected && !isConn:
 			pr.state, pr.since = StateDisconnected, in.Now
-			events = append(events, Event{Kind: EvDropped, Peer: name})
+			pevents = append(pevents, Event{Kind: EvDropped, Peer: name})
 		case isConn && (pr.state == StateDisconnected || pr.state == StateBackoff):
 			pr.state, pr.since = StateConnected, in.Now
 			pr.failures, pr.nextRetry = 0, time.Time{}
-			events = append(events, Event{Kind: EvInbound, Peer: name})
+			pevents = append(pevents, Event{Kind: EvInbound, Peer: name})
 		}
 		if pr.absent >= p.PruneAfter && pr.state != StateConnecting {
 			if pr.state == StateConnected {
 				if !p.Prune {
 					continue
 				}
-				disconnects = append(disconnects, Action{Kind: ActDisconnect, Node: name, Addr: pr.addr})
-				events = append(events, Event{Kind: EvPruned, Peer: name})
+				actions = append(actions, Action{Kind: ActDisconnect, Node: name, Addr: pr.addr})
+				pevents = append(pevents, Event{Kind: EvPruned, Peer: name})
 			} else {
-				events = append(events, Event{Kind: EvForgotten, Peer: name})
+				pevents = append(pevents, Event{Kind: EvForgotten, Peer: name})
 			}
 			delete(s.peers, name)
 			continue
@@ -254,45 +255,67 @@ func Plan(p Policy, s State, in Input) (State, []Action, []Event) {
 		}
 		if pr.state == StateDisconnected || (pr.state == StateBackoff && !in.Now.Before(pr.nextRetry)) {
 			pr.state, pr.since = StateConnecting, in.Now
-			connects = append(connects, Action{Kind: ActConnect, Node: name, Addr: pr.addr})
+			actions = append(actions, Action{Kind: ActConnect, Node: name, Addr: pr.addr})
 		}
 	}
-	return s, append(disconnects, connects...), events
+	// Map order is random: sort so that the same input gives the same output.
+	slices.SortFunc(actions, func(a, b Action) int {
+		if a.Kind != b.Kind {
+			if a.Kind == ActDisconnect {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Node, b.Node)
+	})
+	slices.SortStableFunc(pevents, func(a, b Event) int { return cmp.Compare(a.Peer, b.Peer) })
+	return s, actions, append(events, pevents...)
 }
 
 // applyAnswer merges a successful answer into s.
 func (s *State) applyAnswer(p Policy, now time.Time, targets []Target, events []Event) []Event {
 	s.ready = true
-	want := make([]Target, 0, len(targets))
-	for _, t := range targets {
-		if t.Name != "" && t.Name != p.Self {
-			want = append(want, t)
-		}
-	}
-	slices.SortFunc(want, func(a, b Target) int { return cmp.Compare(a.Name, b.Name) })
-	want = slices.CompactFunc(want, func(a, b Target) bool { return a.Name == b.Name })
+	s.gen++
+	want := targets
 	cut := 0
-	if p.MaxPeers > 0 && len(want) > p.MaxPeers {
-		cut = len(want) - p.MaxPeers
-		want = want[:p.MaxPeers]
+	if p.MaxPeers > 0 && len(targets) > p.MaxPeers {
+		// Cut deterministically: the first MaxPeers distinct names.
+		want = make([]Target, 0, len(targets))
+		for _, t := range targets {
+			if t.Name != "" && t.Name != p.Self {
+				want = append(want, t)
+			}
+		}
+		slices.SortFunc(want, func(a, b Target) int { return cmp.Compare(a.Name, b.Name) })
+		want = slices.CompactFunc(want, func(a, b Target) bool { return a.Name == b.Name })
+		if len(want) > p.MaxPeers {
+			cut = len(want) - p.MaxPeers
+			want = want[:p.MaxPeers]
+		}
 	}
 	if cut != s.cut {
 		events = append(events, Event{Kind: EvCut, Count: cut})
 		s.cut = cut
 	}
-	s.desired = len(want)
-	seen := make(map[string]struct{}, len(want))
+	desired := 0
 	for _, t := range want {
-		seen[t.Name] = struct{}{}
-		if pr, ok := s.peers[t.Name]; ok {
-			pr.absent = 0
-			pr.addr = t.Addr
+		if t.Name == "" || t.Name == p.Self {
 			continue
 		}
-		s.peers[t.Name] = &peer{addr: t.Addr, state: StateDisconnected, since: now}
+		pr, ok := s.peers[t.Name]
+		switch {
+		case !ok:
+			s.peers[t.Name] = &peer{addr: t.Addr, state: StateDisconnected, since: now, seen: s.gen}
+		case pr.seen == s.gen:
+			continue // a duplicate in this answer
+		default:
+			pr.seen, pr.absent, pr.addr = s.gen, 0, t.Addr
+		}
+		desired++
 	}
-	for name, pr := range s.peers {
-		if _, ok := seen[name]; !ok {
+	s.desired = desired
+	for _, pr := range s.peers {
+		if pr.seen != s.gen {
 			pr.absent++
 		}
 	}

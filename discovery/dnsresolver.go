@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,11 @@ type DNSResolver struct {
 	rc     ResolvConf
 	next   atomic.Uint32 // rotate offset
 	dialer net.Dialer
+	// tcpFirst holds server+question keys whose last reply needed TCP:
+	// discovery asks the same question every poll, and a 4,000-pod answer
+	// never fits UDP, so the truncated UDP round trip is skipped until a
+	// TCP reply would fit in EDNSBufferSize again.
+	tcpFirst sync.Map
 }
 
 // NewDNSResolver builds the resolver of cfg: resolv.conf at cfg.ResolvConf,
@@ -202,30 +208,40 @@ func (r *DNSResolver) ask(ctx context.Context, name string, t RecordType) (decod
 }
 
 // exchange asks one server over UDP, and over TCP when the UDP reply is
-// truncated.
+// truncated (or at once, when the last reply to the same question needed
+// TCP).
 func (r *DNSResolver) exchange(ctx context.Context, server string, m *dns.Msg, name string, t RecordType) (decoded, Transport, error) {
 	out, err := m.Pack()
 	if err != nil {
 		return decoded{}, TransportNone, fmt.Errorf("%w: packing the query: %w", ErrMalformed, err)
 	}
-	raw, err := r.roundTrip(ctx, "udp", server, out, m.Id)
+	key := server + " " + name + " " + t.String()
+	if _, sticky := r.tcpFirst.Load(key); !sticky {
+		raw, err := r.roundTrip(ctx, "udp", server, out, m.Id)
+		if err != nil {
+			return decoded{}, TransportNone, err
+		}
+		d, err := decodeReply(raw, m.Id, name, uint16(t))
+		if err != nil {
+			return decoded{}, TransportUDP, err
+		}
+		if !d.truncated {
+			return d, TransportUDP, nil
+		}
+	}
+	raw, err := r.roundTrip(ctx, "tcp", server, out, m.Id)
 	if err != nil {
-		return decoded{}, TransportNone, err
+		r.tcpFirst.Delete(key)
+		return decoded{}, TransportUDP, fmt.Errorf("truncated reply over UDP and TCP failed: %w", err)
 	}
 	d, err := decodeReply(raw, m.Id, name, uint16(t))
 	if err != nil {
-		return decoded{}, TransportUDP, err
-	}
-	if !d.truncated {
-		return d, TransportUDP, nil
-	}
-	raw, err = r.roundTrip(ctx, "tcp", server, out, m.Id)
-	if err != nil {
-		return decoded{}, TransportUDP, fmt.Errorf("truncated reply over UDP and TCP failed: %w", err)
-	}
-	d, err = decodeReply(raw, m.Id, name, uint16(t))
-	if err != nil {
 		return decoded{}, TransportTCP, err
+	}
+	if len(raw) > EDNSBufferSize {
+		r.tcpFirst.Store(key, struct{}{})
+	} else {
+		r.tcpFirst.Delete(key)
 	}
 	if d.truncated {
 		d.nearLimit = true // a server cut the reply even over TCP
@@ -301,87 +317,4 @@ type decoded struct {
 	srv       []SRV
 	records   int // answer-section records
 	nearLimit bool
-}
-
-// decodeReply parses a raw reply to the question (name, qtype) sent with id.
-// It rejects replies that do not parse, are not responses, carry another ID
-// or another question. A truncated reply is returned with truncated set and
-// whatever records it holds (none when it does not parse). Records not owned by the question's name (or its CNAME
-// chain) are ignored.
-func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, error) {
-	if len(raw) < 12 {
-		return decoded{}, fmt.Errorf("%w: %d bytes, shorter than a header", ErrMalformed, len(raw))
-	}
-	if got := binary.BigEndian.Uint16(raw); got != id {
-		return decoded{}, fmt.Errorf("%w: reply ID %d, want %d", ErrMalformed, got, id)
-	}
-	flags := binary.BigEndian.Uint16(raw[2:])
-	if flags&0x8000 == 0 {
-		return decoded{}, fmt.Errorf("%w: not a response", ErrMalformed)
-	}
-	truncated := flags&0x0200 != 0
-	var m dns.Msg
-	if err := m.Unpack(raw); err != nil {
-		if truncated { // a cut reply need not parse: the caller retries or flags it
-			return decoded{truncated: true, rcode: int(flags & 0xf)}, nil
-		}
-		return decoded{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if len(m.Question) != 1 || m.Question[0].Qtype != qtype || !strings.EqualFold(m.Question[0].Name, name) {
-		return decoded{}, fmt.Errorf("%w: the reply answers another question", ErrMalformed)
-	}
-	d := decoded{rcode: m.Rcode, records: len(m.Answer), final: name, truncated: truncated}
-	if m.Rcode != dns.RcodeSuccess {
-		return d, nil
-	}
-	// Follow the CNAME chain inside the answer section.
-	for d.hops = 0; d.hops <= MaxCNAMEHops; d.hops++ {
-		next := ""
-		for _, rr := range m.Answer {
-			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, d.final) {
-				next = c.Target
-				break
-			}
-		}
-		if next == "" {
-			break
-		}
-		if d.hops == MaxCNAMEHops {
-			return decoded{}, fmt.Errorf("%w: more than %d CNAMEs", ErrLookupFailed, MaxCNAMEHops)
-		}
-		d.final = strings.ToLower(next)
-	}
-	owned := 0
-	for _, rr := range m.Answer {
-		h := rr.Header()
-		if !strings.EqualFold(h.Name, d.final) {
-			continue
-		}
-		owned++
-		switch v := rr.(type) {
-		case *dns.A:
-			if qtype == dns.TypeA {
-				if ip, ok := netip.AddrFromSlice(v.A.To4()); ok {
-					d.addrs = append(d.addrs, ip)
-				}
-			}
-		case *dns.AAAA:
-			if qtype == dns.TypeAAAA {
-				if ip, ok := netip.AddrFromSlice(v.AAAA.To16()); ok && len(v.AAAA) == net.IPv6len {
-					d.addrs = append(d.addrs, ip)
-				}
-			}
-		case *dns.SRV:
-			if qtype == dns.TypeSRV && v.Target != "." && v.Target != "" {
-				d.srv = append(d.srv, SRV{Target: strings.TrimSuffix(v.Target, "."), Port: v.Port, Priority: v.Priority, Weight: v.Weight})
-			}
-		}
-	}
-	d.dangling = d.hops > 0 && owned == 0
-	// A reply that could not hold one more record of its kind may have been cut.
-	if len(m.Answer) > 0 {
-		per := (len(raw) - 12) / len(m.Answer)
-		d.nearLimit = len(raw)+2*per > MaxMessageSize
-	}
-	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func resolverFor(addrs ...string) *discovery.DNSResolver {
 	})
 }
 
-func zoneServer(t *testing.T, z *discoverytest.Zone, o discoverytest.ServerOptions) *discoverytest.Server {
+func zoneServer(t testing.TB, z *discoverytest.Zone, o discoverytest.ServerOptions) *discoverytest.Server {
 	mux := dns.NewServeMux()
 	mux.Handle(".", z)
 	return discoverytest.NewServer(t, mux, o)
@@ -427,5 +428,30 @@ func TestNodeNameMatchesBEAM(t *testing.T) {
 				t.Fatalf("NodeName = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestResolverRemembersTCP(t *testing.T) {
+	z := discoverytest.NewZone().AddA("peers.test.", 1000)
+	var udp, tcp atomic.Int32
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, m *dns.Msg) {
+		if w.LocalAddr().Network() == "udp" {
+			udp.Add(1)
+		} else {
+			tcp.Add(1)
+		}
+		z.ServeDNS(w, m)
+	})
+	s := discoverytest.NewServer(t, mux, discoverytest.ServerOptions{})
+	r := resolverFor(s.Addr)
+	for i := 0; i < 3; i++ {
+		ans, err := lookup(t, r, "peers.test.", discovery.TypeA)
+		if err != nil || len(ans.Addrs) != 1000 || ans.Transport != discovery.TransportTCP {
+			t.Fatalf("lookup %d: %d addresses over %s, %v", i, len(ans.Addrs), ans.Transport, err)
+		}
+	}
+	if udp.Load() != 1 || tcp.Load() != 3 {
+		t.Fatalf("%d UDP and %d TCP queries; want 1 UDP (truncated) then TCP only", udp.Load(), tcp.Load())
 	}
 }
