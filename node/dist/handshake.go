@@ -179,16 +179,11 @@ type Handshake struct {
 	self     string
 	creation uint32
 	dialing  map[string]int // outgoing attempts under way, by peer name
-	// starts are the Start calls under way. When Accept answers
-	// ok_simultaneous to a peer, the incoming connection replaces our own
-	// attempt to that peer (OTP's net_kernel kills it); Start may not know
-	// the peer's name yet, so every Start under way is told.
-	starts map[*hsAttempt]struct{}
-}
-
-// hsAttempt is one Start under way.
-type hsAttempt struct {
-	superseded map[string]bool // peers whose incoming attempt we let win
+	// superseded are the peers whose simultaneous incoming attempt we let
+	// win (ok_simultaneous) while we were dialing them: our own attempts to
+	// them give way, as OTP's net_kernel kills them. An entry lasts while
+	// the peer is marked Dialing.
+	superseded map[string]bool
 }
 
 var _ node.HandshakeInterface = (*Handshake)(nil)
@@ -207,11 +202,11 @@ func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
 		flags &^= FlagPublished
 	}
 	return &Handshake{
-		cfg:     cfg,
-		flags:   flags,
-		log:     logger.With("component", "dist.handshake"),
-		dialing: make(map[string]int),
-		starts:  make(map[*hsAttempt]struct{}),
+		cfg:        cfg,
+		flags:      flags,
+		log:        logger.With("component", "dist.handshake"),
+		dialing:    make(map[string]int),
+		superseded: make(map[string]bool),
 	}, nil
 }
 
@@ -249,6 +244,7 @@ func (h *Handshake) Dialing(peer string) (done func()) {
 			h.mu.Lock()
 			if h.dialing[peer]--; h.dialing[peer] <= 0 {
 				delete(h.dialing, peer)
+				delete(h.superseded, peer)
 			}
 			h.mu.Unlock()
 		})
@@ -264,47 +260,33 @@ func (h *Handshake) identity() (string, uint32, error) {
 	return h.self, h.creation, nil
 }
 
-func (h *Handshake) beginAttempt() *hsAttempt {
-	a := &hsAttempt{superseded: make(map[string]bool)}
-	h.mu.Lock()
-	h.starts[a] = struct{}{}
-	h.mu.Unlock()
-	return a
-}
-
-func (h *Handshake) endAttempt(a *hsAttempt) {
-	h.mu.Lock()
-	delete(h.starts, a)
-	h.mu.Unlock()
-}
-
 // supersede records that an incoming attempt from peer won over ours.
 func (h *Handshake) supersede(peer string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for a := range h.starts {
-		a.superseded[peer] = true
+	if h.dialing[peer] > 0 {
+		h.superseded[peer] = true
 	}
 }
 
-func (h *Handshake) isSuperseded(a *hsAttempt, peer string) bool {
+func (h *Handshake) isSuperseded(peer string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return a.superseded[peer]
+	return h.superseded[peer]
 }
 
-// supersededAndConnected returns a peer whose incoming attempt won over
-// this Start and whose connection is now established, or "".
-func (h *Handshake) supersededAndConnected(a *hsAttempt) string {
-	h.mu.Lock()
-	peers := make([]string, 0, len(a.superseded))
-	for p := range a.superseded {
-		peers = append(peers, p)
-	}
-	h.mu.Unlock()
+// supersededAndConnected returns a peer whose incoming attempt won over our
+// own and whose connection is now established, or "".
+func (h *Handshake) supersededAndConnected() string {
 	if h.cfg.Connections == nil {
 		return ""
 	}
+	h.mu.Lock()
+	peers := make([]string, 0, len(h.superseded))
+	for p := range h.superseded {
+		peers = append(peers, p)
+	}
+	h.mu.Unlock()
 	for _, p := range peers {
 		if h.cfg.Connections.Connected(p) {
 			return p
@@ -362,8 +344,6 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 	}
 	c := newHSConn(rw, h.cfg.HandshakeTimeout)
 	defer c.clearDeadlines()
-	attempt := h.beginAttempt()
-	defer h.endAttempt(attempt)
 
 	// send_name
 	if err := c.write("name", hsAppendName(nil, h.flags, creation, self)); err != nil {
@@ -389,7 +369,7 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 		// The peer holds a connection to us. If it is the one that won a
 		// simultaneous connect against this attempt, keep it (false), as
 		// OTP's initiator answers for an attempt that is no longer pending.
-		if p := h.supersededAndConnected(attempt); p != "" {
+		if p := h.supersededAndConnected(); p != "" {
 			_ = c.write("alive answer", hsAppendStatus(nil, hsStatusFalse))
 			return p, node.HandshakeDetails{}, fmt.Errorf("%w: it asked whether we are alive, and our attempt already gave way to its connection from %s", ErrPeerRefused, p)
 		}
@@ -419,7 +399,7 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 	if peer == self {
 		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
 	}
-	if h.isSuperseded(attempt, peer) {
+	if h.isSuperseded(peer) {
 		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: our attempt gave way to the simultaneous incoming connection from %s", ErrPeerRefused, peer)
 	}
 	// From here on an incoming attempt from this peer is a simultaneous connect.
@@ -430,7 +410,11 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 		return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
 	}
 
-	// send_challenge_reply
+	// send_challenge_reply, unless an incoming attempt from the peer won
+	// meanwhile (only a peer that is not OTP can let that happen).
+	if h.isSuperseded(peer) {
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: our attempt gave way to the simultaneous incoming connection from %s", ErrPeerRefused, peer)
+	}
 	ours := hsRandomChallenge()
 	if err := c.write("challenge reply", hsAppendChallengeReply(nil, ours, hsDigest(ch.Challenge, cookie))); err != nil {
 		return peer, node.HandshakeDetails{}, err

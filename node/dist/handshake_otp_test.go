@@ -16,6 +16,7 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
 	ergodist "github.com/ergo-services/ergo/proto/dist"
 
@@ -83,7 +84,9 @@ type goNode struct {
 	obs  *recordingObserver
 }
 
-func startGoNode(t *testing.T, name, cookie string, mutate func(*HandshakeConfig)) *goNode {
+// startGoNode starts an ergo node with our handshake; wrap, if given, wraps
+// the handshake ergo uses.
+func startGoNode(t *testing.T, name, cookie string, mutate func(*HandshakeConfig), wrap ...func(*Handshake) node.HandshakeInterface) *goNode {
 	t.Helper()
 	ensureEPMD(t)
 	logs := &syncBuffer{}
@@ -100,10 +103,14 @@ func startGoNode(t *testing.T, name, cookie string, mutate func(*HandshakeConfig
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ergoHS node.HandshakeInterface = hs
+	for _, w := range wrap {
+		ergoHS = w(hs)
+	}
 	protoOpts := node.DefaultProtoOptions()
 	protoOpts.NumHandlers = 1
 	n, err := node.StartWithContext(context.Background(), name, cookie, node.Options{
-		Handshake: hs,
+		Handshake: ergoHS,
 		Proto:     ergodist.CreateProto(protoOpts),
 		Registrar: ergodist.CreateRegistrarWithLocalEPMD("127.0.0.1", 4369),
 		Listeners: []node.Listener{{ListenBegin: 21000, ListenEnd: 29000}},
@@ -346,4 +353,81 @@ func TestHandshakeOTPSimultaneous(t *testing.T) {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// gatedHandshake holds every Start until gate is closed: the outgoing TCP
+// connection is open but our name is not sent yet.
+type gatedHandshake struct {
+	*Handshake
+	gate chan struct{}
+}
+
+func (g gatedHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (node.HandshakeDetails, error) {
+	<-g.gate
+	return g.Handshake.Start(remote, conn, tls, cookie)
+}
+
+// TestHandshakeOTPSimultaneousGated makes the two attempts overlap for sure:
+// our outgoing connection is open (and marked with Dialing) while erl's
+// attempt arrives; only then is our name sent. With our name greater we
+// answer nok and our attempt wins; with it smaller we answer
+// ok_simultaneous, erl's attempt wins and ours gives way.
+func TestHandshakeOTPSimultaneousGated(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		cookie := beamtest.RandomCookie()
+		erlName := nodeName("m_gate", rel)
+		e := startErl(t, rel, erlName, cookie)
+		tests := []struct {
+			base         string
+			in, out      HandshakeResult
+			goConnectErr bool
+		}{
+			{base: "z_gate", in: ResultRefused, out: ResultOK},
+			{base: "a_gate", in: ResultOK, out: ResultRefused, goConnectErr: true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.base, func(t *testing.T) {
+				goName := nodeName(tt.base, rel)
+				gate := make(chan struct{})
+				g := startGoNode(t, goName, cookie, nil, func(h *Handshake) node.HandshakeInterface { return gatedHandshake{h, gate} })
+				done := g.hs.Dialing(erlName)
+				defer done()
+				goErr := make(chan error, 1)
+				go func() { goErr <- g.Connect(erlName) }()
+				erlGot := make(chan string, 1)
+				go func() {
+					r, err := e.EvalE(fmt.Sprintf("net_kernel:connect_node('%s').", goName), 30*time.Second)
+					if err != nil {
+						r = err.Error()
+					}
+					erlGot <- r
+				}()
+				eventually(t, "erl's attempt is answered", func() (bool, string) {
+					return g.obs.has(observation{DirectionIn, tt.in}), fmt.Sprint(g.obs.all())
+				})
+				close(gate)
+				gerr := <-goErr
+				if got := <-erlGot; got != "true" {
+					t.Errorf("erl connect_node answered %s, want true", got)
+				}
+				if tt.goConnectErr != (gerr != nil) {
+					t.Errorf("Go Connect: %v", gerr)
+				}
+				eventually(t, "the Go attempt ends", func() (bool, string) {
+					return g.obs.has(observation{DirectionOut, tt.out}), fmt.Sprint(g.obs.all())
+				})
+				eventually(t, "Go lists the erl node", func() (bool, string) { return g.connectedTo(erlName) })
+				eventually(t, "erl lists the Go node", func() (bool, string) { return erlHas(t, e, "nodes()", goName) })
+				// The surviving connection carries traffic: erl reaches our net_kernel.
+				if got := e.Eval(t, fmt.Sprintf("net_kernel:connect_node('%s').", goName)); got != "true" {
+					t.Errorf("erl connect_node after the race answered %s", got)
+				}
+				if got := g.obs.all(); len(got) != 2 {
+					t.Errorf("observations = %v, want exactly one handshake each way", got)
+				}
+				e.Eval(t, fmt.Sprintf("erlang:disconnect_node('%s').", goName))
+				eventually(t, "Go drops the connection", func() (bool, string) { return g.notConnectedTo(erlName) })
+			})
+		}
+	})
 }
