@@ -33,7 +33,9 @@ func TestValidate(t *testing.T) {
 		errs   []string // substrings, one per expected problem
 	}{
 		{"dns with service", func(c *discovery.Config) { c.Service = "app-headless" }, nil},
-		{"dnssrv", func(c *discovery.Config) { c.Strategy, c.Service, c.Namespace = discovery.StrategyDNSSRV, "web", "prod" }, nil},
+		{"dnssrv", func(c *discovery.Config) {
+			c.Strategy, c.Service, c.Namespace = discovery.StrategyDNSSRV, "web", "prod"
+		}, nil},
 		{"static", func(c *discovery.Config) { c.Strategy, c.Hosts = discovery.StrategyStatic, []string{"a@h1", "b@h2"} }, nil},
 		{"unknown strategy", func(c *discovery.Config) { c.Strategy = "gossip" }, []string{"unknown strategy"}},
 		{"dnssrv without namespace", func(c *discovery.Config) { c.Strategy, c.Service = discovery.StrategyDNSSRV, "web" }, []string{"needs --namespace"}},

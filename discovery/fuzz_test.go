@@ -3,6 +3,9 @@ package discovery
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -56,6 +59,57 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 		if d.hops > MaxCNAMEHops {
 			t.Fatalf("%d hops", d.hops)
+		}
+		// Differential check against miekg/dns: when both parse a reply with
+		// no CNAME, they must agree on the addresses the question owns.
+		var m dns.Msg
+		if d.truncated || d.hops > 0 || (qtype != dns.TypeA && qtype != dns.TypeAAAA) || m.Unpack(raw) != nil {
+			return
+		}
+		var want []netip.Addr
+		for _, rr := range m.Answer {
+			if !strings.EqualFold(rr.Header().Name, "peers.test.") || rr.Header().Class != dns.ClassINET {
+				continue
+			}
+			switch v := rr.(type) {
+			case *dns.A:
+				if qtype == dns.TypeA {
+					if ip, ok := netip.AddrFromSlice(v.A.To4()); ok {
+						want = append(want, ip)
+					}
+				}
+			case *dns.AAAA:
+				if qtype == dns.TypeAAAA {
+					if ip, ok := netip.AddrFromSlice(v.AAAA); ok && len(v.AAAA) == 16 {
+						want = append(want, ip)
+					}
+				}
+			}
+		}
+		if !slices.Equal(d.addrs, want) {
+			t.Fatalf("addresses %v, miekg/dns says %v", d.addrs, want)
+		}
+	})
+}
+
+func FuzzParseResolvConf(f *testing.F) {
+	f.Add("nameserver 10.96.0.10\nsearch a.svc.cluster.local svc.cluster.local\noptions ndots:5 timeout:2 attempts:3 rotate\n")
+	f.Add("domain x\nnameserver ::1\n# c\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		rc, err := ParseResolvConf(strings.NewReader(text))
+		if err != nil {
+			if !errors.Is(err, ErrResolvConf) {
+				t.Fatalf("error %v does not wrap ErrResolvConf", err)
+			}
+			return
+		}
+		if rc.Ndots < 0 || rc.Ndots > maxNdots || rc.Attempts < 1 || rc.Attempts > maxAttempts || rc.Timeout <= 0 || rc.Timeout > maxTimeout {
+			t.Fatalf("out of range: %+v", rc)
+		}
+		for _, s := range rc.Search {
+			if !strings.HasSuffix(s, ".") {
+				t.Fatalf("search domain %q not absolute", s)
+			}
 		}
 	})
 }
