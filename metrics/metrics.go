@@ -44,31 +44,37 @@ func (f PeerSourceFunc) Connected() []string { return f() }
 
 // TrafficSource reports the distribution traffic of the node since it
 // started, summed over every connection (closed ones included); it is read at
-// every scrape. The totals must never decrease while the node runs. It must
-// be safe for concurrent use and return quickly.
+// every scrape. *node.Node satisfies it. The totals must never decrease while
+// the node runs. It must be safe for concurrent use and return quickly.
 type TrafficSource interface {
-	Traffic() (msgsIn, msgsOut, bytesIn, bytesOut uint64)
+	Traffic() node.Traffic
 }
+
+// TrafficSourceFunc adapts a function to TrafficSource.
+type TrafficSourceFunc func() node.Traffic
+
+// Traffic implements TrafficSource.
+func (f TrafficSourceFunc) Traffic() node.Traffic { return f() }
 
 // Metrics holds gonode's metrics, registered on one Registerer. Its observer
 // adapters and sources may be used from many goroutines at once.
 type Metrics struct {
-	connects          *prometheus.CounterVec
-	disconnects       *prometheus.CounterVec
-	mailboxOverflows  prometheus.Counter
-	malformedFrames   prometheus.Counter
-	polls             *prometheus.CounterVec
-	pollDuration      prometheus.Histogram
-	lookupDuration    *prometheus.HistogramVec
-	discoveryPeers    *prometheus.GaugeVec
-	answerRecords     prometheus.Histogram
-	actions           *prometheus.CounterVec
-	epmdRequests      *prometheus.CounterVec
-	peerSource        atomic.Pointer[PeerSource]
-	trafficSource     atomic.Pointer[TrafficSource]
-	peersDesc         *prometheus.Desc
-	messagesDesc      *prometheus.Desc
-	bytesDesc         *prometheus.Desc
+	connects         *prometheus.CounterVec
+	disconnects      *prometheus.CounterVec
+	mailboxOverflows prometheus.Counter
+	malformedFrames  prometheus.Counter
+	polls            *prometheus.CounterVec
+	pollDuration     prometheus.Histogram
+	lookupDuration   *prometheus.HistogramVec
+	discoveryPeers   *prometheus.GaugeVec
+	answerRecords    prometheus.Histogram
+	actions          *prometheus.CounterVec
+	epmdRequests     *prometheus.CounterVec
+	peerSource       atomic.Pointer[PeerSource]
+	trafficSource    atomic.Pointer[TrafficSource]
+	peersDesc        *prometheus.Desc
+	messagesDesc     *prometheus.Desc
+	bytesDesc        *prometheus.Desc
 }
 
 // Option configures New.
@@ -268,14 +274,14 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		peers = len((*p).Connected())
 	}
 	ch <- prometheus.MustNewConstMetric(c.peersDesc, prometheus.GaugeValue, float64(peers))
-	var msgsIn, msgsOut, bytesIn, bytesOut uint64
-	if t := c.trafficSource.Load(); t != nil {
-		msgsIn, msgsOut, bytesIn, bytesOut = (*t).Traffic()
+	var t node.Traffic
+	if src := c.trafficSource.Load(); src != nil {
+		t = (*src).Traffic()
 	}
-	ch <- prometheus.MustNewConstMetric(c.messagesDesc, prometheus.CounterValue, float64(msgsIn), string(node.Incoming))
-	ch <- prometheus.MustNewConstMetric(c.messagesDesc, prometheus.CounterValue, float64(msgsOut), string(node.Outgoing))
-	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(bytesIn), string(node.Incoming))
-	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(bytesOut), string(node.Outgoing))
+	ch <- prometheus.MustNewConstMetric(c.messagesDesc, prometheus.CounterValue, float64(t.MessagesIn), string(node.Incoming))
+	ch <- prometheus.MustNewConstMetric(c.messagesDesc, prometheus.CounterValue, float64(t.MessagesOut), string(node.Outgoing))
+	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(t.BytesIn), string(node.Incoming))
+	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(t.BytesOut), string(node.Outgoing))
 }
 
 // oneOf returns v when it is in set, else fallback: label values stay in a

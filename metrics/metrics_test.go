@@ -76,11 +76,9 @@ func (p *peers) Connected() []string {
 }
 
 // traffic is a TrafficSource with fixed totals.
-type traffic struct{ msgsIn, msgsOut, bytesIn, bytesOut uint64 }
+type traffic node.Traffic
 
-func (t traffic) Traffic() (uint64, uint64, uint64, uint64) {
-	return t.msgsIn, t.msgsOut, t.bytesIn, t.bytesOut
-}
+func (t traffic) Traffic() node.Traffic { return node.Traffic(t) }
 
 // compareGolden compares every gonode metric of g with testdata/<name>.prom,
 // rewriting the file first under -update.
@@ -180,7 +178,7 @@ func TestGolden(t *testing.T) {
 			o.ConnectFailed("", node.Incoming, node.ConnectBadCookie)
 			o.ConnectFailed("d@10.0.0.4", node.Outgoing, node.ConnectTimeout)
 			o.ConnectFailed("e@10.0.0.5", node.Outgoing, node.ConnectUnreachable)
-			o.ConnectFailed("f@10.0.0.6", node.Outgoing, node.ConnectOK)         // a failure is never ok: error
+			o.ConnectFailed("f@10.0.0.6", node.Outgoing, node.ConnectOK)        // a failure is never ok: error
 			o.ConnectFailed("g@10.0.0.7", node.Outgoing, "something new")       // unknown: error
 			o.ConnectFailed("h@10.0.0.8", "sideways", node.ConnectMissingFlags) // unknown direction: in
 			o.Disconnected("a@10.0.0.1", node.DisconnectTickTimeout)
@@ -192,7 +190,7 @@ func TestGolden(t *testing.T) {
 			p := &peers{}
 			p.set("b@10.0.0.2", "c@10.0.0.3")
 			m.SetPeerSource(p)
-			m.SetTrafficSource(traffic{msgsIn: 10, msgsOut: 7, bytesIn: 1500, bytesOut: 900})
+			m.SetTrafficSource(traffic{MessagesIn: 10, MessagesOut: 7, BytesIn: 1500, BytesOut: 900})
 		}},
 		{"discovery", func(m *metrics.Metrics) {
 			o := m.DiscoveryObserver()
@@ -259,7 +257,7 @@ gonode_node_peers %d
 	scrape(expect(0, 0, 0))
 	p.set("a@h", "b@h", "c@h")
 	scrape(expect(3, 0, 0))
-	m.SetTrafficSource(traffic{msgsIn: 4, msgsOut: 5})
+	m.SetTrafficSource(traffic{MessagesIn: 4, MessagesOut: 5})
 	p.set("a@h")
 	scrape(expect(1, 4, 5))
 	m.SetPeerSource(metrics.PeerSourceFunc(func() []string { return []string{"x@h", "y@h"} }))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ func (d *fakeDiscovery) Snapshot() discovery.Snapshot {
 func serve(t *testing.T, cfg metrics.ServerConfig, g prometheus.Gatherer, n metrics.NodeState, d metrics.DiscoveryState) (*metrics.Server, string) {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
-	s, err := metrics.NewServer(cfg, g, n, d)
+	s, err := metrics.NewServer(cfg, g, n, d, metrics.WithServerLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +66,11 @@ func serve(t *testing.T, cfg metrics.ServerConfig, g prometheus.Gatherer, n metr
 		}
 	})
 	return s, "http://" + s.Addr().String()
+}
+
+// testLogger logs to the test's output (shown for a failed or -v test).
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // get fetches url and returns the status and body.
@@ -336,7 +342,7 @@ func TestServerLifecycle(t *testing.T) {
 	newServer := func(t *testing.T) *metrics.Server {
 		cfg := metrics.DefaultServerConfig()
 		cfg.Addr = "127.0.0.1:0"
-		s, err := metrics.NewServer(cfg, reg, &fakeNode{}, nil)
+		s, err := metrics.NewServer(cfg, reg, &fakeNode{}, nil, metrics.WithServerLogger(testLogger(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,7 +397,7 @@ func TestServerLifecycle(t *testing.T) {
 		t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
 		cfg := metrics.DefaultServerConfig()
 		cfg.Addr = a.Addr().String()
-		b, err := metrics.NewServer(cfg, reg, &fakeNode{}, nil)
+		b, err := metrics.NewServer(cfg, reg, &fakeNode{}, nil, metrics.WithServerLogger(testLogger(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
