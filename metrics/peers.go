@@ -26,7 +26,14 @@ type DiscoveryStatus struct {
 	LastPoll   time.Time              `json:"last_poll,omitzero"`
 	LastResult discovery.PollResult   `json:"last_result,omitempty"`
 	LastError  string                 `json:"last_error,omitempty"`
-	Counts     discovery.PeerCounts   `json:"counts"`
+	Counts     PeerCounts             `json:"counts"`
+}
+
+// PeerCounts is discovery.PeerCounts with JSON names.
+type PeerCounts struct {
+	Desired   int `json:"desired"`
+	Connected int `json:"connected"`
+	Backoff   int `json:"backoff"`
 }
 
 // PeerStatus is one row of /debug/peers.

@@ -358,7 +358,8 @@ func (s *Server) debugPeers(w http.ResponseWriter, _ *http.Request) {
 		snap = s.disc.Snapshot()
 		rep.Discovery = &DiscoveryStatus{
 			Strategy: snap.Strategy, Enabled: snap.Enabled, Ready: snap.Ready,
-			LastPoll: snap.LastPoll, LastResult: snap.LastResult, LastError: snap.LastError, Counts: snap.Counts,
+			LastPoll: snap.LastPoll, LastResult: snap.LastResult, LastError: snap.LastError,
+			Counts: PeerCounts(snap.Counts),
 		}
 	}
 	connected := s.node.Connected()
