@@ -309,11 +309,39 @@ end`
 	return peers, nil
 }
 
-// Viewed pairs a gonode pod with the Elixir pod its peers are read through.
-type Viewed struct {
-	*GonodePod
-	Via *ElixirPod
+// debugPeers is the part of /debug/peers the harness reads.
+type debugPeers struct {
+	Connected int `json:"connected"`
+	Peers     []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"peers"`
 }
 
-// Nodes returns the gonode node's connected peers.
-func (v Viewed) Nodes() ([]string, error) { return v.PeersVia(v.Via) }
+// Nodes returns the peers the node is connected to, sorted, from its
+// /debug/peers: those in state connected, or pruning (still connected, about
+// to be dropped).
+func (p *GonodePod) Nodes() ([]string, error) {
+	code, body, err := p.c.Get(p.URL("/debug/peers"))
+	if err != nil {
+		return nil, err
+	}
+	if code != 200 {
+		return nil, fmt.Errorf("/debug/peers: status %d: %s", code, body)
+	}
+	var r debugPeers
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return nil, fmt.Errorf("/debug/peers: %w", err)
+	}
+	var peers []string
+	for _, x := range r.Peers {
+		if x.State == "connected" || x.State == "pruning" {
+			peers = append(peers, x.Name)
+		}
+	}
+	sort.Strings(peers)
+	if len(peers) != r.Connected {
+		return peers, fmt.Errorf("/debug/peers lists %d connected peers %v but counts %d", len(peers), peers, r.Connected)
+	}
+	return peers, nil
+}

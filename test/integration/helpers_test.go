@@ -129,6 +129,17 @@ func meshState(nodes ...peerLister) (bool, string) {
 	return ok, b.String()
 }
 
+// otherNames returns the node names of members except self.
+func otherNames(members []peerLister, self string) []string {
+	var names []string
+	for _, m := range members {
+		if m.NodeName() != self {
+			names = append(names, m.NodeName())
+		}
+	}
+	return names
+}
+
 func sameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

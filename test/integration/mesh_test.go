@@ -24,7 +24,7 @@ func mixedCluster(t *testing.T, c *Cluster, rel Release, nEx, nGo int, tick time
 	for i := 0; i < nGo; i++ {
 		g := startGonode(t, c, fmt.Sprintf("go%d", i+1), GonodeOptions{NetTickTime: tick}, true)
 		gos = append(gos, g)
-		members = append(members, Viewed{GonodePod: g, Via: exs[0]})
+		members = append(members, g)
 	}
 	return exs, gos, members
 }
@@ -44,6 +44,14 @@ func TestMesh(t *testing.T) {
 			c := newCluster(t)
 			exs, gos, members := mixedCluster(t, c, rel, 3, 2, 0)
 			eventually(t, 90*time.Second, "full mesh", func() (bool, string) { return meshState(members...) })
+
+			// The Go node's built-in gen_server tells its peers too.
+			for _, g := range gos {
+				peers, err := g.PeersVia(exs[0])
+				if want := otherNames(members, g.NodeName()); err != nil || !sameSet(peers, want) {
+					t.Errorf("GenServer.call({:gonode, %s}, :info) peers = %v, %v; want %v", g.NodeName(), peers, err, want)
+				}
+			}
 
 			for _, ex := range exs {
 				for _, g := range gos {
