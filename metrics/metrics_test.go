@@ -48,6 +48,10 @@ var gonodeMetrics = []string{
 var testBuild = metrics.BuildInfo{Version: "1.2.3", GoVersion: "go1.26.0"}
 
 func newMetrics(t *testing.T, opts ...metrics.Option) (*prometheus.Registry, *metrics.Metrics) {
+	return newMetricsB(t, opts...)
+}
+
+func newMetricsB(t testing.TB, opts ...metrics.Option) (*prometheus.Registry, *metrics.Metrics) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, testBuild, opts...)
