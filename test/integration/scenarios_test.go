@@ -132,14 +132,18 @@ func TestDNSOutage(t *testing.T) {
 		}
 	}
 
-	// A pod that became Ready during the outage is listed when DNS returns.
+	// A gonode pod started during the outage cannot complete a poll, so it
+	// is not Ready (and not in DNS) until DNS returns; then it joins.
 	late := startGonode(t, c, "go3", GonodeOptions{}, false)
-	eventually(t, 30*time.Second, "go3 /readyz", late.Ready)
-	if err := c.SetReady(late.Pod, true); err != nil {
-		t.Fatal(err)
+	if ok, state := late.Ready(); ok {
+		t.Errorf("%s is ready although DNS is down: %s", late.Name, state)
 	}
 	okBefore := metric(t, gos[0], mPolls, `result="ok"`)
 	if err := c.StartDNS(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "go3 /readyz after DNS returned", late.Ready)
+	if err := c.SetReady(late.Pod, true); err != nil {
 		t.Fatal(err)
 	}
 	members = append(members, late)
