@@ -216,7 +216,11 @@ func TestRealErlangPeer(t *testing.T) {
 		// each way at least. It comes last: a hung ping blocks erl's eval loop.
 		got, err := erl.EvalE(fmt.Sprintf("net_adm:ping('%s').", goName), 15*time.Second)
 		if err != nil || got != "pong" {
-			t.Fatalf("net_adm:ping = %q, %v; want pong", got, err)
+			mfs := scrape(t, url)
+			in, _ := value(mfs, "gonode_dist_messages_total", "direction=in")
+			out, _ := value(mfs, "gonode_dist_messages_total", "direction=out")
+			peers, _ := value(mfs, "gonode_node_peers")
+			t.Fatalf("net_adm:ping = %q, %v; want pong (gonode saw %v messages in, %v out, %v peers)", got, err, in, out, peers)
 		}
 		for _, dir := range []string{"in", "out"} {
 			waitMetric(t, url, atLeast(1), "gonode_dist_messages_total", "direction="+dir)
