@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"log"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +20,12 @@ import (
 // everything else becomes a warning with component=ergo. This is process-wide
 // (ergo's logging is global); the most recently started node's logger wins.
 func routeErgoLogs(l *slog.Logger, obs Observer) {
+	// slog's default handler writes through the log package, which is about
+	// to be routed here: that would loop. Such a logger gets a handler of its
+	// own on standard error.
+	if fmt.Sprintf("%T", l.Handler()) == "*slog.defaultHandler" {
+		l = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	ergoLogOnce.Do(func() {
 		_ = flag.Set("ergo.warning", "true")
 		log.SetFlags(0)

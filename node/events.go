@@ -111,7 +111,9 @@ func (s *eventsServer) HandleInfo(p *gen.ServerProcess, message etf.Term) gen.Se
 	if ev.Online {
 		s.n.log.Info("peer connected", "peer", ev.PeerName)
 	} else {
-		s.n.log.Info("peer disconnected", "peer", ev.PeerName)
+		reason := s.n.disconnectReason(ev.PeerName)
+		s.n.log.Info("peer disconnected", "peer", ev.PeerName, "reason", string(reason))
+		s.n.obs.Disconnected(ev.PeerName, reason)
 	}
 	s.n.events.publish(Event{Peer: ev.PeerName, Up: ev.Online, At: time.Now()})
 	return gen.ServerStatusOK

@@ -14,6 +14,8 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	ergonode "github.com/ergo-services/ergo/node"
+
+	"github.com/gonode/gonode/epmd"
 )
 
 // Version is gonode's version, reported by the built-in gonode server's info.
@@ -35,12 +37,16 @@ type Node struct {
 	baseLog *slog.Logger
 	log     *slog.Logger
 	obs     Observer
+	epmdObs epmd.Observer
 
 	mu       sync.Mutex
 	ergo     ergonode.Node
 	wire     *wire
 	started  time.Time
 	stopping bool
+	// localDisconnects are peers this node disconnected on purpose, so their
+	// down event is reported as DisconnectLocal.
+	localDisconnects map[string]bool
 
 	events *eventHub
 }
@@ -54,6 +60,9 @@ func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
 // WithObserver sets the observer that receives the node's events (for metrics).
 func WithObserver(o Observer) Option { return func(n *Node) { n.obs = o } }
 
+// WithEPMDObserver sets the observer of the embedded EPMD server's requests.
+func WithEPMDObserver(o epmd.Observer) Option { return func(n *Node) { n.epmdObs = o } }
+
 // New validates cfg and returns an unstarted Node. cfg is copied, never modified.
 func New(cfg Config, opts ...Option) (*Node, error) {
 	if cfg.MailboxSize == 0 {
@@ -62,7 +71,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: slog.Default(), obs: NopObserver{}}
+	n := &Node{cfg: cfg, log: slog.Default(), obs: NopObserver{}, localDisconnects: map[string]bool{}}
 	for _, o := range opts {
 		o(n)
 	}
@@ -91,7 +100,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	routeErgoLogs(n.baseLog, n.obs)
 
-	w, err := newWire(n.cfg, n.baseLog, n.obs, n)
+	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n)
 	if err != nil {
 		return err
 	}
@@ -101,9 +110,6 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	opts := ergonode.Options{
 		Listeners: []ergonode.Listener{listener},
-		Handshake: w.handshake,
-		Proto:     w.proto,
-		Registrar: w.registrar,
 		Flags:     ergonode.DefaultFlags(),
 		Creation:  w.creation(),
 		Env: map[gen.EnvKey]interface{}{
@@ -113,6 +119,7 @@ func (n *Node) Start(ctx context.Context) error {
 		// started (we start no ergo application at all); this is belt and braces.
 		System: ergonode.System{DisableAnonMetrics: true},
 	}
+	w.options(&opts)
 	type result struct {
 		node ergonode.Node
 		err  error
@@ -190,6 +197,14 @@ func (n *Node) Ergo() ergonode.Node {
 	return n.ergo
 }
 
+// Started reports whether the node is running: Start succeeded and Stop has
+// not begun.
+func (n *Node) Started() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ergo != nil && !n.stopping
+}
+
 // Uptime returns how long the node has been running, 0 before Start.
 func (n *Node) Uptime() time.Duration {
 	n.mu.Lock()
@@ -217,11 +232,24 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 	if slices.Contains(en.Nodes(), peer) {
 		return nil
 	}
+	n.mu.Lock()
+	w := n.wire
+	delete(n.localDisconnects, peer)
+	n.mu.Unlock()
+	dialed := w.handshake.Dialing(peer)
+	handshakes := w.stats.outHandshakes.Load()
 	done := make(chan error, 1)
-	go func() { done <- en.Connect(peer) }()
+	go func() {
+		defer dialed()
+		done <- en.Connect(peer)
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
+			if w.stats.outHandshakes.Load() == handshakes {
+				// No handshake finished: the peer could not be resolved or dialled.
+				n.obs.ConnectFailed(peer, Outgoing, ConnectUnreachable)
+			}
 			return fmt.Errorf("connect to %s: %w", peer, scrub(err, n.cfg.Cookie))
 		}
 		return nil
@@ -237,6 +265,9 @@ func (n *Node) Disconnect(peer string) error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	n.localDisconnects[peer] = true
+	n.mu.Unlock()
 	if err := en.Disconnect(peer); err != nil {
 		return fmt.Errorf("disconnect %s: %w", peer, err)
 	}
@@ -309,4 +340,32 @@ func (n *Node) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("stop node: %w", ctx.Err())
 	}
+}
+
+// Traffic returns the node's cumulative distribution traffic.
+func (n *Node) Traffic() Traffic {
+	n.mu.Lock()
+	w := n.wire
+	n.mu.Unlock()
+	if w == nil {
+		return Traffic{}
+	}
+	return w.stats.traffic()
+}
+
+// disconnectReason classifies the end of peer's connection, once.
+func (n *Node) disconnectReason(peer string) DisconnectReason {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	local := n.localDisconnects[peer]
+	delete(n.localDisconnects, peer)
+	switch {
+	case n.stopping:
+		return DisconnectShutdown
+	case n.wire != nil && n.wire.stats.takeTickTimeout(peer):
+		return DisconnectTickTimeout
+	case local:
+		return DisconnectLocal
+	}
+	return DisconnectPeerClosed
 }

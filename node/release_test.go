@@ -6,8 +6,7 @@ import (
 	"github.com/gonode/gonode/internal/beamtest"
 )
 
-// forEachRelease runs f against the releases this package's wire layer is
-// proven on.
+// forEachRelease runs f against every release of the OTP matrix (25, 27, 29).
 func forEachRelease(t *testing.T, f func(t *testing.T, rel beamtest.Release)) {
-	t.Run(beamtest.Host.Name, func(t *testing.T) { f(t, beamtest.Host) })
+	beamtest.ForEach(t, f)
 }

@@ -1,53 +1,182 @@
 package node
 
 import (
+	"context"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	ergonode "github.com/ergo-services/ergo/node"
-	ergodist "github.com/ergo-services/ergo/proto/dist"
+
+	"github.com/gonode/gonode/epmd"
+	"github.com/gonode/gonode/node/dist"
 )
 
 // wire is the one place where the node's distribution layer is chosen: the
 // handshake, the connection protocol and the registrar (EPMD) that ergo is
-// given through node.Options. Everything else in the package is independent
-// of which implementation sits here.
+// given through node.Options. gonode's own handshake and protocol (package
+// dist, with the term codec of package term) replace ergo's, which cannot
+// talk to OTP 26+ and loses data even with OTP 25 (see
+// shared/ERLANG-INTEROP-FACTS.md); the registrar is built on package epmd.
 type wire struct {
-	handshake ergonode.HandshakeInterface
-	proto     ergonode.ProtoInterface
-	registrar ergonode.Registrar
-	onClose   func()
+	handshake *dist.Handshake
+	proto     *dist.Proto
+	registrar *registrar
 	created   uint32
+	stats     *wireStats
 }
 
-// connections is what the wire layer may ask the node about live connections
+// connections is what the wire layer asks the node about live connections
 // (the handshake's simultaneous-connect and `alive` rules need it).
 type connections interface {
 	IsConnected(peer string) bool
 	Disconnect(peer string) error
 }
 
-func newWire(cfg Config, log *slog.Logger, obs Observer, conns connections) (*wire, error) {
-	protoOpts := ergonode.DefaultProtoOptions()
-	protoOpts.NumHandlers = 1 // G10: one handler keeps per-pair ordering
-	protoOpts.FragmentationUnit = 60000
-	w := &wire{
-		handshake: ergodist.CreateHandshake(ergodist.HandshakeOptions{
-			Timeout: cfg.HandshakeTimeout,
-			Version: ergodist.HandshakeVersion6, // G8
-		}),
-		proto:     ergodist.CreateProto(protoOpts),
-		registrar: ergodist.CreateRegistrarWithLocalEPMD("", uint16(cfg.EPMDPort)),
-		created:   uint32(time.Now().Unix()),
+// handshakeConns adapts the node to dist.Connections.
+type handshakeConns struct{ n connections }
+
+func (c handshakeConns) Connected(peer string) bool { return c.n.IsConnected(peer) }
+
+func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
+	if err := c.n.Disconnect(peer); err != nil && c.n.IsConnected(peer) {
+		return err
 	}
-	return w, nil
+	for c.n.IsConnected(peer) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
-// creation is the creation number the node starts with.
+func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, conns connections) (*wire, error) {
+	stats := &wireStats{obs: obs, tickTimeouts: map[string]bool{}}
+	hcfg := dist.DefaultHandshakeConfig()
+	hcfg.Hidden = cfg.Hidden
+	hcfg.HandshakeTimeout = cfg.HandshakeTimeout
+	hcfg.Connections = handshakeConns{conns}
+	hcfg.Logger = log
+	hcfg.Observer = stats
+	hs, err := dist.NewHandshake(hcfg)
+	if err != nil {
+		return nil, err
+	}
+	pcfg := dist.DefaultProtoConfig()
+	pcfg.NetTickTime = cfg.NetTickTime
+	pcfg.Logger = log
+	pcfg.Observer = stats
+	proto, err := dist.NewProto(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	return &wire{
+		handshake: hs,
+		proto:     proto,
+		registrar: newRegistrar(cfg, log, epmdObs),
+		created:   uint32(time.Now().Unix()),
+		stats:     stats,
+	}, nil
+}
+
+// creation is the creation number the node starts with: the start time in
+// seconds, so a restarted node's pids never match the old incarnation's.
 func (w *wire) creation() uint32 { return w.created }
 
 func (w *wire) close() {
-	if w.onClose != nil {
-		w.onClose()
+	_ = w.registrar.Close()
+}
+
+// options fills ergo's wire-layer options.
+func (w *wire) options(o *ergonode.Options) {
+	o.Handshake = w.handshake
+	o.Proto = w.proto
+	o.Registrar = w.registrar
+}
+
+// Traffic is the cumulative distribution traffic of a node, over all
+// connections it ever had.
+type Traffic struct {
+	MessagesIn, MessagesOut uint64
+	BytesIn, BytesOut       uint64
+}
+
+// wireStats turns the dist layer's observations into Observer calls and
+// cumulative traffic counters.
+type wireStats struct {
+	obs                                Observer
+	msgsIn, msgsOut, bytesIn, bytesOut atomic.Uint64
+	// outHandshakes counts finished outgoing handshakes, so that Connect can
+	// tell a failure before any handshake (unreachable) from one the
+	// handshake already reported.
+	outHandshakes atomic.Uint64
+
+	mu           sync.Mutex
+	tickTimeouts map[string]bool
+}
+
+func (s *wireStats) ObserveHandshake(dir dist.HandshakeDirection, result dist.HandshakeResult, _ time.Duration) {
+	d := Incoming
+	if dir == dist.DirectionOut {
+		d = Outgoing
+		s.outHandshakes.Add(1)
+	}
+	if result == dist.ResultOK {
+		s.obs.Connected("", d)
+		return
+	}
+	s.obs.ConnectFailed("", d, connectResult(result))
+}
+
+func connectResult(r dist.HandshakeResult) ConnectResult {
+	switch r {
+	case dist.ResultOK:
+		return ConnectOK
+	case dist.ResultBadCookie:
+		return ConnectBadCookie
+	case dist.ResultMissingFlags:
+		return ConnectMissingFlags
+	case dist.ResultTimeout:
+		return ConnectTimeout
+	case dist.ResultRefused:
+		return ConnectRefused
+	}
+	return ConnectError
+}
+
+func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes int) {
+	if dir == dist.TrafficIn {
+		s.msgsIn.Add(uint64(messages))
+		s.bytesIn.Add(uint64(bytes))
+		return
+	}
+	s.msgsOut.Add(uint64(messages))
+	s.bytesOut.Add(uint64(bytes))
+}
+
+func (s *wireStats) FrameDropped(peer string, _ error) { s.obs.MalformedFrame(peer) }
+
+func (s *wireStats) TickTimeout(peer string) {
+	s.mu.Lock()
+	s.tickTimeouts[peer] = true
+	s.mu.Unlock()
+}
+
+// takeTickTimeout reports (once) whether peer's last disconnect was a tick timeout.
+func (s *wireStats) takeTickTimeout(peer string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tickTimeouts[peer]
+	delete(s.tickTimeouts, peer)
+	return t
+}
+
+func (s *wireStats) traffic() Traffic {
+	return Traffic{
+		MessagesIn: s.msgsIn.Load(), MessagesOut: s.msgsOut.Load(),
+		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 	}
 }
