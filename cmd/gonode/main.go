@@ -114,12 +114,14 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		mainLog.Error("cannot create the metrics", "err", err)
 		return exitFailure
 	}
-	n, err := node.New(cfg.Node, node.WithLogger(log), node.WithObserver(m.NodeObserver()))
+	n, err := node.New(cfg.Node, node.WithLogger(log),
+		node.WithObserver(m.NodeObserver()), node.WithEPMDObserver(m.EPMDObserver()))
 	if err != nil {
 		writeConfigError(stderr, err)
 		return exitUsage
 	}
 	m.SetPeerSource(n)
+	m.SetTrafficSource(n)
 	state := &nodeState{Node: n}
 	disc, err := discovery.New(cfg.Discovery, n.Name(), n,
 		discovery.WithLogger(log), discovery.WithObserver(m.DiscoveryObserver()))

@@ -169,9 +169,21 @@ func TestRunEndToEnd(t *testing.T) {
 	if got := beam.Eval(t, "nodes()."); !strings.Contains(got, "gonode@127.0.0.1") {
 		t.Fatalf("the BEAM node's nodes() = %s, want gonode@127.0.0.1 listed", got)
 	}
-	if code, body, err := httpGet(base + "/metrics"); err != nil || code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
-		t.Fatalf("/metrics: %d %v, go_goroutines missing: %.200q", code, err, body)
-	}
+	eventually(t, 10*time.Second, "/metrics shows the peer, the connect and the traffic", func() (bool, string) {
+		code, body, err := httpGet(base + "/metrics")
+		want := []string{"go_goroutines", "gonode_node_peers 1", `gonode_node_connects_total{direction="out",result="ok"} 1`,
+			`gonode_discovery_polls_total{result="ok",strategy="static"}`, `gonode_build_info{goversion=`}
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = append(missing, w)
+			}
+		}
+		if code != http.StatusOK || err != nil || len(missing) > 0 {
+			return false, fmt.Sprintf("%d %v, missing %q", code, err, missing)
+		}
+		return !strings.Contains(body, `gonode_dist_messages_total{direction="in"} 0`), "no message counted in"
+	})
 	if code, body, err := httpGet(base + "/debug/peers"); err != nil || code != http.StatusOK || !strings.Contains(body, beam.Name) {
 		t.Fatalf("/debug/peers: %d %v, %q", code, err, body)
 	}
