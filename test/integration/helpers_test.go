@@ -37,25 +37,6 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() (bo
 	}
 }
 
-// eventuallyE is eventually returning an error instead of failing.
-func eventuallyE(within time.Duration, cond func() (bool, string)) error {
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return nil
-		}
-		last = state
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s; last state:\n%s", within, last)
-		}
-		<-tick.C
-	}
-}
-
 // newCluster creates a cluster torn down in t.Cleanup; on failure the DNS
 // log is printed.
 func newCluster(t testing.TB) *Cluster {
