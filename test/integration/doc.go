@@ -51,9 +51,22 @@
 // also after a failure): processes of every pod namespace are killed, the
 // namespaces deleted (which deletes their veths), /etc/netns/<ns> removed.
 //
+// # Scenarios
+//
+// Each is a test with a cluster of its own, so they run in parallel:
+// TestElixirMeshViaDNS (the harness alone, OTP 25/27/29), TestMesh (3 Elixir +
+// 2 gonode pods, calls both ways, OTP 25/27/29), TestJoin, TestLeave,
+// TestDNSOutage, TestPartitionHeal, TestWrongCookie, TestIPReuse,
+// TestGracefulStop and TestScale (10 pods). Waits are bounded polls that
+// report the last state they saw; a failing test prints the logs of its pods
+// and of dnsmasq.
+//
 // This package needs root, iproute2, util-linux (unshare), dnsmasq, Erlang and
 // Elixir (scripts/install-deps.sh); the OTP 27 and 29 chroots come from
 // scripts/otp-matrix.sh. Every file is behind the integration build tag:
 //
 //	go test -tags integration -count=1 ./test/integration/
+//	go test -tags integration -count=1 -run TestPartitionHeal -v ./test/integration/
+//
+// scripts/demo.sh runs cmd/demo on the same harness.
 package integration

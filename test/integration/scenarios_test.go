@@ -64,14 +64,16 @@ func elixirDowns(t testing.TB, ex *ElixirPod, node string) int {
 	return n
 }
 
-// TestJoin: pods added to DNS after the mesh formed join everyone's list.
+// TestJoin: pods added to DNS after the mesh formed join everyone's list. The
+// late gonode pod names the Service by its short name, which only the pod's
+// resolv.conf search path expands.
 func TestJoin(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	_, _, members := mixedCluster(t, c, HostRelease, 2, 1, 0)
 	eventually(t, 60*time.Second, "initial mesh", func() (bool, string) { return meshState(members...) })
 
-	g2 := startGonode(t, c, "go2", GonodeOptions{}, true)
+	g2 := startGonode(t, c, "go2", GonodeOptions{ShortService: true}, true)
 	ex3 := startElixir(t, c, "ex3", ElixirOptions{}, true)
 	members = append(members, g2, ex3)
 	eventually(t, 60*time.Second, "mesh with the pods that joined", func() (bool, string) { return meshState(members...) })
