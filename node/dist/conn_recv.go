@@ -8,7 +8,12 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 )
+
+// mailboxFullWait bounds how long the reader waits for a local process's
+// full mailbox before it drops the message.
+const mailboxFullWait = 10 * time.Second
 
 // readLoop reads frames in arrival order and routes each complete message
 // before reading the next, which keeps Erlang's per-pair ordering. It
@@ -97,6 +102,9 @@ func (c *conn) dispatch(m rawMessage) error {
 	if !ok {
 		return malformed("control message operation %v", t[0])
 	}
+	if hasPayload {
+		payload = ergoShape(payload)
+	}
 	d := decoder{t: t, op: op}
 	r := c.router
 	needPayload := func() error {
@@ -115,7 +123,7 @@ func (c *conn) dispatch(m rawMessage) error {
 		if err := needPayload(); err != nil {
 			return err
 		}
-		_ = r.RouteSend(etf.Pid{}, to, payload)
+		c.deliver(func() error { return r.RouteSend(etf.Pid{}, to, payload) })
 
 	case opSendSender, opSendSenderTT: // {22, FromPid, ToPid} | {23, FromPid, ToPid, Token}
 		from, to := d.pid(1), d.pid(2)
@@ -125,7 +133,7 @@ func (c *conn) dispatch(m rawMessage) error {
 		if err := needPayload(); err != nil {
 			return err
 		}
-		_ = r.RouteSend(from, to, payload)
+		c.deliver(func() error { return r.RouteSend(from, to, payload) })
 
 	case opRegSend, opRegSendTT: // {6, FromPid, Unused, ToName} | {16, ..., Token}
 		from, name := d.pid(1), d.atom(3)
@@ -135,7 +143,8 @@ func (c *conn) dispatch(m rawMessage) error {
 		if err := needPayload(); err != nil {
 			return err
 		}
-		_ = r.RouteSendReg(from, gen.ProcessID{Name: string(name), Node: c.nodename}, payload)
+		to := gen.ProcessID{Name: string(name), Node: c.nodename}
+		c.deliver(func() error { return r.RouteSendReg(from, to, payload) })
 
 	case opAliasSend, opAliasSendTT: // {33, FromPid, Alias} | {34, FromPid, Alias, Token}
 		from, alias := d.pid(1), d.ref(2)
@@ -145,7 +154,7 @@ func (c *conn) dispatch(m rawMessage) error {
 		if err := needPayload(); err != nil {
 			return err
 		}
-		_ = r.RouteSendAlias(from, etf.Alias(alias), payload)
+		c.deliver(func() error { return r.RouteSendAlias(from, etf.Alias(alias), payload) })
 
 	case opLink: // {1, FromPid, ToPid}
 		from, to := d.pid(1), d.pid(2)
@@ -251,6 +260,54 @@ func (c *conn) dispatch(m rawMessage) error {
 		}
 	}
 	return nil
+}
+
+// ergoShape adapts a message to what ergo's gen.Server recognizes. OTP 24+
+// tags a gen_server call with the improper list [alias|Ref], which the term
+// codec decodes faithfully as etf.ListImproper; ergo's gen.Server only knows
+// it as a two-element etf.List and would otherwise treat the call as a plain
+// message and never answer it. Its reply is sent back with the improper
+// list, as OTP expects.
+func ergoShape(m etf.Term) etf.Term {
+	t, ok := m.(etf.Tuple)
+	if !ok || len(t) != 3 || t[0] != etf.Atom("$gen_call") {
+		return m
+	}
+	from, ok := t[1].(etf.Tuple)
+	if !ok || len(from) != 2 {
+		return m
+	}
+	if tag, ok := from[1].(etf.ListImproper); ok && len(tag) == 2 && tag[0] == etf.Atom("alias") {
+		from[1] = etf.List{tag[0], tag[1]}
+	}
+	return m
+}
+
+// deliver runs one delivery to a local process. While the receiver's
+// mailbox is full it waits and retries, which stops reading from the peer:
+// the peer's sender is then held back by TCP, as a BEAM process is suspended
+// on a busy distribution port, instead of the message being dropped. After
+// mailboxFullWait it gives up on the message and logs it.
+func (c *conn) deliver(route func() error) {
+	err := route()
+	if !errors.Is(err, lib.ErrProcessMailboxFull) {
+		return
+	}
+	start := time.Now()
+	pause := 20 * time.Microsecond
+	for errors.Is(err, lib.ErrProcessMailboxFull) {
+		if time.Since(start) > mailboxFullWait {
+			c.log.Warn("message dropped: the receiver's mailbox stayed full", "waited", mailboxFullWait)
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Millisecond)
+		err = route()
+	}
 }
 
 // remoteUnlink removes the link the peer's process remote asked to remove.

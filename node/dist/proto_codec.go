@@ -36,27 +36,38 @@ func (c *conn) send(control etf.Tuple, payload etf.Term, hasPayload, data bool) 
 	return c.enqueue(fb, data)
 }
 
-// encode builds the frame(s) of one message: pass-through format (112) when
-// it fits in FragmentSize or the peer cannot take fragments, fragments
-// otherwise.
+// encode builds the frame(s) of one message. A peer that negotiated
+// FRAGMENTS (or the atom cache) gets every message behind a distribution
+// header (OTP then no longer accepts the pass-through format): a normal
+// header without atom cache references, or fragments when the message is
+// larger than FragmentSize. Other peers get the pass-through format (112).
 func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (frameBuf, error) {
+	headers := c.flags&(FlagFragments|FlagDistHdrAtomCache) != 0
 	bp := bufPool.Get().(*[]byte)
-	b := append((*bp)[:0], 0, 0, 0, 0, tagPassThrough, tagVersion)
+	var b []byte
+	if headers {
+		b = append((*bp)[:0], 0, 0, 0, 0, tagVersion, tagDistHeader, 0)
+	} else {
+		b = append((*bp)[:0], 0, 0, 0, 0, tagPassThrough, tagVersion)
+	}
+	fail := func(err error) (frameBuf, error) {
+		*bp = b[:0]
+		bufPool.Put(bp)
+		return frameBuf{}, err
+	}
 	ctrlStart := len(b)
 	b, err := term.Encode(b, control)
 	if err != nil {
-		*bp = b[:0]
-		bufPool.Put(bp)
-		return frameBuf{}, fmt.Errorf("dist: encode control message: %w", err)
+		return fail(fmt.Errorf("dist: encode control message: %w", err))
 	}
 	ctrlEnd, payStart := len(b), len(b)
 	if hasPayload {
-		b = append(b, tagVersion)
+		if !headers {
+			b = append(b, tagVersion)
+		}
 		payStart = len(b)
 		if b, err = term.Encode(b, payload); err != nil {
-			*bp = b[:0]
-			bufPool.Put(bp)
-			return frameBuf{}, fmt.Errorf("dist: encode message: %w", err)
+			return fail(fmt.Errorf("dist: encode message: %w", err))
 		}
 	}
 	size := len(b) - 4
@@ -71,9 +82,7 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 		return frameBuf{b: out, msgs: 1}, nil
 	}
 	if size > c.cfg.MaxFrameSize {
-		*bp = b[:0]
-		bufPool.Put(bp)
-		return frameBuf{}, fmt.Errorf("%w: message of %d bytes to a peer without FRAGMENTS", ErrFrameTooLarge, size)
+		return fail(fmt.Errorf("%w: message of %d bytes to a peer without FRAGMENTS", ErrFrameTooLarge, size))
 	}
 	binary.BigEndian.PutUint32(b, uint32(size))
 	return frameBuf{b: b, msgs: 1, pooled: true}, nil
