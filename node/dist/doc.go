@@ -1,0 +1,62 @@
+// Package dist is gonode's Erlang distribution wire layer for ergo's process
+// runtime: the version 6 handshake (Handshake, for ergo's
+// node.Options.Handshake) and the protocol between connected nodes (Proto,
+// for node.Options.Proto). It replaces ergo's own, which OTP 26+ refuses and
+// which loses or reorders messages (see shared/ERLANG-INTEROP-FACTS.md).
+//
+// # Connection protocol
+//
+// Proto implements ergo's node.ProtoInterface. Init reads the Peer the
+// handshake left in HandshakeDetails.Custom and starts nothing; Serve runs
+// the connection until it fails; ergo then routes the node-down.
+//
+// Each connection has exactly one reader and one writer:
+//
+//   - The reader is the goroutine that runs Serve. It reads 4-byte
+//     length-prefixed frames, reassembles fragments, decodes the control
+//     message and payload with package term, and routes each message to
+//     ergo's node.CoreRouter before reading the next. Erlang's guarantee that
+//     signals between two processes arrive in order therefore holds. When a
+//     local mailbox is full the reader waits, so TCP holds the peer's sender
+//     back, instead of dropping the message.
+//   - The writer goroutine drains a queue that every sending goroutine fills
+//     with already-encoded frames, through a 64 KiB buffer flushed when the
+//     queue is empty: a burst leaves in few system calls, a lone message at
+//     once. Messages (SEND and friends) wait while the queue holds more than
+//     ProtoConfig.MaxQueueBytes; signals (links, monitors, exits) never wait.
+//
+// Ticks follow OTP's net_ticktime: the writer sends an empty frame when it
+// sent nothing for NetTickTime/4, and the reader gives up on a peer from
+// which nothing arrived for NetTickTime.
+//
+// Frames: incoming, the pass-through format (112), the normal distribution
+// header (131, 68) with atom cache references, and fragments (131, 69 and
+// 131, 70) are accepted; a per-connection atom cache is kept. Outgoing,
+// every message carries a normal header without atom cache references when
+// the peer negotiated FRAGMENTS (OTP then refuses pass-through), and
+// messages larger than FragmentSize are sent as fragments. We never
+// advertise DIST_HDR_ATOM_CACHE.
+//
+// A frame that cannot be understood (a malformed term, a control message of
+// the wrong shape, a fragment out of sequence) is dropped, counted and
+// logged at most every 10 s; the connection goes on. An unknown control
+// operation is logged once and dropped. A frame or fragmented message larger
+// than MaxFrameSize closes the connection.
+//
+// Links use UNLINK_ID/UNLINK_ID_ACK when negotiated (the old UNLINK kills
+// OTP 26+ connections). An unlink requested by the peer is acknowledged
+// first, then removed through ergo's router from the local side, so that
+// ergo forgets both of its link entries. Exit and monitor reasons travel as
+// full terms: incoming ones reach ergo in Erlang syntax (term.Format), and
+// ergo's string reasons go out as the term they spell (term.Parse), else as
+// an atom.
+//
+// Counters (messages and bytes each way) are returned by the connection's
+// Stats and reported to ProtoConfig.Observer.
+//
+// # Imports
+//
+// Package dist imports ergo and package term. Only package node (which
+// wires it into ergo) imports it; metrics uses its Observer types through
+// node.
+package dist
