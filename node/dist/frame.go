@@ -46,14 +46,18 @@ type frameReader struct {
 	r   *bufio.Reader
 	max int
 	hdr [4]byte
+	buf []byte // reused for bodies up to maxReuse bytes
 }
+
+// maxReuse is the largest frame body buffer a reader keeps between frames.
+const maxReuse = 1 << 20
 
 func newFrameReader(r io.Reader, size, max int) *frameReader {
 	return &frameReader{r: bufio.NewReaderSize(r, size), max: max}
 }
 
 // next returns the body of the next frame: an empty slice for a tick. The
-// returned slice is freshly allocated and owned by the caller.
+// returned slice is only valid until the next call: the buffer is reused.
 func (fr *frameReader) next() ([]byte, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
 		return nil, err
@@ -65,7 +69,15 @@ func (fr *frameReader) next() ([]byte, error) {
 	if uint64(n) > uint64(fr.max) {
 		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
-	body := make([]byte, n)
+	var body []byte
+	if int(n) <= cap(fr.buf) {
+		body = fr.buf[:n]
+	} else {
+		body = make([]byte, n)
+		if n <= maxReuse {
+			fr.buf = body
+		}
+	}
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

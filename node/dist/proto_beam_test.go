@@ -151,7 +151,7 @@ func ptEventually(t *testing.T, what string, cond func() (bool, string)) {
 }
 
 // ptGoNode starts an ergo node with this package's handshake and proto.
-func ptGoNode(t *testing.T, name, cookie string, tick time.Duration) node.Node {
+func ptGoNode(t testing.TB, name, cookie string, tick time.Duration) node.Node {
 	t.Helper()
 	hcfg := DefaultHandshakeConfig()
 	hcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -184,7 +184,7 @@ func ptGoNode(t *testing.T, name, cookie string, tick time.Duration) node.Node {
 	return n
 }
 
-func ptSpawn(t *testing.T, n node.Node, name string, b gen.ProcessBehavior) gen.Process {
+func ptSpawn(t testing.TB, n node.Node, name string, b gen.ProcessBehavior) gen.Process {
 	t.Helper()
 	p, err := n.Spawn(name, gen.ProcessOptions{MailboxSize: 65535}, b)
 	if err != nil {
@@ -225,7 +225,7 @@ func ptRun(t *testing.T, b *beamtest.Node, body string) string {
 	return b.Eval(t, `bagent ! {pt_run, self(), fun() -> `+body+` end}, receive {pt_ran, _, R} -> R after 20000 -> pt_timeout end.`)
 }
 
-func ptDirect(t *testing.T, p gen.Process, req any) etf.Term {
+func ptDirect(t testing.TB, p gen.Process, req any) etf.Term {
 	t.Helper()
 	v, err := p.DirectWithTimeout(req, 120)
 	if err != nil {

@@ -1,0 +1,227 @@
+package dist
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/gonode/gonode/internal/beamtest"
+)
+
+// ptCountSink counts messages and, once armed, tells a process when the
+// expected number has arrived.
+type ptCountSink struct {
+	gen.Server
+	n, max int
+	notify etf.Pid
+}
+
+type ptArm struct {
+	max    int
+	notify etf.Pid
+}
+
+func (s *ptCountSink) HandleDirect(p *gen.ServerProcess, ref etf.Ref, m interface{}) (interface{}, gen.DirectStatus) {
+	if a, ok := m.(ptArm); ok {
+		s.n, s.max, s.notify = 0, a.max, a.notify
+	}
+	return nil, nil
+}
+
+func (s *ptCountSink) HandleInfo(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	s.n++
+	if s.n == s.max {
+		_ = p.Send(s.notify, etf.Atom("pt_done"))
+	}
+	return gen.ServerStatusOK
+}
+
+// Erlang side of the benchmark: a counter like ptCountSink, a gen_server
+// style echo, and functions timing sends and calls in microseconds.
+const ptBenchSetup = `
+Cnt = fun L(N, Max, Notify) -> receive
+    {pt_arm, M, P} -> L(0, M, P);
+    _ when N + 1 =:= Max -> Notify ! pt_done, L(N + 1, Max, Notify);
+    _ -> L(N + 1, Max, Notify)
+  end end,
+Echo = fun L() -> receive {'$gen_call', From, Req} -> gen_server:reply(From, Req), L() end end,
+register(pt_cnt, spawn(fun() -> Cnt(0, 0, none) end)),
+register(pt_echo, spawn(Echo)),
+ok.`
+
+// ptMsgExpr is the Erlang expression of the benchmark message of a kind.
+func ptMsgExpr(kind string) string {
+	switch kind {
+	case "small":
+		return "{seq, 12345, ok}"
+	case "1KiB":
+		return "binary:copy(<<\"x\">>, 1024)"
+	default:
+		return "binary:copy(<<\"x\">>, 65536)"
+	}
+}
+
+func ptMsgGo(kind string) etf.Term {
+	switch kind {
+	case "small":
+		return etf.Tuple{etf.Atom("seq"), int64(12345), etf.Atom("ok")}
+	case "1KiB":
+		return make([]byte, 1024)
+	default:
+		return make([]byte, 65536)
+	}
+}
+
+// ptBeamSendRate has the BEAM node from send n messages of kind to Target
+// (an Erlang expression naming the receiver, armed to notify the sender) and
+// returns messages per second measured on the sender.
+func ptBeamSendRate(b *testing.B, from *beamtest.Node, target, arm string, n int, kind string) float64 {
+	b.Helper()
+	expr := fmt.Sprintf(`T = %s, %s, M = %s, T0 = erlang:monotonic_time(microsecond),
+lists:foreach(fun(_) -> T ! M end, lists:seq(1, %d)),
+receive pt_done -> erlang:monotonic_time(microsecond) - T0 after 120000 -> timeout end.`, target, arm, ptMsgExpr(kind), n)
+	out := from.Eval(b, expr)
+	us, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		b.Fatalf("send run: %s", out)
+	}
+	return float64(n) / (us / 1e6)
+}
+
+// ptBeamCallLatency times n sequential gen_server:calls from the BEAM node
+// and returns the median and p99 in microseconds.
+func ptBeamCallLatency(b *testing.B, from *beamtest.Node, target string, n int, kind string) (p50, p99 float64) {
+	b.Helper()
+	out := from.Eval(b, fmt.Sprintf(`T = %s, M = %s, Ts = [begin T0 = erlang:monotonic_time(nanosecond), _ = gen_server:call(T, M), erlang:monotonic_time(nanosecond) - T0 end || _ <- lists:seq(1, %d)],
+S = lists:sort(Ts), {lists:nth(%d, S), lists:nth(%d, S)}.`, target, ptMsgExpr(kind), n, n/2, n*99/100))
+	var a, c float64
+	if _, err := fmt.Sscanf(strings.Trim(out, "{}"), "%g,%g", &a, &c); err != nil {
+		b.Fatalf("call run: %s", out)
+	}
+	return a / 1e3, c / 1e3
+}
+
+// BenchmarkDistVsBEAM measures Go<->BEAM message throughput and call round
+// trips against BEAM<->BEAM in the same run, on every release of the matrix.
+// Run it with -benchtime=1x: each iteration is a full measurement round.
+func BenchmarkDistVsBEAM(b *testing.B) {
+	counts := map[string]int{"small": 200000, "1KiB": 100000, "64KiB": 4000}
+	for _, rel := range beamtest.Releases(b) {
+		b.Run(rel.Name, func(b *testing.B) {
+			cookie := beamtest.RandomCookie()
+			a := beamtest.Start(b, rel, beamtest.Options{Name: "ba_" + rel.Name + "@127.0.0.1", Cookie: cookie})
+			c := beamtest.Start(b, rel, beamtest.Options{Name: "bc_" + rel.Name + "@127.0.0.1", Cookie: cookie})
+			c.Eval(b, ptBenchSetup)
+			goName := "bgo_" + rel.Name + "@127.0.0.1"
+			n := ptGoNode(b, goName, cookie, 60*time.Second)
+			ptSpawn(b, n, "net_kernel", newPTSrv())
+			sinkP, err := n.Spawn("pt_cnt", gen.ProcessOptions{MailboxSize: 65535}, &ptCountSink{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := newPTSrv()
+			goProc, err := n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 65535}, srv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.Eval(b, fmt.Sprintf("pong = net_adm:ping('%s'), pong = net_adm:ping('%s'), ok.", c.Name, goName))
+			if err := n.Connect(c.Name); err != nil {
+				b.Fatal(err)
+			}
+			// Every Eval on a runs in the same process: learn its pid.
+			a.Eval(b, fmt.Sprintf("{pt_echo, '%s'} ! {pt_whoami, self()}, ok.", goName))
+			var evalPid etf.Pid
+			select {
+			case m := <-srv.infos:
+				t, ok := m.(etf.Tuple)
+				if !ok || len(t) != 2 {
+					b.Fatalf("whoami: %v", m)
+				}
+				evalPid = t[1].(etf.Pid)
+			case <-time.After(20 * time.Second):
+				b.Fatal("no whoami")
+			}
+			toGo := fmt.Sprintf("{pt_cnt, '%s'}", goName)
+			toC := fmt.Sprintf("{pt_cnt, '%s'}", c.Name)
+			armC := fmt.Sprintf("{pt_cnt, '%s'} ! {pt_arm, %%d, self()}", c.Name)
+			for _, kind := range []string{"small", "1KiB", "64KiB"} {
+				cnt := counts[kind]
+				b.Run("beam_to_go/"+kind, func(b *testing.B) {
+					var goRate, beamRate float64
+					for i := 0; i < b.N; i++ {
+						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
+						// Arm the Go sink to notify the sending Eval process.
+						ptDirect(b, sinkP, ptArm{max: cnt, notify: evalPid})
+						goRate = ptBeamSendRate(b, a, toGo, "ok", cnt, kind)
+					}
+					b.ReportMetric(goRate, "go_msg/s")
+					b.ReportMetric(beamRate, "beam_msg/s")
+					b.ReportMetric(goRate/beamRate, "x_beam")
+				})
+				b.Run("go_to_beam/"+kind, func(b *testing.B) {
+					var goRate, beamRate float64
+					for i := 0; i < b.N; i++ {
+						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
+						c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(goName, "pt_echo")))
+						msg := ptMsgGo(kind)
+						start := time.Now()
+						ptDirect(b, goProc, ptSendReq{to: gen.ProcessID{Name: "pt_cnt", Node: c.Name}, n: cnt, make: func(int) etf.Term { return msg }})
+						select {
+						case <-srv.infos:
+						case <-time.After(120 * time.Second):
+							b.Fatal("the BEAM counter did not report")
+						}
+						goRate = float64(cnt) / time.Since(start).Seconds()
+					}
+					b.ReportMetric(goRate, "go_msg/s")
+					b.ReportMetric(beamRate, "beam_msg/s")
+					b.ReportMetric(goRate/beamRate, "x_beam")
+				})
+				b.Run("call_beam_to_go/"+kind, func(b *testing.B) {
+					var g50, g99, b50, b99 float64
+					for i := 0; i < b.N; i++ {
+						b50, b99 = ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), 5000, kind)
+						g50, g99 = ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), 5000, kind)
+					}
+					b.ReportMetric(g50, "go_p50_us")
+					b.ReportMetric(g99, "go_p99_us")
+					b.ReportMetric(b50, "beam_p50_us")
+					b.ReportMetric(b99, "beam_p99_us")
+					b.ReportMetric(g50/b50, "x_beam_p50")
+					b.ReportMetric(g99/b99, "x_beam_p99")
+				})
+				b.Run("call_go_to_beam/"+kind, func(b *testing.B) {
+					var lat []time.Duration
+					msg := ptMsgGo(kind)
+					for i := 0; i < b.N; i++ {
+						lat = lat[:0]
+						for j := 0; j < 5000; j++ {
+							t0 := time.Now()
+							ptDirect(b, goProc, ptCallReq{gen.ProcessID{Name: "pt_echo", Node: c.Name}, msg})
+							lat = append(lat, time.Since(t0))
+						}
+					}
+					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+					b50, b99 := ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), 5000, kind)
+					g50, g99 := float64(lat[len(lat)/2].Nanoseconds())/1e3, float64(lat[len(lat)*99/100].Nanoseconds())/1e3
+					b.ReportMetric(g50, "go_p50_us")
+					b.ReportMetric(g99, "go_p99_us")
+					b.ReportMetric(b50, "beam_p50_us")
+					b.ReportMetric(b99, "beam_p99_us")
+					b.ReportMetric(g50/b50, "x_beam_p50")
+					b.ReportMetric(g99/b99, "x_beam_p99")
+				})
+			}
+		})
+	}
+}
+
+func ptGoPidOnBeamFrom(goName, name string) string {
+	return fmt.Sprintf("gen_server:call({%s, '%s'}, pid)", name, goName)
+}
