@@ -367,8 +367,9 @@ func (c *conn) exit2(from, to etf.Pid, reason string) {
 }
 
 // spawnRequest routes {29, ReqId, From, GroupLeader, {M, F, A}, Opts} +
-// Args (30 adds a trace token) to ergo's router, which spawns the behavior
-// registered as M and replies. When the router cannot, the requester gets an
+// Args (30 adds a trace token) to ProtoConfig.Spawner when it takes the
+// request, else to ergo's router, which spawns the behavior registered as M
+// and replies. When the router cannot, the requester gets an
 // error reply instead of silence.
 func (c *conn) spawnRequest(d *decoder, payload etf.Term, hasPayload bool) error {
 	ref, from := d.ref(1), d.pid(2)
@@ -419,6 +420,9 @@ func (c *conn) spawnRequest(d *decoder, payload etf.Term, hasPayload bool) error
 				req.Options.Monitor = ref
 			}
 		}
+	}
+	if c.spawnHook(req, module, d.get(3), args, opts) {
+		return nil
 	}
 	if err := c.router.RouteSpawnRequest(c.nodename, string(module), req, args...); err != nil {
 		_ = c.SpawnReplyError(from, ref, err)

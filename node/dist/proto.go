@@ -38,6 +38,9 @@ type ProtoConfig struct {
 	Logger *slog.Logger
 	// Observer receives traffic counts and error events. Nil means none.
 	Observer Observer
+	// Spawner takes over the peers' spawn requests (erpc, rpc:call) before
+	// ergo's router sees them. Nil means ergo's router handles them all.
+	Spawner Spawner
 }
 
 // DefaultProtoConfig returns the defaults, each chosen for a reason:
