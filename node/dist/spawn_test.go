@@ -49,7 +49,7 @@ func TestConnSpawnHook(t *testing.T) {
 		want    []string // control messages after the reply, formatted
 	}{
 		{name: "monitor, exit payload", flags: ptFlags(), module: "erpc",
-			opts: etf.List{etf.Tuple{etf.Atom("reply"), etf.Atom("error_only")}, etf.Atom("monitor")},
+			opts:  etf.List{etf.Tuple{etf.Atom("reply"), etf.Atom("error_only")}, etf.Atom("monitor")},
 			reply: spawnedPid, flagsIn: spawnFlagMonitor,
 			want: []string{fmt.Sprint(etf.Tuple{int64(opPayloadMonitorPExit), spawnedPid, ptRemotePid, ptRef})}},
 		{name: "monitor and link, exit payload", flags: ptFlags(), module: "erpc",
