@@ -223,6 +223,75 @@ func TestDecodeRestAndNoAliasing(t *testing.T) {
 	}
 }
 
+func TestDecodeSharedBinaries(t *testing.T) {
+	large := bytes.Repeat([]byte{'x'}, MinSharedBinary)
+	tests := []struct {
+		name  string
+		term  etf.Term
+		share bool // the binary found first is expected to share the input
+	}{
+		{"large binary alone", large, true},
+		{"large binary followed by more terms", etf.Tuple{large, etf.Atom("data")}, true},
+		{"small binary", []byte("hi"), false},
+		{"large binary but a minority of the input", etf.Tuple{large, bytes.Repeat([]byte{'y'}, 3*MinSharedBinary)}, false},
+	}
+	first := func(x etf.Term) []byte {
+		switch v := x.(type) {
+		case []byte:
+			return v
+		case etf.Tuple:
+			for _, e := range v {
+				if b, ok := e.([]byte); ok {
+					return b
+				}
+			}
+		}
+		return nil
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := mustEncode(t, tt.term)
+			got, rest, err := Decode(in, WithSharedBinaries())
+			if err != nil || len(rest) != 0 {
+				t.Fatalf("Decode: %v, %d bytes left", err, len(rest))
+			}
+			if !Equal(got, tt.term) {
+				t.Fatalf("decoded %v, want %v", got, tt.term)
+			}
+			b := first(got)
+			want := append([]byte{}, b...)
+			shared := inside(in, b)
+			if shared != tt.share {
+				t.Fatalf("binary of %d bytes shares the input: %v, want %v", len(b), shared, tt.share)
+			}
+			// Appending to a shared binary never overwrites what follows it.
+			tail := append([]byte{}, in...)
+			_ = append(b, 'Z')
+			if !bytes.Equal(in, tail) || !bytes.Equal(b, want) {
+				t.Fatal("an append to the decoded binary changed the input")
+			}
+			// Without the option nothing is shared.
+			got, _, _ = Decode(in)
+			if inside(in, first(got)) {
+				t.Fatal("Decode without WithSharedBinaries shares the input")
+			}
+		})
+	}
+}
+
+// inside reports whether b's bytes lie within buf's memory.
+func inside(buf, b []byte) bool {
+	if len(b) == 0 || len(buf) == 0 {
+		return false
+	}
+	for i := range buf {
+		if &buf[i] == &b[0] {
+			return true
+		}
+	}
+	return false
+}
+
 func TestCompareOrder(t *testing.T) {
 	// Erlang's term order, smallest first.
 	ordered := []etf.Term{

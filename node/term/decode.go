@@ -18,6 +18,7 @@ type DecodeOption struct {
 	hasAtoms bool
 	ordered  bool
 	maxDepth int
+	share    bool
 }
 
 // WithAtomCache supplies the atoms that ATOM_CACHE_REF entries of this
@@ -34,6 +35,20 @@ func WithOrderedMaps() DecodeOption {
 	return DecodeOption{ordered: true}
 }
 
+// WithSharedBinaries lets a large binary of the result share the memory of
+// the input instead of being copied: a BINARY_EXT of at least
+// MinSharedBinary bytes that makes up at least half of the input passed to
+// Decode. The caller hands the input over: it must not modify or reuse b
+// afterwards. A small binary never keeps a large input alive; the memory a
+// shared binary keeps is at most twice its size.
+func WithSharedBinaries() DecodeOption {
+	return DecodeOption{share: true}
+}
+
+// MinSharedBinary is the smallest binary WithSharedBinaries shares rather
+// than copies.
+const MinSharedBinary = 4096
+
 // WithMaxDepth sets the nesting depth above which decoding fails
 // (default DefaultMaxDepth; zero or negative keeps the default).
 func WithMaxDepth(n int) DecodeOption {
@@ -44,6 +59,7 @@ type decoder struct {
 	atoms    []etf.Atom
 	ordered  bool
 	maxDepth int
+	share    bool // WithSharedBinaries
 	local    bool // inside LOCAL_EXT: node names may be NIL
 	start    int  // len of the whole input, to report offsets
 	recent   [8]etf.Atom
@@ -52,7 +68,8 @@ type decoder struct {
 
 // Decode decodes one term starting at b[0] (the caller has already removed
 // the 131 version byte if present) and returns the rest of the buffer.
-// The result never aliases b. Every error wraps ErrMalformed.
+// The result never aliases b, unless WithSharedBinaries is given. Every
+// error wraps ErrMalformed.
 func Decode(b []byte, opts ...DecodeOption) (etf.Term, []byte, error) {
 	d := decoder{maxDepth: DefaultMaxDepth, start: len(b)}
 	for _, o := range opts {
@@ -64,6 +81,9 @@ func Decode(b []byte, opts ...DecodeOption) (etf.Term, []byte, error) {
 		}
 		if o.maxDepth > 0 {
 			d.maxDepth = o.maxDepth
+		}
+		if o.share {
+			d.share = true
 		}
 	}
 	return d.term(b, 0)
@@ -200,8 +220,14 @@ func (d *decoder) term(b []byte, depth int) (etf.Term, []byte, error) {
 		if uint64(n) > uint64(len(body)-4) {
 			return nil, b, d.errf(b, "BINARY_EXT length %d exceeds the %d bytes left", n, len(body)-4)
 		}
-		out := append([]byte{}, body[4:4+int(n)]...) // no zeroing before the copy
-		return out, body[4+int(n):], nil
+		end := 4 + int(n)
+		if d.share && n >= MinSharedBinary && 2*uint64(n) >= uint64(d.start) {
+			// Full slice expression: an append by the receiver never
+			// writes into the bytes that follow.
+			return body[4:end:end], body[end:], nil
+		}
+		out := append([]byte{}, body[4:end]...) // no zeroing before the copy
+		return out, body[end:], nil
 
 	case tagBitBinary:
 		if len(body) < 5 {

@@ -10,7 +10,9 @@
 // bounded: a length field larger than the bytes left fails before any
 // allocation, nesting deeper than DefaultMaxDepth fails, bad input never
 // panics, and every error wraps ErrMalformed. Decoded values never alias the
-// input buffer. Format and Parse convert terms to and from Erlang syntax, so
+// input buffer, except that WithSharedBinaries lets a binary that makes up
+// most of the input keep its bytes in place (the distribution layer uses it
+// for large messages read into a buffer of their own). Format and Parse convert terms to and from Erlang syntax, so
 // a full term can travel through an API that carries strings (ergo's exit
 // and monitor reasons). Marshal and Unmarshal convert between Go structs and
 // Erlang maps or Elixir structs. Compare and Equal implement Erlang's term
