@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"log"
 	"log/slog"
 	"os"
@@ -11,15 +12,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ergo-services/ergo/lib"
 )
 
 // ergo writes its warnings through the standard library's log package, and
 // prints them only when its -ergo.warning flag is set. routeErgoLogs turns
 // them on and sends them to slog: a dropped message (ergo's "mailbox ... is
 // full") becomes a rate-limited warning and an Observer.MailboxOverflow call;
-// everything else becomes a warning with component=ergo. This is process-wide
+// everything else becomes a warning with component=ergo. A full mailbox met
+// by a message from a peer is not counted here: the dist layer retries that
+// delivery and reports the message only if it finally drops it. This is process-wide
 // (ergo's logging is global); the most recently started node's logger wins.
-func routeErgoLogs(l *slog.Logger, obs Observer) {
+func routeErgoLogs(l *slog.Logger, obs Observer, nodeName string) {
 	// slog's default handler writes through the log package, which is about
 	// to be routed here: that would loop. Such a logger gets a handler of its
 	// own on standard error.
@@ -31,7 +36,7 @@ func routeErgoLogs(l *slog.Logger, obs Observer) {
 		log.SetFlags(0)
 		log.SetOutput(ergoLog)
 	})
-	ergoLog.set(l.With("component", "ergo"), obs)
+	ergoLog.set(l.With("component", "ergo"), obs, nodeName)
 }
 
 var (
@@ -39,30 +44,37 @@ var (
 	ergoLog     = &ergoLogWriter{limit: newRateLimiter(time.Second)}
 )
 
-var mailboxFull = regexp.MustCompile(`mailbox of (\S+)\[("[^"]*")\] is full`)
+var mailboxFull = regexp.MustCompile(`mailbox of (\S+)\[("[^"]*")\] is full\. dropped message from <([0-9A-F]{8})\.`)
 
 type ergoLogWriter struct {
-	mu    sync.Mutex
-	log   *slog.Logger
-	obs   Observer
-	limit *rateLimiter
+	mu        sync.Mutex
+	log       *slog.Logger
+	obs       Observer
+	limit     *rateLimiter
+	localHash string // how ergo prints the local node in a pid
 }
 
-func (w *ergoLogWriter) set(l *slog.Logger, obs Observer) {
+func (w *ergoLogWriter) set(l *slog.Logger, obs Observer, nodeName string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.log, w.obs = l, obs
+	w.localHash = fmt.Sprintf("%08X", crc32.Checksum([]byte(nodeName), lib.CRC32Q))
 }
 
 func (w *ergoLogWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	l, obs := w.log, w.obs
+	l, obs, localHash := w.log, w.obs, w.localHash
 	w.mu.Unlock()
 	msg := strings.TrimSpace(string(bytes.TrimPrefix(p, []byte("WARNING! "))))
 	if m := mailboxFull.FindStringSubmatch(msg); m != nil {
 		process := strings.Trim(m[2], `"`)
 		if process == "" {
 			process = m[1]
+		}
+		if m[3] != localHash {
+			// From a peer: the dist layer retries the delivery and reports a
+			// message it finally drops itself (wireStats.MessageDropped).
+			return len(p), nil
 		}
 		obs.MailboxOverflow(process)
 		if n, ok := w.limit.allow("mailbox:" + process); ok {

@@ -98,7 +98,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.stopping {
 		return ErrStopping
 	}
-	routeErgoLogs(n.baseLog, n.obs)
+	routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
 
 	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n)
 	if err != nil {

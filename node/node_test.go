@@ -42,13 +42,20 @@ func (s *syncBuffer) String() string {
 // startGo starts a gonode node named name with cookie; logs go to the returned buffer.
 func startGo(t *testing.T, name string, cookie node.Cookie, edit ...func(*node.Config)) (*node.Node, *syncBuffer) {
 	t.Helper()
+	return startGoObserved(t, name, cookie, node.NopObserver{}, edit...)
+}
+
+// startGoObserved is startGo with an Observer.
+func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Observer, edit ...func(*node.Config)) (*node.Node, *syncBuffer) {
+	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, cookie
 	for _, e := range edit {
 		e(&cfg)
 	}
 	logs := &syncBuffer{}
-	n, err := node.New(cfg, node.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	n, err := node.New(cfg, node.WithObserver(obs),
+		node.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}

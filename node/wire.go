@@ -159,6 +159,10 @@ func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes
 
 func (s *wireStats) FrameDropped(peer string, _ error) { s.obs.MalformedFrame(peer) }
 
+// MessageDropped: a message from a peer was dropped at a mailbox that stayed
+// full (the dist layer retries for a while first).
+func (s *wireStats) MessageDropped(peer string) { s.obs.MailboxOverflow(peer) }
+
 func (s *wireStats) TickTimeout(peer string) {
 	s.mu.Lock()
 	s.tickTimeouts[peer] = true

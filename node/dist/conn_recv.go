@@ -298,6 +298,9 @@ func (c *conn) deliver(route func() error) {
 	for errors.Is(err, lib.ErrProcessMailboxFull) {
 		if time.Since(start) > mailboxFullWait {
 			c.log.Warn("message dropped: the receiver's mailbox stayed full", "waited", mailboxFullWait)
+			if c.obs != nil {
+				c.obs.MessageDropped(c.peer.Name)
+			}
 			return
 		}
 		select {

@@ -143,6 +143,7 @@ func (o *ptObserver) Traffic(_ string, dir TrafficDirection, messages, bytes int
 }
 func (o *ptObserver) FrameDropped(string, error) { o.dropped.Add(1) }
 func (o *ptObserver) TickTimeout(string)         { o.timeouts.Add(1) }
+func (o *ptObserver) MessageDropped(string)      {}
 
 // ptHarness is a connection served over net.Pipe; the test plays the peer
 // on the other end.

@@ -111,6 +111,9 @@ type Observer interface {
 	// TickTimeout reports a peer disconnected because nothing arrived from
 	// it within NetTickTime.
 	TickTimeout(peer string)
+	// MessageDropped reports a message from peer dropped because the local
+	// receiver's mailbox stayed full for the whole wait (see conn.deliver).
+	MessageDropped(peer string)
 }
 
 // ErrClosed is returned by a connection's methods once it has
