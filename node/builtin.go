@@ -35,7 +35,7 @@ func (n *Node) startBuiltins() error {
 	if _, err := n.ergo.Spawn("", opts, &eventsServer{n: n}); err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	return nil
+	return n.startRex(opts) // rpc.go
 }
 
 // netKernel answers the is_auth call net_adm:ping makes.

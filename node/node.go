@@ -49,6 +49,7 @@ type Node struct {
 	localDisconnects map[string]bool
 
 	events *eventHub
+	rpc    rpcTable // functions provided with ProvideRPC (rpc.go)
 }
 
 // Option configures optional dependencies of a Node.

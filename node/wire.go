@@ -69,6 +69,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 	pcfg.NetTickTime = cfg.NetTickTime
 	pcfg.Logger = log
 	pcfg.Observer = stats
+	pcfg.Spawner = rpcSpawnerFor(conns) // erpc and rpc:call (rpc.go)
 	proto, err := dist.NewProto(pcfg)
 	if err != nil {
 		return nil, err
