@@ -37,7 +37,7 @@ func provideTestRPCs(t *testing.T, gn *node.Node, note chan<- []etf.Term) {
 		"exit": func(context.Context, []etf.Term) (etf.Term, error) {
 			return nil, &node.RPCException{Class: node.RPCExit, Reason: etf.Tuple{etf.Atom("shutdown"), etf.Atom("go")}}
 		},
-		"fail": func(context.Context, []etf.Term) (etf.Term, error) { return nil, errors.New("boom") },
+		"fail":  func(context.Context, []etf.Term) (etf.Term, error) { return nil, errors.New("boom") },
 		"panic": func(context.Context, []etf.Term) (etf.Term, error) { panic("oops") },
 		"note": func(_ context.Context, args []etf.Term) (etf.Term, error) {
 			note <- args
