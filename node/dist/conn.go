@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -189,7 +188,7 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 	}
 	wasEmpty := len(c.queue) == 0
 	c.queue = append(c.queue, fb)
-	c.queued += len(fb.b)
+	c.queued += fb.size
 	c.mu.Unlock()
 	if wasEmpty {
 		select {
@@ -200,12 +199,14 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 	return nil
 }
 
-// writeLoop is the only writer of the network connection. It writes queued
-// frames through a buffer that it flushes when the queue is empty, so a
-// burst goes out in few system calls, and sends a tick when nothing was
-// sent for NetTickTime/4.
+// writeLoop is the only writer of the network connection. It gathers
+// queued frames and writes them with vectored writes (small frames copied
+// together, large ones written from their own memory), flushing when the
+// queue is empty, so a burst goes out in few system calls; and it sends a
+// tick when nothing was sent for NetTickTime/4.
 func (c *conn) writeLoop() error {
-	bw := bufio.NewWriterSize(writerOnly{c.nc}, 64<<10)
+	w := newVecWriter(c.nc)
+	defer w.release()
 	tick := time.NewTicker(c.cfg.NetTickTime / 4)
 	defer tick.Stop()
 	var batch []frameBuf
@@ -224,10 +225,8 @@ func (c *conn) writeLoop() error {
 			if closed {
 				return nil
 			}
-			if bw.Buffered() > 0 {
-				if err := bw.Flush(); err != nil {
-					return err
-				}
+			if err := w.flush(); err != nil {
+				return err
 			}
 			select {
 			case <-c.wake:
@@ -237,7 +236,7 @@ func (c *conn) writeLoop() error {
 					sent = false
 					continue
 				}
-				if _, err := bw.Write([]byte{0, 0, 0, 0}); err != nil {
+				if err := w.add(frameBuf{b: tickFrame[:], size: len(tickFrame)}); err != nil {
 					return err
 				}
 				c.bytesOut.Add(4)
@@ -249,16 +248,15 @@ func (c *conn) writeLoop() error {
 		}
 		msgs, n := 0, 0
 		for i, fb := range batch {
-			if _, err := bw.Write(fb.b); err != nil {
-				for _, rest := range batch[i:] {
+			batch[i] = frameBuf{}
+			if err := w.add(fb); err != nil {
+				for _, rest := range batch[i+1:] {
 					releaseBuf(rest)
 				}
 				return err
 			}
 			msgs += fb.msgs
-			n += len(fb.b)
-			releaseBuf(fb)
-			batch[i] = frameBuf{}
+			n += fb.size
 		}
 		sent = true
 		c.msgsOut.Add(uint64(msgs))
@@ -269,11 +267,119 @@ func (c *conn) writeLoop() error {
 	}
 }
 
-// writerOnly hides everything but Write, so bufio never takes a ReadFrom
-// path that would bypass our accounting.
-type writerOnly struct{ w io.Writer }
+// tickFrame is the empty frame sent as a tick.
+var tickFrame = [4]byte{}
 
-func (w writerOnly) Write(b []byte) (int, error) { return w.w.Write(b) }
+// Limits of one vectored write.
+const (
+	copyBelow  = 2048     // segments shorter than this are copied together
+	scratchCap = 64 << 10 // bytes of small segments gathered per write
+	maxVecs    = 512      // segments per write
+	maxPending = 1 << 20  // bytes per write
+)
+
+// vecWriter gathers frames for vectored writes. Small segments are copied
+// into a scratch buffer (consecutive ones form one segment); larger ones
+// are written from the frame's own memory, so the frame is held until the
+// write and released after it. The writer goroutine owns it.
+type vecWriter struct {
+	w       io.Writer
+	scratch []byte
+	open    int // start in scratch of the last segment of iov, or -1
+	iov     net.Buffers
+	held    []frameBuf
+	pending int
+}
+
+func newVecWriter(w io.Writer) *vecWriter {
+	return &vecWriter{w: w, scratch: make([]byte, 0, scratchCap), open: -1}
+}
+
+// add queues the frames of fb for the next write; it writes first when a
+// limit would be exceeded. fb is released once its bytes are written.
+func (v *vecWriter) add(fb frameBuf) error {
+	kept := false
+	if fb.segs == nil {
+		k, err := v.seg(fb.b)
+		if err != nil {
+			releaseBuf(fb)
+			return err
+		}
+		kept = k
+	} else {
+		for _, s := range fb.segs {
+			k, err := v.seg(s)
+			if err != nil {
+				if !kept {
+					releaseBuf(fb)
+				}
+				return err
+			}
+			kept = kept || k
+		}
+	}
+	if kept {
+		v.held = append(v.held, fb)
+	} else {
+		releaseBuf(fb)
+	}
+	if len(v.iov) >= maxVecs || v.pending >= maxPending {
+		return v.flush()
+	}
+	return nil
+}
+
+// seg queues one segment and reports whether the write will read it from
+// its own memory (the caller must then hold it until flush).
+func (v *vecWriter) seg(p []byte) (bool, error) {
+	if len(p) >= copyBelow {
+		v.iov = append(v.iov, p)
+		v.open = -1
+		v.pending += len(p)
+		return true, nil
+	}
+	if len(v.scratch)+len(p) > cap(v.scratch) {
+		if err := v.flush(); err != nil {
+			return false, err
+		}
+	}
+	at := len(v.scratch)
+	v.scratch = append(v.scratch, p...)
+	if v.open >= 0 {
+		v.iov[len(v.iov)-1] = v.scratch[v.open:len(v.scratch):len(v.scratch)]
+	} else {
+		v.open = at
+		v.iov = append(v.iov, v.scratch[at:len(v.scratch):len(v.scratch)])
+	}
+	v.pending += len(p)
+	return false, nil
+}
+
+// flush writes everything gathered (writev on a TCP connection; one write
+// per segment on other connections) and releases the frames held for it.
+func (v *vecWriter) flush() error {
+	if len(v.iov) == 0 {
+		return nil
+	}
+	bufs := v.iov // WriteTo consumes its receiver
+	_, err := bufs.WriteTo(v.w)
+	clear(v.iov)
+	v.iov = v.iov[:0]
+	v.scratch = v.scratch[:0]
+	v.open = -1
+	v.pending = 0
+	v.release()
+	return err
+}
+
+// release returns the held frames to their pools.
+func (v *vecWriter) release() {
+	for i, fb := range v.held {
+		releaseBuf(fb)
+		v.held[i] = frameBuf{}
+	}
+	v.held = v.held[:0]
+}
 
 // isTimeout reports a read deadline expiry.
 func isTimeout(err error) bool {

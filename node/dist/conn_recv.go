@@ -22,7 +22,7 @@ func (c *conn) readLoop() error {
 	fr := newFrameReader(c.src, 64<<10, c.cfg.MaxFrameSize)
 	asm := newAssembler(c.cfg.MaxFrameSize)
 	for {
-		body, err := fr.next()
+		body, owned, err := fr.next()
 		if err != nil {
 			switch {
 			case isTimeout(err):
@@ -45,7 +45,7 @@ func (c *conn) readLoop() error {
 			}
 			continue
 		}
-		msg, complete, err := asm.feed(body)
+		msg, complete, err := asm.feed(body, owned)
 		if err != nil {
 			if errors.Is(err, ErrFrameTooLarge) {
 				c.log.Error("oversized fragmented message: closing the connection", "err", err, "max_frame_size", c.cfg.MaxFrameSize)

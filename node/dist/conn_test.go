@@ -186,7 +186,7 @@ func ptStart(t *testing.T, cfg ProtoConfig, flags Flags) *ptHarness {
 		defer close(readDone)
 		fr := newFrameReader(remote, 4096, 1<<30)
 		for {
-			b, err := fr.next()
+			b, _, err := fr.next()
 			if err != nil {
 				return
 			}
@@ -241,7 +241,7 @@ func (h *ptHarness) nextMessage(t *testing.T) (etf.Tuple, etf.Term) {
 		if len(b) == 0 {
 			continue
 		}
-		msg, ok, err := h.asm.feed(b)
+		msg, ok, err := h.asm.feed(b, false)
 		if err != nil {
 			t.Fatalf("connection wrote a bad frame: %v", err)
 		}

@@ -46,45 +46,58 @@ type frameReader struct {
 	r   *bufio.Reader
 	max int
 	hdr [4]byte
-	buf []byte // reused for bodies up to maxReuse bytes
+	buf []byte // reused for bodies up to ownFrom bytes
 }
 
-// maxReuse is the largest frame body buffer a reader keeps between frames.
-const maxReuse = 1 << 20
+// ownFrom is the smallest frame body read into a buffer of its own, which
+// the message decoded from it may keep (term.WithSharedBinaries), instead
+// of the reused buffer the decoder must copy out of. A first fragment that
+// large gets room for the next fragment: reassembly then appends in place.
+const ownFrom = 16 << 10
 
 func newFrameReader(r io.Reader, size, max int) *frameReader {
 	return &frameReader{r: bufio.NewReaderSize(r, size), max: max}
 }
 
-// next returns the body of the next frame: an empty slice for a tick. The
-// returned slice is only valid until the next call: the buffer is reused.
-func (fr *frameReader) next() ([]byte, error) {
+// next returns the body of the next frame: an empty slice for a tick. When
+// owned is false the body is only valid until the next call (the buffer is
+// reused); when true it is the caller's. A large body is read from the
+// network straight into its own buffer.
+func (fr *frameReader) next() (body []byte, owned bool, err error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	n := binary.BigEndian.Uint32(fr.hdr[:])
 	if n == 0 {
-		return []byte{}, nil
+		return []byte{}, false, nil
 	}
 	if uint64(n) > uint64(fr.max) {
-		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, fr.max)
+		return nil, false, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
-	var body []byte
-	if int(n) <= cap(fr.buf) {
-		body = fr.buf[:n]
-	} else {
-		body = make([]byte, n)
-		if n <= maxReuse {
-			fr.buf = body
+	switch {
+	case n >= ownFrom:
+		extra := 0
+		if p, _ := fr.r.Peek(2); len(p) == 2 && p[0] == tagVersion && p[1] == tagFragmentHeader {
+			// Room for a short last fragment: OTP sends a 64 KiB binary
+			// as a 64 KiB fragment and one of a few dozen bytes. Longer
+			// messages grow by append's doubling.
+			extra = 4 << 10
 		}
+		body = make([]byte, n, int(n)+extra)
+		owned = true
+	case int(n) <= cap(fr.buf):
+		body = fr.buf[:n]
+	default:
+		body = make([]byte, n)
+		fr.buf = body
 	}
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, false, err
 	}
-	return body, nil
+	return body, owned, nil
 }
 
 // rawMessage is one complete distribution message, not yet decoded: the
@@ -97,6 +110,9 @@ type rawMessage struct {
 	versioned bool
 	// atoms resolves the ATOM_CACHE_REF indexes used by the terms.
 	atoms []etf.Atom
+	// owned is true when data is in a buffer of its own that the decoded
+	// message may keep.
+	owned bool
 }
 
 type cacheEntry struct {
@@ -108,6 +124,7 @@ type partial struct {
 	atoms []etf.Atom
 	buf   []byte
 	next  uint64 // fragment id expected next
+	held  int    // bytes counted in assembler.pending for this message
 }
 
 // assembler turns frame bodies into complete messages: it keeps the
@@ -130,15 +147,17 @@ func malformed(format string, args ...any) error {
 
 // feed processes one non-empty frame body. It returns the completed message
 // and true, or false when the body was a fragment of a message still
-// incomplete. Errors wrap ErrMalformedFrame (drop the frame) or
-// ErrFrameTooLarge (end the connection).
-func (a *assembler) feed(body []byte) (rawMessage, bool, error) {
+// incomplete. owned tells that body is the caller's to give away (see
+// frameReader.next); a message reassembled from fragments always is.
+// Errors wrap ErrMalformedFrame (drop the frame) or ErrFrameTooLarge (end
+// the connection).
+func (a *assembler) feed(body []byte, owned bool) (rawMessage, bool, error) {
 	if len(body) == 0 {
 		return rawMessage{}, false, malformed("empty frame")
 	}
 	switch body[0] {
 	case tagPassThrough:
-		return rawMessage{data: body[1:], versioned: true}, true, nil
+		return rawMessage{data: body[1:], versioned: true, owned: owned}, true, nil
 	case tagVersion:
 	default:
 		return rawMessage{}, false, malformed("unknown frame type %d", body[0])
@@ -152,9 +171,9 @@ func (a *assembler) feed(body []byte) (rawMessage, bool, error) {
 		if err != nil {
 			return rawMessage{}, false, err
 		}
-		return rawMessage{data: rest, atoms: atoms}, true, nil
+		return rawMessage{data: rest, atoms: atoms, owned: owned}, true, nil
 	case tagFragmentHeader:
-		return a.firstFragment(body[2:])
+		return a.firstFragment(body[2:], owned)
 	case tagFragmentCont:
 		return a.nextFragment(body[2:])
 	default:
@@ -162,7 +181,7 @@ func (a *assembler) feed(body []byte) (rawMessage, bool, error) {
 	}
 }
 
-func (a *assembler) firstFragment(b []byte) (rawMessage, bool, error) {
+func (a *assembler) firstFragment(b []byte, owned bool) (rawMessage, bool, error) {
 	if len(b) < 16 {
 		return rawMessage{}, false, malformed("truncated fragment header")
 	}
@@ -175,24 +194,27 @@ func (a *assembler) firstFragment(b []byte) (rawMessage, bool, error) {
 	if old, ok := a.partials[seq]; ok {
 		// A new message reuses the sequence id of one never finished: the
 		// old one is lost. Drop it and go on with the new one.
-		a.pending -= len(old.buf)
+		a.pending -= old.held
 		delete(a.partials, seq)
 	}
 	switch {
 	case frag == 0:
 		return rawMessage{}, false, malformed("fragment id 0 in sequence %d", seq)
 	case frag == 1:
-		return rawMessage{data: rest, atoms: atoms}, true, nil
+		return rawMessage{data: rest, atoms: atoms, owned: owned}, true, nil
 	}
 	if len(a.partials) >= maxPartials {
 		return rawMessage{}, false, fmt.Errorf("%w: more than %d fragmented messages in reassembly", ErrFrameTooLarge, maxPartials)
 	}
-	if err := a.grow(len(rest)); err != nil {
+	buf := rest // reassembly appends in place to a body of its own
+	if !owned {
+		buf = make([]byte, len(rest), 2*len(rest))
+		copy(buf, rest)
+	}
+	if err := a.grow(cap(buf)); err != nil {
 		return rawMessage{}, false, err
 	}
-	buf := make([]byte, len(rest), 2*len(rest))
-	copy(buf, rest)
-	a.partials[seq] = &partial{atoms: atoms, buf: buf, next: frag - 1}
+	a.partials[seq] = &partial{atoms: atoms, buf: buf, next: frag - 1, held: cap(buf)}
 	return rawMessage{}, false, nil
 }
 
@@ -207,21 +229,22 @@ func (a *assembler) nextFragment(b []byte) (rawMessage, bool, error) {
 		return rawMessage{}, false, malformed("fragment %d of unknown sequence %d", frag, seq)
 	}
 	if frag != p.next {
-		a.pending -= len(p.buf)
+		a.pending -= p.held
 		delete(a.partials, seq)
 		return rawMessage{}, false, malformed("fragment %d of sequence %d, expected %d", frag, seq, p.next)
 	}
 	if err := a.grow(len(b) - 16); err != nil {
 		return rawMessage{}, false, err
 	}
+	p.held += len(b) - 16
 	p.buf = append(p.buf, b[16:]...)
 	if frag > 1 {
 		p.next--
 		return rawMessage{}, false, nil
 	}
-	a.pending -= len(p.buf)
+	a.pending -= p.held
 	delete(a.partials, seq)
-	return rawMessage{data: p.buf, atoms: p.atoms}, true, nil
+	return rawMessage{data: p.buf, atoms: p.atoms, owned: true}, true, nil
 }
 
 func (a *assembler) grow(n int) error {
@@ -297,50 +320,56 @@ func (a *assembler) atomCacheRefs(b []byte) ([]etf.Atom, []byte, error) {
 }
 
 // frameBuf is an outgoing unit for the writer: one or more complete frames
-// (length prefixes included) carrying msgs distribution messages.
+// (length prefixes included) carrying msgs distribution messages. The
+// frames are b, or, when segs is set, the segments of segs in order
+// (fragment headers and the slices of b they frame), written with one
+// vectored write instead of being joined.
 type frameBuf struct {
-	b      []byte
-	msgs   int
-	pooled bool
+	b    []byte
+	segs [][]byte
+	size int // bytes on the wire
+	msgs int
+	bp   *[]byte // the pooled slice b came from; nil: not pooled
+}
+
+// fragment turns the data of one message (the control and payload terms,
+// no version bytes) into fragment frames of at most size data bytes each:
+// header and data segments in wire order. The data is not copied: the data
+// segments point into data. seq identifies the message among those in
+// flight.
+func fragment(data []byte, seq uint64, size int) [][]byte {
+	total := len(data)
+	count := (total + size - 1) / size
+	hdrs := make([]byte, 0, count*(4+2+16)+1)
+	segs := make([][]byte, 0, 2*count)
+	for i := 0; i < count; i++ {
+		id := uint64(count - i)
+		chunk := data[i*size : min((i+1)*size, total)]
+		at := len(hdrs)
+		if i == 0 {
+			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(2+16+1+len(chunk)))
+			hdrs = append(hdrs, tagVersion, tagFragmentHeader)
+		} else {
+			hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(2+16+len(chunk)))
+			hdrs = append(hdrs, tagVersion, tagFragmentCont)
+		}
+		hdrs = binary.BigEndian.AppendUint64(hdrs, seq)
+		hdrs = binary.BigEndian.AppendUint64(hdrs, id)
+		if i == 0 {
+			hdrs = append(hdrs, 0) // NumberOfAtomCacheRefs = 0
+		}
+		segs = append(segs, hdrs[at:len(hdrs):len(hdrs)], chunk)
+	}
+	return segs
 }
 
 // fragmentFrames splits the control and payload bytes (no version bytes) of
 // one message into fragment frames of at most size data bytes each, appended
-// to dst. seq identifies the message among those in flight.
+// to dst: the frames fragment produces, joined.
 func fragmentFrames(dst []byte, seq uint64, size int, control, payload []byte) []byte {
-	total := len(control) + len(payload)
-	count := uint64((total + size - 1) / size)
-	src := [2][]byte{control, payload}
-	part := 0
-	for id := count; id >= 1; id-- {
-		n := size
-		if rem := len(src[0]) + len(src[1]); rem < n {
-			n = rem
-		}
-		hdr := 2 + 16
-		if id == count {
-			hdr++ // NumberOfAtomCacheRefs = 0
-		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(hdr+n))
-		if id == count {
-			dst = append(dst, tagVersion, tagFragmentHeader)
-		} else {
-			dst = append(dst, tagVersion, tagFragmentCont)
-		}
-		dst = binary.BigEndian.AppendUint64(dst, seq)
-		dst = binary.BigEndian.AppendUint64(dst, id)
-		if id == count {
-			dst = append(dst, 0)
-		}
-		for n > 0 {
-			for len(src[part]) == 0 {
-				part++
-			}
-			k := min(n, len(src[part]))
-			dst = append(dst, src[part][:k]...)
-			src[part] = src[part][k:]
-			n -= k
-		}
+	data := append(append([]byte{}, control...), payload...)
+	for _, s := range fragment(data, seq, size) {
+		dst = append(dst, s...)
 	}
 	return dst
 }

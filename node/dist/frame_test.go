@@ -34,7 +34,7 @@ func TestFrameReader(t *testing.T) {
 			var err error
 			for {
 				var b []byte
-				if b, err = fr.next(); err != nil {
+				if b, _, err = fr.next(); err != nil {
 					break
 				}
 				got = append(got, bytes.Clone(b))
@@ -108,7 +108,7 @@ func TestAssemblerAtomCache(t *testing.T) {
 		cacheRef{idx: 0x3ff, atom: "world", new: true},
 		cacheRef{idx: 0x700, atom: "x", new: true})...)
 	first = append(first, 'D', 'A', 'T', 'A')
-	msg, ok, err := a.feed(first)
+	msg, ok, err := a.feed(first, false)
 	if err != nil || !ok {
 		t.Fatalf("feed = %v, %v", ok, err)
 	}
@@ -118,7 +118,7 @@ func TestAssemblerAtomCache(t *testing.T) {
 	// The entries are now cached: reference them without text, long atoms flag set.
 	second := append([]byte{131, 68}, atomCacheHeader(true,
 		cacheRef{idx: 0x3ff}, cacheRef{idx: 5}, cacheRef{idx: 0x100, atom: "long", new: true})...)
-	msg, ok, err = a.feed(second)
+	msg, ok, err = a.feed(second, false)
 	if err != nil || !ok {
 		t.Fatalf("feed = %v, %v", ok, err)
 	}
@@ -126,7 +126,7 @@ func TestAssemblerAtomCache(t *testing.T) {
 		t.Fatalf("atoms = %v, want %v", msg.atoms, want)
 	}
 	// An empty entry is malformed.
-	_, _, err = a.feed(append([]byte{131, 68}, atomCacheHeader(false, cacheRef{idx: 9})...))
+	_, _, err = a.feed(append([]byte{131, 68}, atomCacheHeader(false, cacheRef{idx: 9})...), false)
 	if !errors.Is(err, ErrMalformedFrame) {
 		t.Fatalf("reference to an empty entry: err = %v", err)
 	}
@@ -159,7 +159,7 @@ func TestAssemblerFragments(t *testing.T) {
 			{append(append(fragHeader(69, 3, 1), 0), "single"...), "single"},
 		}
 		for i, s := range steps {
-			msg, ok, err := a.feed(s.body)
+			msg, ok, err := a.feed(s.body, false)
 			if err != nil {
 				t.Fatalf("step %d: %v", i, err)
 			}
@@ -191,7 +191,7 @@ func TestAssemblerFragments(t *testing.T) {
 			a := newAssembler(1000)
 			var err error
 			for _, s := range tt.steps {
-				if _, _, err = a.feed(s); err != nil {
+				if _, _, err = a.feed(s, false); err != nil {
 					break
 				}
 			}
@@ -225,7 +225,7 @@ func TestFragmentFramesRoundTrip(t *testing.T) {
 			a := newAssembler(1 << 20)
 			frames := 0
 			for {
-				body, err := fr.next()
+				body, _, err := fr.next()
 				if errors.Is(err, io.EOF) {
 					t.Fatalf("stream ended after %d frames without a complete message", frames)
 				}
@@ -236,7 +236,7 @@ func TestFragmentFramesRoundTrip(t *testing.T) {
 				if len(body) > tt.size+19 {
 					t.Fatalf("frame of %d bytes, fragment size %d", len(body), tt.size)
 				}
-				msg, ok, err := a.feed(body)
+				msg, ok, err := a.feed(body, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -263,7 +263,7 @@ func FuzzAssembler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		asm := newAssembler(4096)
 		for _, body := range [][]byte{a, b, a} {
-			_, _, _ = asm.feed(body)
+			_, _, _ = asm.feed(body, false)
 			if asm.pending > 4096 || asm.pending < 0 {
 				t.Fatalf("pending = %d", asm.pending)
 			}

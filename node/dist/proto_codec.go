@@ -11,18 +11,41 @@ import (
 	"github.com/gonode/gonode/node/term"
 )
 
-// Outgoing frame buffers up to this capacity are reused.
-const maxPooledBuf = 64 << 10
+// Outgoing frame buffers are reused through two pools: small ones for
+// ordinary messages, large ones for messages carrying a large binary, so a
+// 64 KiB message neither allocates its buffer nor pins a large buffer under
+// a small message.
+const (
+	maxSmallBuf = 64 << 10 // largest buffer kept in smallBufs
+	maxLargeBuf = 4 << 20  // largest buffer kept in largeBufs
+	// largeFrom is the size of binary payload for which encode starts
+	// from a large buffer.
+	largeFrom = 16 << 10
+)
 
-var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 1024)
-	return &b
-}}
+var (
+	smallBufs = sync.Pool{New: func() any {
+		b := make([]byte, 0, 1024)
+		return &b
+	}}
+	largeBufs = sync.Pool{New: func() any {
+		b := make([]byte, 0, 128<<10)
+		return &b
+	}}
+)
 
+// releaseBuf returns the buffer of a written (or abandoned) frame unit to
+// its pool.
 func releaseBuf(fb frameBuf) {
-	if fb.pooled && cap(fb.b) <= maxPooledBuf {
-		b := fb.b[:0]
-		bufPool.Put(&b)
+	if fb.bp == nil {
+		return
+	}
+	*fb.bp = fb.b[:0]
+	switch c := cap(fb.b); {
+	case c <= maxSmallBuf:
+		smallBufs.Put(fb.bp)
+	case c <= maxLargeBuf:
+		largeBufs.Put(fb.bp)
 	}
 }
 
@@ -41,9 +64,15 @@ func (c *conn) send(control etf.Tuple, payload etf.Term, hasPayload, data bool) 
 // header (OTP then no longer accepts the pass-through format): a normal
 // header without atom cache references, or fragments when the message is
 // larger than FragmentSize. Other peers get the pass-through format (112).
+// Fragment headers are separate segments around the encoded data, which is
+// not copied again.
 func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (frameBuf, error) {
 	headers := c.flags&(FlagFragments|FlagDistHdrAtomCache) != 0
-	bp := bufPool.Get().(*[]byte)
+	pool := &smallBufs
+	if bin, ok := payload.([]byte); ok && len(bin) >= largeFrom {
+		pool = &largeBufs
+	}
+	bp := pool.Get().(*[]byte)
 	var b []byte
 	if headers {
 		b = append((*bp)[:0], 0, 0, 0, 0, tagVersion, tagDistHeader, 0)
@@ -51,8 +80,7 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 		b = append((*bp)[:0], 0, 0, 0, 0, tagPassThrough, tagVersion)
 	}
 	fail := func(err error) (frameBuf, error) {
-		*bp = b[:0]
-		bufPool.Put(bp)
+		releaseBuf(frameBuf{b: b, bp: bp})
 		return frameBuf{}, err
 	}
 	ctrlStart := len(b)
@@ -60,32 +88,29 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 	if err != nil {
 		return fail(fmt.Errorf("dist: encode control message: %w", err))
 	}
-	ctrlEnd, payStart := len(b), len(b)
 	if hasPayload {
 		if !headers {
 			b = append(b, tagVersion)
 		}
-		payStart = len(b)
 		if b, err = term.Encode(b, payload); err != nil {
 			return fail(fmt.Errorf("dist: encode message: %w", err))
 		}
 	}
 	size := len(b) - 4
 	if size > c.cfg.FragmentSize && c.flags.Has(FlagFragments) {
-		ctrl, pay := b[ctrlStart:ctrlEnd], b[payStart:]
-		total := len(ctrl) + len(pay)
-		n := (total + c.cfg.FragmentSize - 1) / c.cfg.FragmentSize
-		out := make([]byte, 0, total+n*(4+2+16)+1)
-		out = fragmentFrames(out, c.fragSeq.Add(1), c.cfg.FragmentSize, ctrl, pay)
-		*bp = b[:0]
-		bufPool.Put(bp)
-		return frameBuf{b: out, msgs: 1}, nil
+		// With headers the payload follows the control term directly.
+		segs := fragment(b[ctrlStart:], c.fragSeq.Add(1), c.cfg.FragmentSize)
+		wire := 0
+		for _, s := range segs {
+			wire += len(s)
+		}
+		return frameBuf{b: b, segs: segs, size: wire, msgs: 1, bp: bp}, nil
 	}
 	if size > c.cfg.MaxFrameSize {
 		return fail(fmt.Errorf("%w: message of %d bytes to a peer without FRAGMENTS", ErrFrameTooLarge, size))
 	}
 	binary.BigEndian.PutUint32(b, uint32(size))
-	return frameBuf{b: b, msgs: 1, pooled: true}, nil
+	return frameBuf{b: b, size: len(b), msgs: 1, bp: bp}, nil
 }
 
 // decodeMessage decodes the control term and the optional payload term of
@@ -93,7 +118,12 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 func decodeMessage(m rawMessage) (control, payload etf.Term, hasPayload bool, err error) {
 	var opts []term.DecodeOption
 	if m.atoms != nil {
-		opts = []term.DecodeOption{term.WithAtomCache(m.atoms)}
+		opts = append(opts, term.WithAtomCache(m.atoms))
+	}
+	if m.owned {
+		// The message is in a buffer of its own: a large binary keeps its
+		// bytes there instead of being copied out.
+		opts = append(opts, term.WithSharedBinaries())
 	}
 	next := func(b []byte, what string) (etf.Term, []byte, error) {
 		if m.versioned {
