@@ -32,9 +32,6 @@ func (n *Node) startBuiltins() error {
 	if _, err := n.ergo.Spawn(ServerName, opts, &gonodeServer{n: n}); err != nil {
 		return fmt.Errorf("%s: %w", ServerName, err)
 	}
-	if _, err := n.ergo.Spawn("", opts, &eventsServer{n: n}); err != nil {
-		return fmt.Errorf("events: %w", err)
-	}
 	return n.startRex(opts) // rpc.go
 }
 

@@ -182,6 +182,11 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			})
 		})
 		t.Run("second gonode registers with the first and unregisters on stop", func(t *testing.T) {
+			// The first node keeps reporting its peers while a second node
+			// runs in the process (ergo's own network event cannot: see
+			// eventProto in wire.go).
+			events, unsubscribe := owner.Subscribe(16)
+			defer unsubscribe()
 			second, secondLogs := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(cookie))
 			eventually(t, 10*time.Second, func() (bool, string) {
 				l := secondLogs.String()
@@ -209,9 +214,11 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			})
 			// erl's registration stayed: gonode still finds it through EPMD.
 			disconnectFromErl(t, erl, owner)
+			waitEvent(t, events, node.Event{Peer: erl.Name, Up: false})
 			if err := owner.Connect(ctx, erl.Name); err != nil {
 				t.Fatalf("after the second node stopped: %v", err)
 			}
+			waitEvent(t, events, node.Event{Peer: erl.Name, Up: true})
 		})
 	})
 }

@@ -4,10 +4,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/ergo-services/ergo/etf"
-	"github.com/ergo-services/ergo/gen"
-	ergonode "github.com/ergo-services/ergo/node"
 )
 
 // Event is a change of a peer connection.
@@ -29,15 +25,38 @@ type eventHub struct {
 	subs    map[int]chan Event
 	closed  bool
 	dropped uint64
+	// live holds, per peer, the connection whose up event was published
+	// last. The down event of an older connection that ends after a newer one
+	// came up is not published: subscribers never see a peer down while it
+	// is connected.
+	live map[string]any
 }
 
 func newEventHub(log *slog.Logger) *eventHub {
-	return &eventHub{log: log, subs: map[int]chan Event{}}
+	return &eventHub{log: log, subs: map[int]chan Event{}, live: map[string]any{}}
 }
 
-func (h *eventHub) publish(e Event) {
+// up publishes that conn to e.Peer came up.
+func (h *eventHub) up(conn any, e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.live[e.Peer] = conn
+	h.publishLocked(e)
+}
+
+// down publishes that conn to e.Peer went down, unless a newer connection
+// to the peer is up.
+func (h *eventHub) down(conn any, e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.live[e.Peer] != conn {
+		return
+	}
+	delete(h.live, e.Peer)
+	h.publishLocked(e)
+}
+
+func (h *eventHub) publishLocked(e Event) {
 	for _, ch := range h.subs {
 		select {
 		case ch <- e:
@@ -93,28 +112,16 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 	return n.events.subscribe(buffer)
 }
 
-// eventsServer turns ergo's network events into Events.
-type eventsServer struct {
-	gen.Server
-	n *Node
+// peerUp implements connections: the wire layer registered conn to peer.
+func (n *Node) peerUp(peer string, conn any) {
+	n.log.Info("peer connected", "peer", peer)
+	n.events.up(conn, Event{Peer: peer, Up: true, At: time.Now()})
 }
 
-func (s *eventsServer) Init(p *gen.ServerProcess, args ...etf.Term) error {
-	return p.MonitorEvent(ergonode.EventNetwork)
-}
-
-func (s *eventsServer) HandleInfo(p *gen.ServerProcess, message etf.Term) gen.ServerStatus {
-	ev, ok := message.(ergonode.MessageEventNetwork)
-	if !ok || ev.Proxy {
-		return gen.ServerStatusOK
-	}
-	if ev.Online {
-		s.n.log.Info("peer connected", "peer", ev.PeerName)
-	} else {
-		reason := s.n.disconnectReason(ev.PeerName)
-		s.n.log.Info("peer disconnected", "peer", ev.PeerName, "reason", string(reason))
-		s.n.obs.Disconnected(ev.PeerName, reason)
-	}
-	s.n.events.publish(Event{Peer: ev.PeerName, Up: ev.Online, At: time.Now()})
-	return gen.ServerStatusOK
+// peerDown implements connections: conn to peer was unregistered and closed.
+func (n *Node) peerDown(peer string, conn any) {
+	reason := n.disconnectReason(peer)
+	n.log.Info("peer disconnected", "peer", peer, "reason", string(reason))
+	n.obs.Disconnected(peer, reason)
+	n.events.down(conn, Event{Peer: peer, Up: false, At: time.Now()})
 }

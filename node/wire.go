@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ergo-services/ergo/lib"
 	ergonode "github.com/ergo-services/ergo/node"
 
 	"github.com/gonode/gonode/epmd"
@@ -25,13 +26,66 @@ type wire struct {
 	registrar *registrar
 	created   uint32
 	stats     *wireStats
+	conns     connections
 }
 
 // connections is what the wire layer asks the node about live connections
-// (the handshake's simultaneous-connect and `alive` rules need it).
+// (the handshake's simultaneous-connect and `alive` rules need it), and
+// tells it when a connection came up and when it is gone.
 type connections interface {
 	IsConnected(peer string) bool
 	Disconnect(peer string) error
+	// peerUp: conn to peer is registered and starts serving.
+	peerUp(peer string, conn any)
+	// peerDown: conn to peer has been unregistered and closed.
+	peerDown(peer string, conn any)
+}
+
+// eventProto is the dist protocol as ergo is given it: it tells the node
+// when each connection comes up and goes down. ergo's own EventNetwork
+// cannot be used for this: ergo sends it from a package-level pid that
+// every node started in the process overwrites, so with two nodes in one
+// process the earlier one never hears of its peers (ErrEventOwner).
+type eventProto struct {
+	*dist.Proto
+	conns connections
+}
+
+// peerConn is a connection made by Init, carrying its peer's name for
+// Serve and Terminate.
+type peerConn struct {
+	ergonode.ConnectionInterface
+	peer string
+}
+
+func (p eventProto) Init(ctx context.Context, nc lib.NetReadWriter, nodename string, details ergonode.HandshakeDetails) (ergonode.ConnectionInterface, error) {
+	c, err := p.Proto.Init(ctx, nc, nodename, details)
+	if err != nil {
+		return nil, err
+	}
+	return &peerConn{ConnectionInterface: c, peer: details.Name}, nil
+}
+
+// Serve runs after ergo registered the connection.
+func (p eventProto) Serve(ci ergonode.ConnectionInterface, router ergonode.CoreRouter) {
+	pc, ok := ci.(*peerConn)
+	if !ok {
+		p.Proto.Serve(ci, router)
+		return
+	}
+	p.conns.peerUp(pc.peer, pc)
+	p.Proto.Serve(pc.ConnectionInterface, router)
+}
+
+// Terminate runs after ergo unregistered the connection.
+func (p eventProto) Terminate(ci ergonode.ConnectionInterface) {
+	pc, ok := ci.(*peerConn)
+	if !ok {
+		p.Proto.Terminate(ci)
+		return
+	}
+	p.Proto.Terminate(pc.ConnectionInterface)
+	p.conns.peerDown(pc.peer, pc)
 }
 
 // handshakeConns adapts the node to dist.Connections.
@@ -80,6 +134,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 		registrar: newRegistrar(cfg, log, epmdObs),
 		created:   uint32(time.Now().Unix()),
 		stats:     stats,
+		conns:     conns,
 	}, nil
 }
 
@@ -94,7 +149,7 @@ func (w *wire) close() {
 // options fills ergo's wire-layer options.
 func (w *wire) options(o *ergonode.Options) {
 	o.Handshake = w.handshake
-	o.Proto = w.proto
+	o.Proto = eventProto{Proto: w.proto, conns: w.conns}
 	o.Registrar = w.registrar
 }
 
