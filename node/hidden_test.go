@@ -94,6 +94,12 @@ func TestHiddenAndVisible(t *testing.T) {
 					}
 				}
 
+				// Global names work either way (global only locks the nodes it
+				// synced with, which never includes the gonode).
+				if out, err := ex.EvalE(`{:global.register_name(:fid_name, self()), :global.whereis_name(:fid_name) == self()}`,
+					30*time.Second); err != nil || out != "{:yes, true}" {
+					t.Fatalf("global register and whereis = %q, %v", out, err)
+				}
 				if hidden {
 					// global ignores hidden nodes: global:sync() returns.
 					if out, err := ex.EvalE(`:global.sync()`, 30*time.Second); err != nil || out != ":ok" {
