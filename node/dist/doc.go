@@ -34,8 +34,16 @@
 // 131, 70) are accepted; a per-connection atom cache is kept. Outgoing,
 // every message carries a normal header without atom cache references when
 // the peer negotiated FRAGMENTS (OTP then refuses pass-through), and
-// messages larger than FragmentSize are sent as fragments. We never
-// advertise DIST_HDR_ATOM_CACHE.
+// messages larger than FragmentSize (1 MiB by default) are sent as
+// fragments. We never advertise DIST_HDR_ATOM_CACHE.
+//
+// Copies: the writer gathers queued frames into vectored writes, copying
+// small frames together and writing large ones (and the data of fragments,
+// framed by separate headers) from the buffer they were encoded into,
+// pooled by size. The reader reads a large frame straight into a buffer of
+// its own, appends later fragments of a message to it in place, and lets a
+// binary that makes up most of a message keep its bytes there
+// (term.WithSharedBinaries) instead of copying it out.
 //
 // A frame that cannot be understood (a malformed term, a control message of
 // the wrong shape, a fragment out of sequence) is dropped, counted and

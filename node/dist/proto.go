@@ -27,7 +27,7 @@ type ProtoConfig struct {
 	MaxFrameSize int
 	// FragmentSize is the largest data part, in bytes, of an outgoing
 	// fragment: messages larger than this are sent as fragments when the peer
-	// negotiated FRAGMENTS. Default 64000.
+	// negotiated FRAGMENTS. Default 1 MiB (see DefaultProtoConfig).
 	FragmentSize int
 	// MaxQueueBytes bounds the bytes of messages (Send, SendReg, SendAlias)
 	// waiting for the writer; a sender blocks while the queue is above it, as
@@ -46,14 +46,19 @@ type ProtoConfig struct {
 // DefaultProtoConfig returns the defaults, each chosen for a reason:
 // NetTickTime as OTP's default so ticks agree with an untuned BEAM;
 // MaxFrameSize large enough for any message a BEAM application sends in
-// practice while bounding memory per peer; FragmentSize under 64 KiB, the
-// size OTP and proxies handle best; MaxQueueBytes to absorb bursts without
+// practice while bounding memory per peer; FragmentSize 1 MiB: OTP
+// fragments above 64 KiB so that its sender can interleave other processes'
+// messages between the fragments of a large one, but this connection's
+// writer sends a message's frames back to back anyway, so fragmenting only
+// adds frames (a 64 KiB binary would be two) and OTP reassembles an
+// unfragmented frame of any size just the same (measured in
+// docs/benchmarks-dist.md); MaxQueueBytes to absorb bursts without
 // letting one slow peer hold unbounded memory.
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
 		NetTickTime:   60 * time.Second,
 		MaxFrameSize:  256 << 20,
-		FragmentSize:  64000,
+		FragmentSize:  1 << 20,
 		MaxQueueBytes: 64 << 20,
 	}
 }

@@ -165,9 +165,11 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 					b.ReportMetric(goRate/beamRate, "x_beam")
 				})
 				b.Run("go_to_beam/"+kind, func(b *testing.B) {
-					var goRate, beamRate float64
+					var goRate, beamRate, beamCPU, goCPU float64
 					for i := 0; i < b.N; i++ {
+						cpu0 := ptBeamCPU(b, c)
 						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
+						cpu1 := ptBeamCPU(b, c)
 						c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(goName, "pt_echo")))
 						msg := ptMsgGo(kind)
 						start := time.Now()
@@ -178,10 +180,16 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 							b.Fatal("the BEAM counter did not report")
 						}
 						goRate = float64(cnt) / time.Since(start).Seconds()
+						cpu2 := ptBeamCPU(b, c)
+						beamCPU, goCPU = (cpu1-cpu0)*1e3/float64(cnt), (cpu2-cpu1)*1e3/float64(cnt)
 					}
 					b.ReportMetric(goRate, "go_msg/s")
 					b.ReportMetric(beamRate, "beam_msg/s")
 					b.ReportMetric(goRate/beamRate, "x_beam")
+					// CPU time the receiving BEAM node spent per message
+					// (its whole runtime, both runs timed the same way).
+					b.ReportMetric(beamCPU, "rx_cpu_us/msg_from_beam")
+					b.ReportMetric(goCPU, "rx_cpu_us/msg_from_go")
 				})
 				b.Run("call_beam_to_go/"+kind, func(b *testing.B) {
 					var g50, g99, b50, b99 float64
@@ -220,6 +228,18 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ptBeamCPU returns the CPU time in milliseconds the node has used
+// (erlang:statistics(runtime)).
+func ptBeamCPU(b *testing.B, n *beamtest.Node) float64 {
+	b.Helper()
+	out := n.Eval(b, "element(1, erlang:statistics(runtime)).")
+	ms, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		b.Fatalf("runtime: %s", out)
+	}
+	return ms
 }
 
 func ptGoPidOnBeamFrom(goName, name string) string {
