@@ -181,7 +181,7 @@ func TestErlRegistersWithOurServer(t *testing.T) {
 			a.Stop()
 			waitGone(t, c, "a")
 		}
-		if n := rec.Count(epmd.RequestAlive2, epmd.ResultOK); n != 3 {
+		if n := rec.WaitFor(epmd.RequestAlive2, epmd.ResultOK, 3); n != 3 {
 			t.Fatalf("alive2/ok = %d, want 3 (%s)", n, rec)
 		}
 	})

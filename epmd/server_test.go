@@ -108,13 +108,13 @@ func TestServerRegisterLookupNames(t *testing.T) {
 	if _, err := c.LookupPort(ctx, "other"); err != nil {
 		t.Fatalf("the other registration went too: %v", err)
 	}
-	if n := rec.Count(epmd.RequestAlive2, epmd.ResultOK); n != 2 {
+	if n := rec.WaitFor(epmd.RequestAlive2, epmd.ResultOK, 2); n != 2 {
 		t.Fatalf("alive2/ok = %d, want 2 (%s)", n, rec)
 	}
-	if n := rec.Count(epmd.RequestPortPlease2, epmd.ResultNotFound); n < 1 {
+	if n := rec.WaitFor(epmd.RequestPortPlease2, epmd.ResultNotFound, 1); n < 1 {
 		t.Fatalf("port_please2/not_found = %d, want >= 1 (%s)", n, rec)
 	}
-	if n := rec.Count(epmd.RequestNames, epmd.ResultOK); n != 1 {
+	if n := rec.WaitFor(epmd.RequestNames, epmd.ResultOK, 1); n != 1 {
 		t.Fatalf("names/ok = %d, want 1 (%s)", n, rec)
 	}
 }
@@ -128,7 +128,7 @@ func TestServerRefusesLiveName(t *testing.T) {
 	if !errors.Is(err, epmd.ErrRegistrationRefused) {
 		t.Fatalf("second Register = %v, want ErrRegistrationRefused", err)
 	}
-	if n := rec.Count(epmd.RequestAlive2, epmd.ResultRefused); n != 1 {
+	if n := rec.WaitFor(epmd.RequestAlive2, epmd.ResultRefused, 1); n != 1 {
 		t.Fatalf("alive2/refused = %d, want 1 (%s)", n, rec)
 	}
 	got, err := c.LookupPort(context.Background(), "dup")
@@ -358,7 +358,7 @@ func TestServerMaxConns(t *testing.T) {
 	if err == nil {
 		t.Fatal("a third connection was served with MaxConns 2")
 	}
-	if n := rec.Count(epmd.RequestUnknown, epmd.ResultRefused); n != 1 {
+	if n := rec.WaitFor(epmd.RequestUnknown, epmd.ResultRefused, 1); n != 1 {
 		t.Fatalf("unknown/refused = %d, want 1 (%s)", n, rec)
 	}
 }
@@ -477,7 +477,7 @@ func TestServerThousandConnections(t *testing.T) {
 	if got, err := c.LookupPort(context.Background(), "steady"); err != nil || got.Port != 7 {
 		t.Fatalf("after the storm LookupPort = %+v, %v", got, err)
 	}
-	if ok := rec.Count(epmd.RequestPortPlease2, epmd.ResultOK); ok != n/4+1 {
+	if ok := rec.WaitFor(epmd.RequestPortPlease2, epmd.ResultOK, n/4+1); ok != n/4+1 {
 		t.Errorf("port_please2/ok = %d, want %d (%s)", ok, n/4+1, rec)
 	}
 	reg.Close()

@@ -123,7 +123,7 @@ func TestRegistrarEmbeddedServes(t *testing.T) {
 	if _, err := r.Resolve("nobody@127.0.0.1"); !errors.Is(err, epmd.ErrNotFound) || !errors.Is(err, ErrPeerUnresolved) {
 		t.Fatalf("Resolve(nobody) = %v, want ErrPeerUnresolved and epmd.ErrNotFound", err)
 	}
-	if n := rec.Count(epmd.RequestAlive2, epmd.ResultOK); n != 1 {
+	if n := rec.WaitFor(epmd.RequestAlive2, epmd.ResultOK, 1); n != 1 {
 		t.Fatalf("the observer saw alive2/ok %d times, want 1 (%s)", n, rec)
 	}
 

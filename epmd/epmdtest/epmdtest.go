@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gonode/gonode/epmd"
 )
@@ -62,6 +63,21 @@ func (r *Recorder) Count(kind epmd.RequestKind, result epmd.Result) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.counts[key{kind, result}]
+}
+
+// WaitFor waits up to 5 s until at least want requests of kind ended with
+// result and returns the count then. The server reports a request after it
+// wrote the reply, so a client may read the reply before the count moves:
+// tests read counts through WaitFor, never right after the reply.
+func (r *Recorder) WaitFor(kind epmd.RequestKind, result epmd.Result, want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := r.Count(kind, result)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // String lists the non-zero counts, for failure messages.
