@@ -56,6 +56,15 @@ func provideTestRPCs(t *testing.T, gn *node.Node, note chan<- []etf.Term) {
 	if err := gn.ProvideRPC("Elixir.GoMath", "slow", slow, node.WithRPCTimeout(200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
+	// block waits for its context and says why it ended.
+	block := func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		<-ctx.Done()
+		note <- []etf.Term{etf.Atom("block_ended"), []byte(ctx.Err().Error())}
+		return nil, ctx.Err()
+	}
+	if err := gn.ProvideRPC("Elixir.GoMath", "block", block, node.WithRPCTimeout(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestRPCFromElixir(t *testing.T) {
@@ -142,6 +151,33 @@ func TestRPCFromElixir(t *testing.T) {
 			}
 			if !seen["[erpc_cast]"] || !seen["[rpc_cast]"] {
 				t.Fatalf("casts received: %v", seen)
+			}
+		})
+
+		t.Run("caller gives up", func(t *testing.T) {
+			got := eval(t, `try do :erpc.call(go, GoMath, :slow, [], 20) catch k, r -> {k, r} end`)
+			if got != "{:error, {:erpc, :timeout}}" {
+				t.Fatalf("erpc call with a 20 ms timeout of a 200 ms function = %s", got)
+			}
+		})
+
+		t.Run("caller kills the call", func(t *testing.T) {
+			// The process serving the call is a real pid: killing it ends the
+			// Go function's context and the monitor reports killed.
+			got := eval(t, `ref = :erlang.spawn_request(go, :erpc, :execute_call, [make_ref(), GoMath, :block, []], [:monitor])
+				pid = receive do {:spawn_reply, ^ref, :ok, pid} -> pid after 10_000 -> :no_reply end
+				Process.exit(pid, :kill)
+				receive do {:DOWN, ^ref, :process, ^pid, reason} -> reason after 10_000 -> :no_down end`)
+			if got != ":killed" {
+				t.Fatalf("DOWN reason of a killed call = %s", got)
+			}
+			select {
+			case args := <-notes:
+				if why, _ := args[1].([]byte); args[0] != etf.Atom("block_ended") || string(why) != context.Canceled.Error() {
+					t.Fatalf("the Go function ended with %v, want its context canceled", args)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the Go function's context did not end")
 			}
 		})
 
