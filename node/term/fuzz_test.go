@@ -30,6 +30,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{116, 0, 0, 0, 1, 70, 0, 0, 0, 0, 0, 0, 0, 0, 109, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		x, _, err := Decode(in, WithMaxDepth(200))
+		xs, _, errs := Decode(append([]byte{}, in...), WithMaxDepth(200), WithSharedBinaries())
+		if (err == nil) != (errs == nil) || (err == nil && !Equal(x, xs)) {
+			t.Fatalf("WithSharedBinaries changed the result: %v (%v) vs %v (%v)", x, err, xs, errs)
+		}
 		if err != nil {
 			return
 		}
