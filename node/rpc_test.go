@@ -58,6 +58,7 @@ func provideTestRPCs(t *testing.T, gn *node.Node, note chan<- []etf.Term) {
 	}
 	// block waits for its context and says why it ended.
 	block := func(ctx context.Context, _ []etf.Term) (etf.Term, error) {
+		note <- []etf.Term{etf.Atom("block_started")}
 		<-ctx.Done()
 		note <- []etf.Term{etf.Atom("block_ended"), []byte(ctx.Err().Error())}
 		return nil, ctx.Err()
@@ -171,14 +172,8 @@ func TestRPCFromElixir(t *testing.T) {
 			if got != ":killed" {
 				t.Fatalf("DOWN reason of a killed call = %s", got)
 			}
-			select {
-			case args := <-notes:
-				if why, _ := args[1].([]byte); args[0] != etf.Atom("block_ended") || string(why) != context.Canceled.Error() {
-					t.Fatalf("the Go function ended with %v, want its context canceled", args)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the Go function's context did not end")
-			}
+			waitNote(t, notes, "block_started")
+			waitBlockEnded(t, notes)
 		})
 
 		t.Run("revoked", func(t *testing.T) {
@@ -203,7 +198,44 @@ func TestRPCFromElixir(t *testing.T) {
 		if got := eval(t, `:erpc.call(go, GoMath, :echo, [:still_up])`); got != "[:still_up]" {
 			t.Fatalf("call after the failures = %s", got)
 		}
+
+		// A call under way ends when its caller's node goes away.
+		eval(t, `spawn(fn -> :erpc.call(go, GoMath, :block, []) end)`)
+		waitNote(t, notes, "block_started")
+		if err := gn.Disconnect(ex.Name); err != nil {
+			t.Fatal(err)
+		}
+		waitBlockEnded(t, notes)
 	})
+}
+
+// waitNote waits for the note [tag] of a provided function.
+func waitNote(t *testing.T, notes <-chan []etf.Term, tag string) {
+	t.Helper()
+	select {
+	case args := <-notes:
+		if len(args) != 1 || args[0] != etf.Atom(tag) {
+			t.Fatalf("note %v, want [%s]", args, tag)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no note %s within 10s", tag)
+	}
+}
+
+// waitBlockEnded waits for block to report that its context was canceled.
+func waitBlockEnded(t *testing.T, notes <-chan []etf.Term) {
+	t.Helper()
+	select {
+	case args := <-notes:
+		if len(args) != 2 || args[0] != etf.Atom("block_ended") {
+			t.Fatalf("note %v, want [block_ended, Why]", args)
+		}
+		if why, _ := args[1].([]byte); string(why) != context.Canceled.Error() {
+			t.Fatalf("block ended with %q, want its context canceled", why)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Go function's context did not end")
+	}
 }
 
 func TestProvideRPCValidates(t *testing.T) {
