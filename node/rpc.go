@@ -358,7 +358,9 @@ func (s rpcSpawner) Spawn(req dist.SpawnRequest) (dist.Spawned, error) {
 // ref is nil for a cast.
 func (n *Node) runSpawned(p gen.Process, w *rpcWorker, peer string, ref etf.Term,
 	module, function etf.Atom, args []etf.Term, exit dist.SpawnExit) {
-	defer p.Kill()
+	// The process stops itself on this message; it may already be gone
+	// (killed by the caller), and ergo's Kill races with that.
+	defer func() { _ = p.Send(p.Self(), rpcDone{}) }()
 	o := n.invoke(p.Context(), module, function, args, w.stop)
 	if ref == nil { // erpc:cast: nobody waits for the result
 		if o.class == "error" || o.class == "signal" {
@@ -389,9 +391,15 @@ type rpcWorker struct {
 	stop chan string
 }
 
+// rpcDone tells an rpcWorker that its call has ended.
+type rpcDone struct{}
+
 func (w *rpcWorker) HandleInfo(p *gen.ServerProcess, message etf.Term) gen.ServerStatus {
-	if _, ok := message.(gen.MessageNodeDown); ok {
+	switch message.(type) {
+	case gen.MessageNodeDown:
 		return gen.ServerStatusStopWithReason("noconnection")
+	case rpcDone:
+		return gen.ServerStatusStop
 	}
 	return gen.ServerStatusOK
 }
