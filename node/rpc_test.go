@@ -95,6 +95,8 @@ func TestRPCFromElixir(t *testing.T) {
 			{"rpc call with a timeout", `:rpc.call(go, GoMath, :add, [1], 5000)`, "1"},
 			{"terms as arguments", `:erpc.call(go, GoMath, :echo, [~c"abc", "bin", %{"k" => [1.5]}, {:ok, self()}]) == [~c"abc", "bin", %{"k" => [1.5]}, {:ok, self()}]`, "true"},
 			{"no arguments", `:erpc.call(go, GoMath, :echo, [])`, "[]"},
+			{"erpc multicall", `:erpc.multicall([go, go], GoMath, :add, [1, 2])`, "[ok: 3, ok: 3]"},
+			{"rpc multicall", `:rpc.multicall([go], GoMath, :add, [2, 2])`, "{[4], []}"},
 			{"rpc block_call (rex)", `:rpc.block_call(go, GoMath, :add, [2, 3])`, "5"},
 			{"erpc throw", `try do :erpc.call(go, GoMath, :throw, [1]) catch k, r -> {k, r} end`, "{:throw, {:thrown, [1]}}"},
 			{"rpc throw", `:rpc.call(go, GoMath, :throw, [1])`, "{:thrown, [1]}"},
