@@ -8,7 +8,8 @@ deps:
 	./scripts/install-deps.sh
 	./scripts/otp-matrix.sh
 
-demo: deps
+demo:
+	./scripts/install-deps.sh
 	./scripts/demo.sh
 
 test:
