@@ -52,7 +52,7 @@ type ProtoConfig struct {
 // writer sends a message's frames back to back anyway, so fragmenting only
 // adds frames (a 64 KiB binary would be two) and OTP reassembles an
 // unfragmented frame of any size just the same (measured in
-// docs/benchmarks-dist.md); MaxQueueBytes to absorb bursts without
+// BENCHMARKS.md); MaxQueueBytes to absorb bursts without
 // letting one slow peer hold unbounded memory.
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
