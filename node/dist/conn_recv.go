@@ -358,6 +358,16 @@ func (c *conn) exit2(from, to etf.Pid, reason string) {
 	if p == nil {
 		return
 	}
+	// ergo's Exit and Kill dereference the process's kill function, which the
+	// process clears when it terminates: an exit signal that races with the
+	// process's own end (two EXIT2 in a row, say) panics inside ergo. The
+	// process is gone either way; a peer's signal must not take the reader,
+	// and with it the node, down.
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Debug("exit signal met a process that was already terminating", "to", to.String(), "panic", fmt.Sprint(r))
+		}
+	}()
 	switch {
 	case reason == "kill":
 		p.Kill()

@@ -45,9 +45,10 @@ func (c ptCall) String() string { return fmt.Sprintf("%s%v", c.op, c.args) }
 // ptRouter is an in-memory node.CoreRouter recording every call. Like
 // ergo's, RouteUnlink calls the connection's Unlink for a remote pidB.
 type ptRouter struct {
-	calls chan ptCall
-	conn  atomic.Pointer[conn]
-	procs map[etf.Pid]gen.Process
+	calls   chan ptCall
+	conn    atomic.Pointer[conn]
+	procsMu sync.Mutex
+	procs   map[etf.Pid]gen.Process
 }
 
 func newPTRouter() *ptRouter { return &ptRouter{calls: make(chan ptCall, 1<<17)} }
