@@ -65,10 +65,22 @@ func (c *conn) readLoop() error {
 		if !complete {
 			continue
 		}
-		if err := c.dispatch(msg); err != nil {
+		if err := c.dispatchSafely(msg); err != nil {
 			c.drop(err)
 		}
 	}
+}
+
+// dispatchSafely is dispatch, with a panic inside the runtime it calls (ergo's
+// router and processes) turned into a dropped frame: whatever a peer sends,
+// it must not take the connection's reader, and with it the node, down.
+func (c *conn) dispatchSafely(m rawMessage) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: delivering it panicked: %v", ErrMalformedFrame, r)
+		}
+	}()
+	return c.dispatch(m)
 }
 
 // drop counts a dropped frame and logs it, at most once per dropLogEvery.
