@@ -153,7 +153,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.ergo = nil
 		return fmt.Errorf("start built-in processes: %w", err)
 	}
-	n.log.Info("node started", "node", n.cfg.Name, "hidden", n.cfg.Hidden, "epmd", string(n.cfg.EPMD),
+	n.log.Info("node started", "node", n.cfg.Name, "dist_port", w.registrar.Port(), "hidden", n.cfg.Hidden, "epmd", string(n.cfg.EPMD),
 		"net_ticktime", n.cfg.NetTickTime.String())
 	return nil
 }
@@ -196,6 +196,17 @@ func (n *Node) Ergo() ergonode.Node {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.ergo
+}
+
+// ListenPort returns the port the distribution listener is bound to, or 0
+// before Start. With Config.DistPort 0 it is the port picked at start.
+func (n *Node) ListenPort() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.wire == nil {
+		return 0
+	}
+	return n.wire.registrar.Port()
 }
 
 // Started reports whether the node is running: Start succeeded and Stop has

@@ -71,6 +71,7 @@ type registrar struct {
 	server      *epmd.Server
 	reg         *epmd.Registration
 	creation    uint32
+	port        uint16 // the distribution port ergo registered
 	info        epmd.NodeInfo
 	cancelKeep  context.CancelFunc
 	wg          sync.WaitGroup
@@ -125,6 +126,7 @@ func (r *registrar) Register(ctx context.Context, nodename string, options ergon
 		return fmt.Errorf("registrar: %s is already registered (one listener only)", nodename)
 	}
 	r.creation = options.Creation
+	r.port = options.Port
 	if r.cfg.EPMD == EPMDNone {
 		r.started = true
 		r.mu.Unlock()
@@ -281,6 +283,14 @@ func (r *registrar) Creation() uint32 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.creation
+}
+
+// Port returns the distribution port the node listens on (known once
+// Register was called), or 0.
+func (r *registrar) Port() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int(r.port)
 }
 
 // Close drops the registration and stops the embedded EPMD server. Safe to

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -195,7 +194,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		"node", n.Name(),
 		"distribution", string(cfg.Node.NameMode),
 		"hidden", cfg.Node.Hidden,
-		"dist_port", distPortText(cfg.Node.DistPort),
+		"dist_port", n.ListenPort(),
 		"epmd", string(cfg.Node.EPMD),
 		"epmd_port", cfg.Node.EPMDPort,
 		"strategy", strategyText(cfg.Discovery),
@@ -245,13 +244,6 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-func distPortText(p int) string {
-	if p == 0 {
-		return "any"
-	}
-	return strconv.Itoa(p)
 }
 
 func strategyText(c discovery.Config) string {
