@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/gonode/gonode/discovery"
 	"github.com/gonode/gonode/discovery/discoverytest"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
@@ -157,27 +157,22 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 		cfg.ResolvConf = "" // resolv.conf's defaults; the nameserver is srv
 		cfg.PollingInterval = 200 * time.Millisecond
 		obs := newPollCounter()
-		dlogs := &syncBuffer{}
+		dlogs := &testutil.SyncBuffer{}
 		d, err := discovery.New(cfg, gn.Name(), gn,
 			discovery.WithObserver(obs),
 			discovery.WithLogger(slog.New(slog.NewTextHandler(dlogs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		// Registered after startGo's cleanup, so it runs first: discovery
-		// stops before the node does.
+		// Cleanups run last registered first: the log is printed once
+		// discovery has stopped, and discovery stops before the node does
+		// (its cleanup is registered after startGo's).
 		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("discovery Run: %v", err)
-			}
 			if t.Failed() {
 				t.Logf("discovery log:\n%s\n%s", dlogs.String(), obs)
 			}
 		})
+		testutil.Background(t, "discovery Run", d.Run)
 		state := func() string {
 			up, erlSide := erlConnectedTo(t, erl, gn.Name())
 			return fmt.Sprintf("gonode connected %v; erl sees gonode %v (%s); %s; snapshot %+v",
@@ -189,7 +184,7 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 		}
 
 		t.Run("discovered and connected", func(t *testing.T) {
-			eventually(t, 30*time.Second, bothConnected)
+			testutil.Eventually(t, 30*time.Second, bothConnected)
 		})
 
 		t.Run("dropped after the grace once gone from DNS", func(t *testing.T) {
@@ -198,7 +193,7 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 			}
 			emptyBefore := obs.count(discovery.PollEmpty)
 			zone.set()
-			eventually(t, 30*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 				up, _ := erlConnectedTo(t, erl, gn.Name())
 				return !gn.IsConnected(erl.Name) && !up, state()
 			})
@@ -213,7 +208,7 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 
 		t.Run("back in DNS, connected again", func(t *testing.T) {
 			zone.set(erlIP)
-			eventually(t, 30*time.Second, bothConnected)
+			testutil.Eventually(t, 30*time.Second, bothConnected)
 		})
 
 		// keptWhileFailing waits for more failed polls while watching the
@@ -225,7 +220,7 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 			disconnects, _ := obs.disconnectsSeen()
 			base := obs.count(discovery.PollError)
 			var downs []string
-			eventually(t, 30*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 				for more := true; more; {
 					select {
 					case e, ok := <-events:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
@@ -73,7 +74,7 @@ func epmdPortServed() (bool, error) {
 // 4369 is free, so the next gonode node in embedded mode serves it.
 func freeEPMDPort(t *testing.T) {
 	t.Helper()
-	eventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		pids := netnsEPMDs(t)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -115,7 +116,7 @@ func erlConnectedTo(t *testing.T, erl *beamtest.Node, name string) (bool, string
 func disconnectFromErl(t *testing.T, erl *beamtest.Node, gn *node.Node) {
 	t.Helper()
 	erl.Eval(t, fmt.Sprintf("erlang:disconnect_node('%s').", gn.Name()))
-	eventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		up, state := erlConnectedTo(t, erl, gn.Name())
 		return !up && !gn.IsConnected(erl.Name), fmt.Sprintf("%s; gonode connected %v", state, gn.Connected())
 	})
@@ -132,7 +133,7 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 		freeEPMDPort(t)
 		cookie := beamtest.RandomCookie()
 		owner, ownerLogs := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(cookie))
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			l := ownerLogs.String()
 			return strings.Contains(l, `msg="registered with EPMD"`) && strings.Contains(l, "embedded=true"), l
 		})
@@ -162,7 +163,7 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			if err := owner.Connect(ctx, erl.Name); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 15*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 				return erlConnectedTo(t, erl, owner.Name())
 			})
 			if !owner.IsConnected(erl.Name) {
@@ -177,7 +178,7 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			if up, state := erlConnectedTo(t, erl, owner.Name()); !up {
 				t.Fatal(state)
 			}
-			eventually(t, 15*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 				return owner.IsConnected(erl.Name), fmt.Sprintf("gonode connected %v", owner.Connected())
 			})
 		})
@@ -188,7 +189,7 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			events, unsubscribe := owner.Subscribe(16)
 			defer unsubscribe()
 			second, secondLogs := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(cookie))
-			eventually(t, 10*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 				l := secondLogs.String()
 				return strings.Contains(l, `msg="registered with EPMD"`) && strings.Contains(l, "embedded=false"), l
 			})
@@ -208,7 +209,7 @@ func TestEPMDEmbeddedServesErl(t *testing.T) {
 			}
 			rest := []string{basename(erl.Name), basename(owner.Name())}
 			slices.Sort(rest)
-			eventually(t, 15*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 				got := erlEPMDNames(t, erl)
 				return slices.Equal(got, rest), fmt.Sprintf("erl_epmd:names() = %v, want %v", got, rest)
 			})
@@ -260,7 +261,7 @@ func TestEPMDNoneWithErl(t *testing.T) {
 			if up, state := erlConnectedTo(t, erl, gn.Name()); !up {
 				t.Fatal(state)
 			}
-			eventually(t, 15*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 				return gn.IsConnected(erl.Name), fmt.Sprintf("gonode connected %v", gn.Connected())
 			})
 		})
@@ -274,7 +275,7 @@ func TestEPMDNoneWithErl(t *testing.T) {
 			if !gn.IsConnected(erl.Name) {
 				t.Fatalf("gonode lists %v, not %s", gn.Connected(), erl.Name)
 			}
-			eventually(t, 15*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 				return erlConnectedTo(t, erl, gn.Name())
 			})
 		})

@@ -9,6 +9,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
@@ -118,7 +119,7 @@ func TestHiddenAndVisible(t *testing.T) {
 				if err := gn.Disconnect(ex.Name); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, 10*time.Second, func() (bool, string) {
+				testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 					out := ex.Eval(t, `Node.list()`)
 					return out == "[]", out
 				})

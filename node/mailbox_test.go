@@ -10,6 +10,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
@@ -50,7 +51,7 @@ func TestMailboxOverflowIsVisible(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		_ = sender.Send(target.Self(), etf.Atom("m"))
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		return obs.n.Load() > 0 && strings.Contains(logs.String(), "mailbox full"), logs.String()
 	})
 	// 10 sent, the process holds one in hand and two in its mailbox.

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,45 +14,28 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
 // The tests start BEAM nodes and EPMD: they run in a network namespace of their own.
 func TestMain(m *testing.M) { os.Exit(beamtest.RunInNetns(m)) }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startGo starts a gonode node named name with cookie; logs go to the returned buffer.
-func startGo(t *testing.T, name string, cookie node.Cookie, edit ...func(*node.Config)) (*node.Node, *syncBuffer) {
+func startGo(t *testing.T, name string, cookie node.Cookie, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
 	t.Helper()
 	return startGoObserved(t, name, cookie, node.NopObserver{}, edit...)
 }
 
 // startGoObserved is startGo with an Observer.
-func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Observer, edit ...func(*node.Config)) (*node.Node, *syncBuffer) {
+func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Observer, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, cookie
 	for _, e := range edit {
 		e(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	n, err := node.New(cfg, node.WithObserver(obs),
 		node.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
@@ -75,23 +57,6 @@ func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Obs
 		}
 	})
 	return n, logs
-}
-
-// eventually polls cond until it holds or the deadline passes, then fails
-// with the last state cond described.
-func eventually(t *testing.T, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s; last state: %s", within, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // erlEcho registers an Erlang process named echo answering gen_server calls with {echo, Msg}.
@@ -220,7 +185,7 @@ func TestWrongCookieRefusedBothWays(t *testing.T) {
 		if gn.IsConnected(erl.Name) {
 			t.Fatal("connected despite the wrong cookie")
 		}
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			l := strings.ToLower(logs.String())
 			return strings.Contains(l, "cookie") || strings.Contains(l, "digest"), logs.String()
 		})

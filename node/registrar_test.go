@@ -20,29 +20,11 @@ import (
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 // These tests run in the package's network namespace (TestMain in
 // node_test.go): the EPMD ports they use are theirs alone.
-
-// regEventually polls cond until it holds or the deadline passes, then fails
-// with the last state cond reported.
-func regEventually(t *testing.T, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s; last state: %s", within, state)
-		}
-		<-tick.C
-	}
-}
 
 // regLeakCheck fails t if goroutines started during the test outlive its
 // cleanups (it is registered first, so it runs last).
@@ -76,7 +58,7 @@ func lookup(port int, name string) (epmd.NodeInfo, error) {
 
 func waitRegistered(t *testing.T, port int, name string, wantPort uint16) {
 	t.Helper()
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		info, err := lookup(port, name)
 		return err == nil && info.Port == wantPort, fmt.Sprintf("lookup = %+v, %v", info, err)
 	})
@@ -84,7 +66,7 @@ func waitRegistered(t *testing.T, port int, name string, wantPort uint16) {
 
 func waitUnregistered(t *testing.T, port int, name string) {
 	t.Helper()
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		info, err := lookup(port, name)
 		return errors.Is(err, epmd.ErrNotFound), fmt.Sprintf("lookup = %+v, %v", info, err)
 	})
@@ -170,12 +152,12 @@ func TestRegistrarEmbeddedUsesRunningEPMD(t *testing.T) {
 	// with its own server.
 	other.Close()
 	waitRegistered(t, port, "gonode", 9100)
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		c := r.Creation()
 		return c != first, fmt.Sprintf("creation %d", c)
 	})
 	r.Close()
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, err := lookup(port, "gonode")
 		return err != nil, fmt.Sprintf("lookup after Close: %v", err)
 	})
@@ -190,7 +172,7 @@ func TestRegistrarEmbeddedWithRealEPMD(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, err := (&epmd.Client{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}).Names(context.Background())
 		return err == nil, fmt.Sprint(err)
 	})
@@ -206,7 +188,7 @@ func TestRegistrarEmbeddedWithRealEPMD(t *testing.T) {
 		t.Fatalf("epmd -names:\n%s", out)
 	}
 	r.Close()
-	regEventually(t, 15*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 15*time.Second, func() (bool, string) {
 		out := names()
 		return !strings.Contains(out, "gonode"), out
 	})
