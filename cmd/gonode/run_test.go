@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 // TestMain runs the package's tests in a network namespace of their own:
@@ -25,48 +25,11 @@ import (
 // and real BEAM nodes.
 func TestMain(m *testing.M) { os.Exit(beamtest.RunInNetns(m)) }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually polls cond every 50 ms until it reports true or the deadline
-// passes; then it fails the test with the last state cond described.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v; last state: %s", what, within, state)
-		}
-		<-tick.C
-	}
-}
-
 // gonodeRun is one run(...) in a goroutine.
 type gonodeRun struct {
 	cancel  context.CancelFunc
-	out     *syncBuffer
-	errOut  *syncBuffer
+	out     *testutil.SyncBuffer
+	errOut  *testutil.SyncBuffer
 	started chan started
 	code    chan int
 }
@@ -74,7 +37,7 @@ type gonodeRun struct {
 func startRun(t *testing.T, args []string, vars map[string]string) *gonodeRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &gonodeRun{cancel: cancel, out: &syncBuffer{}, errOut: &syncBuffer{},
+	r := &gonodeRun{cancel: cancel, out: &testutil.SyncBuffer{}, errOut: &testutil.SyncBuffer{},
 		started: make(chan started, 1), code: make(chan int, 1)}
 	env := testEnv(vars)
 	env.OnStarted = func(s started) { r.started <- s }
@@ -160,7 +123,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if code, body, err := httpGet(base + "/healthz"); err != nil || code != http.StatusOK {
 		t.Fatalf("/healthz: %d %q %v", code, body, err)
 	}
-	eventually(t, 20*time.Second, "discovery connects the BEAM node and /readyz is ready", func() (bool, string) {
+	testutil.EventuallyNamed(t, 20*time.Second, "discovery connects the BEAM node and /readyz is ready", func() (bool, string) {
 		code, body, err := httpGet(base + "/readyz")
 		peers := s.Node.Connected()
 		return code == http.StatusOK && slices.Contains(peers, beam.Name),
@@ -169,7 +132,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if got := beam.Eval(t, "nodes()."); !strings.Contains(got, "gonode@127.0.0.1") {
 		t.Fatalf("the BEAM node's nodes() = %s, want gonode@127.0.0.1 listed", got)
 	}
-	eventually(t, 10*time.Second, "/metrics shows the peer, the connect and the traffic", func() (bool, string) {
+	testutil.EventuallyNamed(t, 10*time.Second, "/metrics shows the peer, the connect and the traffic", func() (bool, string) {
 		code, body, err := httpGet(base + "/metrics")
 		want := []string{"go_goroutines", "gonode_node_peers 1", `gonode_node_connects_total{direction="out",result="ok"} 1`,
 			`gonode_discovery_polls_total{result="ok",strategy="static"}`, `gonode_build_info{goversion=`}
@@ -191,7 +154,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if code := r.stop(t); code != exitOK {
 		t.Fatalf("exit status %d after the stop, want 0", code)
 	}
-	eventually(t, 10*time.Second, "the BEAM node sees gonode leave", func() (bool, string) {
+	testutil.EventuallyNamed(t, 10*time.Second, "the BEAM node sees gonode leave", func() (bool, string) {
 		got := beam.Eval(t, "nodes().")
 		return !strings.Contains(got, "gonode@"), "nodes() = " + got
 	})
@@ -228,7 +191,7 @@ func TestRunStartFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut testutil.SyncBuffer
 			args := append([]string{"--cookie=" + cookie, "--pod-ip=127.0.0.1"}, tt.args...)
 			code := run(context.Background(), args, testEnv(nil), &out, &errOut)
 			all := out.String() + errOut.String()
@@ -285,7 +248,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	code := func() int {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		env := testEnv(nil)
 		env.OnStarted = func(s started) {
 			if code, _, err := httpGet("http://" + s.MetricsAddr + "/healthz"); err != nil || code != http.StatusOK {
@@ -306,7 +269,7 @@ func TestRunCancelledBeforeStart(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	code := run(ctx, []string{"--cookie=c", "--pod-ip=127.0.0.1", "--metrics-addr=127.0.0.1:0"}, testEnv(nil), &out, &out)
 	if code != exitOK {
 		t.Fatalf("exit %d, want 0:\n%s", code, out.String())
