@@ -14,6 +14,7 @@ import (
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 // releaseCommand returns argv running prog from rel (the host's OTP, or a
@@ -44,7 +45,7 @@ func startRealEPMD(t *testing.T, rel beamtest.Release, port int) *epmd.Client {
 		}
 	})
 	c := &epmd.Client{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		_, err := c.Names(context.Background())
 		return err == nil, fmt.Sprintf("Names: %v", err)
 	})
@@ -104,7 +105,7 @@ func TestClientAgainstRealEPMD(t *testing.T) {
 
 		first := reg.Creation
 		reg.Close()
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			out := epmdNames(t, rel, port)
 			return !strings.Contains(out, "gonode"), out
 		})

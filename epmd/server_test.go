@@ -19,26 +19,8 @@ import (
 
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
+	"github.com/gonode/gonode/internal/testutil"
 )
-
-// eventually polls cond until it holds or the deadline passes, then fails
-// with the last state cond reported.
-func eventually(t *testing.T, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s; last state: %s", within, state)
-		}
-		<-tick.C
-	}
-}
 
 func node(name string, port uint16) epmd.NodeInfo {
 	return epmd.NodeInfo{Name: name, Port: port, Type: epmd.NodeTypeNormal, Protocol: epmd.ProtocolTCP,
@@ -58,7 +40,7 @@ func register(t *testing.T, c *epmd.Client, n epmd.NodeInfo) *epmd.Registration 
 // waitGone waits until the EPMD at c no longer knows name.
 func waitGone(t *testing.T, c *epmd.Client, name string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		n, err := c.LookupPort(context.Background(), name)
 		return errors.Is(err, epmd.ErrNotFound), fmt.Sprintf("LookupPort = %+v, %v", n, err)
 	})
@@ -312,7 +294,7 @@ func TestServerBadInput(t *testing.T) {
 			if got := rawExchange(t, addr, tt.input); !bytes.Equal(got, tt.reply) {
 				t.Fatalf("server answered %v, want %v", got, tt.reply)
 			}
-			eventually(t, 10*time.Second, func() (bool, string) {
+			testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 				return rec.Count(tt.kind, tt.result) == 1, rec.String()
 			})
 			// The server keeps serving.
@@ -341,7 +323,7 @@ func TestServerSilentClientIsDropped(t *testing.T) {
 			t.Fatalf("after sending %v: Read = %d, %v; want the server to close", sent, n, err)
 		}
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 		return rec.Count(epmd.RequestMalformed, epmd.ResultError) == 3, rec.String()
 	})
 }
