@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 )
@@ -32,24 +31,6 @@ import (
 // The tests in this file drive the adapters with real components: a real
 // gonode node with a real `erl` peer, a discoverer asking an in-process DNS
 // server, an epmd.Server answering a client. They check what /metrics shows.
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // nodeState adapts *node.Node to metrics.NodeState for these tests: the node
 // runs once it has an uptime. (cmd/gonode wires its own.)
@@ -64,7 +45,7 @@ func uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, seq.Add(1))
 
 // startNode starts a gonode node whose observer is m's and whose logs go to
 // logs; it is stopped in t.Cleanup.
-func startNode(t *testing.T, m *metrics.Metrics, name string, cookie node.Cookie, logs *syncBuffer) *node.Node {
+func startNode(t *testing.T, m *metrics.Metrics, name string, cookie node.Cookie, logs *testutil.SyncBuffer) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, cookie
@@ -140,7 +121,7 @@ func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) (flo
 // (missing counts as 0), failing with the last value seen.
 func waitMetric(t *testing.T, url string, cond func(float64) bool, name string, labels ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 		v, ok := value(scrape(t, url), name, labels...)
 		return cond(v), fmt.Sprintf("%s%v = %v (present %v)", name, labels, v, ok)
 	})
@@ -170,7 +151,7 @@ func TestRealErlangPeer(t *testing.T) {
 	reg, m := newMetrics(t)
 	cookie := beamtest.RandomCookie()
 	goName := uniq("gom") + "@127.0.0.1"
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	n := startNode(t, m, goName, node.Cookie(cookie), logs)
 	cfg := metrics.DefaultServerConfig()
 	cfg.MinPeers = 1
@@ -256,25 +237,21 @@ func TestDiscoveryDNSFailure(t *testing.T) {
 	cfg.Resolver, cfg.ResolvConf = srv.Addr, filepath.Join(t.TempDir(), "no-resolv.conf")
 	cfg.PollingInterval = time.Minute
 	clock := discoverytest.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	d, err := discovery.New(cfg, "self@127.0.0.1", discoverytest.NewConnector(),
 		discovery.WithClock(clock), discovery.WithObserver(m.DiscoveryObserver()),
 		discovery.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	// Cleanups run last registered first: the log is printed once
+	// discovery has stopped.
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
 		if t.Failed() {
 			t.Logf("discovery log:\n%s", logs.String())
 		}
 	})
+	testutil.Background(t, "discovery Run", d.Run)
 	n := &fakeNode{}
 	n.started.Store(true)
 	_, url := serve(t, metrics.DefaultServerConfig(), reg, n, d)
@@ -283,7 +260,7 @@ func TestDiscoveryDNSFailure(t *testing.T) {
 	// reaches want: the discoverer arms its next timer after each poll.
 	poll := func(result discovery.PollResult, want float64) {
 		t.Helper()
-		eventually(t, 20*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 20*time.Second, func() (bool, string) {
 			v, _ := value(scrape(t, url), "gonode_discovery_polls_total", "strategy=dns", "result="+string(result))
 			if v >= want {
 				return true, ""
@@ -371,7 +348,7 @@ func TestEPMDRequests(t *testing.T) {
 func TestCookieNeverShown(t *testing.T) {
 	reg, m := newMetrics(t)
 	const cookie = "MetricsCanaryCookie7f3a9c"
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	goName := uniq("gocookie") + "@127.0.0.1"
 	n := startNode(t, m, goName, cookie, logs)
 
@@ -388,15 +365,7 @@ func TestCookieNeverShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
+	testutil.Background(t, "discovery Run", d.Run)
 	scfg := metrics.DefaultServerConfig()
 	scfg.Addr = "127.0.0.1:0"
 	srv, err := metrics.NewServer(scfg, reg, nodeState{n}, d, metrics.WithServerLogger(dlog.With("test", "server")))
@@ -406,19 +375,11 @@ func TestCookieNeverShown(t *testing.T) {
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve = %v", err)
-		}
-	})
+	testutil.Background(t, "Serve", srv.Serve)
 	url := "http://" + srv.Addr().String()
 
 	// Wait until discovery connected the real peer and gave up once on the ghost.
-	eventually(t, 30*time.Second, func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
 		body, rep := debugPeers(t, url)
 		var erlUp, ghostFailed bool
 		for _, p := range rep.Peers {

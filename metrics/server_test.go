@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/metrics"
 )
 
@@ -56,15 +57,7 @@ func serve(t *testing.T, cfg metrics.ServerConfig, g prometheus.Gatherer, n metr
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve returned %v after its context ended", err)
-		}
-	})
+	testutil.Background(t, "Serve", s.Serve)
 	return s, "http://" + s.Addr().String()
 }
 
@@ -356,7 +349,7 @@ func TestServerLifecycle(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(context.Background()) }()
 		var addr string
-		eventually(t, 10*time.Second, func() (bool, string) {
+		testutil.Eventually(t, 10*time.Second, func() (bool, string) {
 			if a := s.Addr(); a != nil {
 				addr = a.String()
 				return true, addr
@@ -431,21 +424,4 @@ func TestServerLifecycle(t *testing.T) {
 			t.Fatalf("Serve = %v after its context ended, want nil", err)
 		}
 	})
-}
-
-// eventually polls cond until it holds or the deadline passes, then fails
-// with the last state cond described.
-func eventually(t *testing.T, within time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s; last state: %s", within, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
