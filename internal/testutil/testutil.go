@@ -30,6 +30,13 @@ func (s *SyncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// WriteString appends str to the buffer.
+func (s *SyncBuffer) WriteString(str string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.WriteString(str)
+}
+
 // String returns everything written so far.
 func (s *SyncBuffer) String() string {
 	s.mu.Lock()

@@ -25,12 +25,13 @@ func TestSyncBufferConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			for range 100 {
 				fmt.Fprintf(&b, "%d\n", i)
+				_, _ = b.WriteString("-\n")
 			}
 		}()
 	}
 	wg.Wait()
-	if got := strings.Count(b.String(), "\n"); got != 800 {
-		t.Fatalf("buffer holds %d lines, want 800", got)
+	if got := strings.Count(b.String(), "\n"); got != 1600 {
+		t.Fatalf("buffer holds %d lines, want 1600", got)
 	}
 }
 
