@@ -14,6 +14,8 @@
 // `elixir`) node of a release with a control loop on its standard input, so
 // the test can evaluate expressions on it with Eval and read their results.
 // Closing standard input halts the node; Cleanup does so for every node.
+// ReadReplies reads the framed answers of such a loop; test/integration's
+// Elixir pods, whose loop is their own, read theirs with it too.
 //
 // This package is for tests only and imports nothing of gonode's.
 package beamtest

@@ -1,7 +1,6 @@
 package beamtest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
@@ -186,34 +185,19 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (n *Node) read(r io.Reader) {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadString('\n')
-		if strings.HasPrefix(line, "@@BT ") {
-			f := strings.Fields(line)
-			if len(f) == 3 {
-				size, _ := strconv.Atoi(f[2])
-				buf := make([]byte, size+1)
-				if _, err := io.ReadFull(br, buf); err != nil {
-					return
-				}
-				n.mu.Lock()
-				ch := n.waiting[f[1]]
-				delete(n.waiting, f[1])
-				n.mu.Unlock()
-				if ch != nil {
-					ch <- string(buf[:size])
-				}
-				continue
-			}
+	ReadReplies(r, "@@BT", func(id string, _ []string, payload string) {
+		n.mu.Lock()
+		ch := n.waiting[id]
+		delete(n.waiting, id)
+		n.mu.Unlock()
+		if ch != nil {
+			ch <- payload
 		}
+	}, func(line string) {
 		n.mu.Lock()
 		n.log.WriteString(line)
 		n.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
+	})
 }
 
 // Output returns what the node printed outside evaluation answers.
