@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 // dnsServer is dnsmasq in the DNS pod, standing in for the cluster DNS: it
@@ -29,7 +30,7 @@ type dnsServer struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  bytes.Buffer
+	log  testutil.SyncBuffer
 }
 
 // argv is the dnsmasq command line.
@@ -61,7 +62,7 @@ func (d *dnsServer) start(want []string) error {
 	}
 	argv := d.argv()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = &lockedBuffer{mu: &d.mu, b: &d.log}
+	cmd.Stdout = &d.log
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		d.mu.Unlock()
@@ -169,20 +170,4 @@ func (d *dnsServer) query() ([]string, error) {
 	return ips, nil
 }
 
-func (d *dnsServer) output() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
-}
-
-// lockedBuffer is an io.Writer appending to b under mu.
-type lockedBuffer struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
+func (d *dnsServer) output() string { return d.log.String() }

@@ -3,8 +3,6 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	_ "embed"
 	"encoding/base64"
 	"errors"
@@ -17,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 //go:embed elixir/gonode_it.ex
@@ -87,7 +88,7 @@ type ElixirPod struct {
 	mu      sync.Mutex
 	next    int
 	waiting map[string]chan evalResult
-	log     bytes.Buffer
+	log     testutil.SyncBuffer
 	exitErr error
 }
 
@@ -158,7 +159,7 @@ exec chroot "$root" "$@"`
 		return nil, err
 	}
 	p := &ElixirPod{Pod: pod, Release: o.Release, cmd: cmd, stdin: stdin, done: make(chan struct{}), waiting: map[string]chan evalResult{}}
-	cmd.Stderr = &lockedBuffer{mu: &p.mu, b: &p.log}
+	cmd.Stderr = &p.log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start elixir in %s: %w", pod.Name, err)
 	}
@@ -177,34 +178,22 @@ exec chroot "$root" "$@"`
 	return p, nil
 }
 
+// read hands the answers of GonodeIT.Control ("@@IT <id> ok|error <size>"
+// frames) to the waiting EvalE calls and keeps every other line as output.
 func (p *ElixirPod) read(r io.Reader) {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadString('\n')
-		if f := strings.Fields(line); len(f) == 4 && f[0] == "@@IT" {
-			size, convErr := strconv.Atoi(f[3])
-			if convErr == nil && size >= 0 {
-				buf := make([]byte, size+1) // the payload and its newline
-				if _, err := io.ReadFull(br, buf); err != nil {
-					return
-				}
-				p.mu.Lock()
-				ch := p.waiting[f[1]]
-				delete(p.waiting, f[1])
-				p.mu.Unlock()
-				if ch != nil {
-					ch <- evalResult{ok: f[2] == "ok", out: string(buf[:size])}
-				}
-				continue
-			}
-		}
-		p.mu.Lock()
-		p.log.WriteString(line)
-		p.mu.Unlock()
-		if err != nil {
+	beamtest.ReadReplies(r, "@@IT", func(id string, fields []string, payload string) {
+		if len(fields) != 1 {
+			_, _ = p.log.WriteString(fmt.Sprintf("unexpected answer header for %s: %v\n", id, fields))
 			return
 		}
-	}
+		p.mu.Lock()
+		ch := p.waiting[id]
+		delete(p.waiting, id)
+		p.mu.Unlock()
+		if ch != nil {
+			ch <- evalResult{ok: fields[0] == "ok", out: payload}
+		}
+	}, func(line string) { _, _ = p.log.WriteString(line) })
 }
 
 // ErrEval is returned by EvalE when the code raised.
@@ -258,11 +247,7 @@ func (p *ElixirPod) Nodes() ([]string, error) {
 }
 
 // Output returns what the node printed besides evaluation answers.
-func (p *ElixirPod) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *ElixirPod) Output() string { return p.log.String() }
 
 // Done is closed when the node's process has exited.
 func (p *ElixirPod) Done() <-chan struct{} { return p.done }

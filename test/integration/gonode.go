@@ -4,7 +4,7 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 // MetricsPort is where gonode pods serve /metrics, /healthz and /readyz.
@@ -84,7 +86,7 @@ type GonodePod struct {
 	done chan struct{}
 
 	mu      sync.Mutex
-	log     bytes.Buffer
+	log     testutil.SyncBuffer
 	exitErr error
 	exited  time.Time
 }
@@ -137,7 +139,7 @@ func (c *Cluster) StartGonodeIn(pod *Pod, o GonodeOptions) (*GonodePod, error) {
 	cmd.Dir = "/"
 	cmd.Env = c.gonodeEnv(pod, o)
 	p := &GonodePod{Pod: pod, Options: o, cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout = &lockedBuffer{mu: &p.mu, b: &p.log}
+	cmd.Stdout = &p.log
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start gonode in %s: %w", pod.Name, err)
@@ -149,7 +151,7 @@ func (c *Cluster) StartGonodeIn(pod *Pod, o GonodeOptions) (*GonodePod, error) {
 		p.mu.Unlock()
 		close(p.done)
 	}()
-	err := eventuallyE(30*time.Second, func() (bool, string) {
+	err := testutil.Poll(context.Background(), 30*time.Second, WaitInterval, func() (bool, string) {
 		select {
 		case <-p.done:
 			return true, ""
@@ -240,11 +242,7 @@ func SumMetric(m map[string]float64, name string, labels ...string) float64 {
 }
 
 // Output returns what the binary logged (JSON lines).
-func (p *GonodePod) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *GonodePod) Output() string { return p.log.String() }
 
 // LogLines returns the JSON log records, each as a map; lines that are not
 // JSON are skipped.

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gonode/gonode/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -28,11 +31,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// eventually polls cond every 250 ms until it reports true or the deadline
-// passes; then it fails the test with the last state cond described.
-func eventually(t testing.TB, within time.Duration, what string, cond func() (bool, string)) {
+// eventually polls cond every WaitInterval until it reports true or the
+// deadline passes; then it fails the test with the last state cond described.
+func eventually(t testing.TB, within time.Duration, what string, cond testutil.Cond) {
 	t.Helper()
-	if err := eventuallyE(within, cond); err != nil {
+	if err := testutil.Poll(context.Background(), within, WaitInterval, cond); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }

@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/test/integration"
 )
 
@@ -109,7 +109,7 @@ func run() int {
 			return 1
 		}
 		defer g.Kill()
-		if err := waitFor(ctx, 30*time.Second, g.Ready); err != nil {
+		if err := testutil.Poll(ctx, 30*time.Second, integration.WaitInterval, g.Ready); err != nil {
 			fmt.Fprintf(os.Stderr, "demo: %s not ready: %v\n", g.Name, err)
 			return 1
 		}
@@ -126,7 +126,7 @@ func run() int {
 	}
 
 	say("waiting for the full mesh")
-	if err := waitFor(ctx, 90*time.Second, func() (bool, string) { return meshDone(all) }); err != nil && ctx.Err() == nil {
+	if err := testutil.Poll(ctx, 90*time.Second, integration.WaitInterval, func() (bool, string) { return meshDone(all) }); err != nil && ctx.Err() == nil {
 		say("no full mesh yet: %v", err)
 	}
 	printMesh(all)
@@ -160,29 +160,6 @@ func findRelease(name string) (integration.Release, error) {
 		}
 	}
 	return integration.Release{}, fmt.Errorf("unknown release %q (otp25, otp27, otp29)", name)
-}
-
-// waitFor polls cond every 250 ms until it holds, the time is up or ctx ends.
-func waitFor(ctx context.Context, within time.Duration, cond func() (bool, string)) error {
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return nil
-		}
-		last = state
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return errors.New("timed out; last: " + last)
-		case <-tick.C:
-		}
-	}
 }
 
 func meshDone(all []lister) (bool, string) {
