@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -121,6 +122,58 @@ func Background(t testing.TB, what string, run func(context.Context) error) {
 			t.Errorf("%s returned %v after its context ended", what, err)
 		}
 	})
+}
+
+// Receive returns the next value from ch, or fails the test if none comes
+// within the given time.
+func Receive[T any](t testing.TB, ch <-chan T, within time.Duration) T {
+	t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("nothing received within %s", within)
+		var zero T
+		return zero
+	}
+}
+
+// SilentListener returns a TCP listener on 127.0.0.1 that accepts every
+// connection and never answers nor closes it: a peer that hangs. The
+// listener and the connections it holds are closed in t.Cleanup.
+func SilentListener(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+	)
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-acceptDone
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return l
 }
 
 // MainInNetns is the TestMain of a package whose tests need a network

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -120,5 +121,34 @@ func TestBackgroundEndsWithTheTest(t *testing.T) {
 		}
 	default:
 		t.Fatal("run had not returned when the test's cleanup ended")
+	}
+}
+
+func TestReceive(t *testing.T) {
+	ch := make(chan string, 1)
+	ch <- "x"
+	if got := testutil.Receive(t, ch, 10*time.Second); got != "x" {
+		t.Fatalf("Receive = %q, want x", got)
+	}
+}
+
+func TestSilentListenerAcceptsAndNeverAnswers(t *testing.T) {
+	l := testutil.SilentListener(t)
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	var buf [1]byte
+	n, err := c.Read(buf[:])
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read = %d, %v; want a timeout: the listener never answers", n, err)
 	}
 }
