@@ -13,6 +13,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	ergonode "github.com/ergo-services/ergo/node"
 
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/dist"
 	"github.com/gonode/gonode/node/term"
@@ -132,7 +133,7 @@ func TestMalformedTermDroppedConnectionKept(t *testing.T) {
 			// was dropped (frames are handled in order, so it was counted first).
 			marker := etf.Tuple{etf.Atom("good"), int64(i)}
 			peer.send(t, regSend, encoded(t, marker))
-			got := recvTerm(t, sink.got)
+			got := testutil.Receive(t, sink.got, 10*time.Second)
 			if !term.Equal(got, marker) {
 				t.Fatalf("sink got %s, want %s", term.Format(got), term.Format(marker))
 			}
@@ -143,7 +144,7 @@ func TestMalformedTermDroppedConnectionKept(t *testing.T) {
 	}
 	// A full term still crosses, and the connection never went down.
 	peer.send(t, regSend, good)
-	if got := recvTerm(t, sink.got); !term.Equal(got, mustDecode(t, good)) {
+	if got := testutil.Receive(t, sink.got, 10*time.Second); !term.Equal(got, mustDecode(t, good)) {
 		t.Fatalf("sink got %s", term.Format(got))
 	}
 	select {

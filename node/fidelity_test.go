@@ -10,6 +10,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/term"
 )
@@ -172,7 +173,7 @@ func TestTermFidelityThroughGoEcho(t *testing.T) {
 			if got != want {
 				t.Fatalf("struct round trip = %s, want %s", got, want)
 			}
-			if u := recv(t, structs.got); fmt.Sprint(u) != fmt.Sprint(fidUser{Name: "Ann", Age: 33, Tags: []string{"x", "y"}}) {
+			if u := testutil.Receive(t, structs.got, 10*time.Second); fmt.Sprint(u) != fmt.Sprint(fidUser{Name: "Ann", Age: 33, Tags: []string{"x", "y"}}) {
 				t.Fatalf("Go got %#v", u)
 			}
 		})
@@ -181,20 +182,9 @@ func TestTermFidelityThroughGoEcho(t *testing.T) {
 				t.Fatalf("uri call = %s", got)
 			}
 			want := fidURI{Scheme: "https", Host: "example.com", Port: 8443, Path: "/p", Query: "q=1"}
-			if u := recv(t, structs.got); u != want {
+			if u := testutil.Receive(t, structs.got, 10*time.Second); u != want {
 				t.Fatalf("Go got %#v, want %#v", u, want)
 			}
 		})
 	})
-}
-
-func recv(t *testing.T, ch <-chan any) any {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing received within 10s")
-		return nil
-	}
 }

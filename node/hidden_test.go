@@ -84,7 +84,7 @@ func TestHiddenAndVisible(t *testing.T) {
 
 				// pg contacts the scope process of a visible node (and would wait
 				// for its sync); a hidden node's scope hears nothing before the marker.
-				first := recvTerm(t, scope.got)
+				first := testutil.Receive(t, scope.got, 10*time.Second)
 				if hidden && first != etf.Atom("marker") {
 					t.Fatalf("the hidden node's pg scope got %v before the marker", first)
 				}
@@ -129,15 +129,4 @@ func TestHiddenAndVisible(t *testing.T) {
 			})
 		}
 	})
-}
-
-func recvTerm(t *testing.T, ch <-chan etf.Term) etf.Term {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing received within 10s")
-		return nil
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -315,36 +314,11 @@ func TestRegistrarProxyUnsupported(t *testing.T) {
 // TestRegistrarResolveIsBounded: a peer host whose EPMD port accepts but never
 // answers (or nothing listens at all) gives a clear error, never a hang.
 func TestRegistrarResolveIsBounded(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	acceptDone := make(chan struct{})
-	go func() {
-		defer close(acceptDone)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-acceptDone
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	l := testutil.SilentListener(t)
 	port := l.Addr().(*net.TCPAddr).Port
 	r := newTestRegistrar(t, registrarConfig(EPMDEmbedded, port), nil)
 	r.resolveTimeout = 100 * time.Millisecond
-	_, err = r.Resolve("mute@127.0.0.1")
+	_, err := r.Resolve("mute@127.0.0.1")
 	if !errors.Is(err, ErrPeerUnresolved) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Resolve against a mute EPMD = %v, want ErrPeerUnresolved and context.DeadlineExceeded", err)
 	}
