@@ -471,32 +471,7 @@ func TestServerThousandConnections(t *testing.T) {
 
 func TestClientHonoursContext(t *testing.T) {
 	// A listener that accepts and never answers.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	var mu sync.Mutex
-	acceptDone := make(chan struct{})
-	go func() {
-		defer close(acceptDone)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-acceptDone
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	l := testutil.SilentListener(t)
 	c := &epmd.Client{Addr: l.Addr().String(), Timeout: 50 * time.Millisecond}
 	calls := map[string]func(context.Context) error{
 		"LookupPort": func(ctx context.Context) error { _, err := c.LookupPort(ctx, "x"); return err },
