@@ -1,9 +1,11 @@
 // Package testutil holds the small helpers that gonode's test suites share:
 // a log buffer safe for concurrent writers (SyncBuffer), a bounded poll that
 // reports the last state it saw (Poll, Eventually, EventuallyNamed), a
-// goroutine that runs until the test's cleanup and has its error checked
-// (Background), and the TestMain of packages that need a network namespace
-// of their own and must leave no goroutine behind (MainInNetns).
+// bounded receive from a channel (Receive), a goroutine that runs until the
+// test's cleanup and has its error checked (Background), a TCP peer that
+// accepts and never answers (SilentListener), and the TestMain of packages
+// that need a network namespace of their own and must leave no goroutine
+// behind (MainInNetns).
 //
 // Tests wait with a bounded poll, never with a sleep: the condition returns
 // whether it holds and a description of what it saw, and a poll that runs out
