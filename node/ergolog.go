@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -20,20 +21,22 @@ import (
 // prints them only when its -ergo.warning flag is set. routeErgoLogs turns
 // them on and sends them to slog: a dropped message (ergo's "mailbox ... is
 // full") becomes a rate-limited warning and an Observer.MailboxOverflow call;
-// everything else becomes a warning with component=ergo. A full mailbox met
-// by a message from a peer is not counted here: the dist layer retries that
-// delivery and reports the message only if it finally drops it. This is process-wide
-// (ergo's logging is global); the most recently started node's logger wins.
+// every other ergo warning becomes a warning with component=ergo. A full
+// mailbox met by a message from a peer is not counted here: the dist layer
+// retries that delivery and reports the message only if it finally drops it.
+// Lines that are not ergo's (anything else using the log package, slog's
+// default handler) go to the log package's previous output unchanged. The
+// routing is process-wide (ergo's logging is global); the most recently
+// started node's logger and observer receive ergo's warnings.
 func routeErgoLogs(l *slog.Logger, obs Observer, nodeName string) {
-	// slog's default handler writes through the log package, which is about
-	// to be routed here: that would loop. Such a logger gets a handler of its
-	// own on standard error.
-	if fmt.Sprintf("%T", l.Handler()) == "*slog.defaultHandler" {
-		l = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// A logger on slog's default handler writes through the log package
+	// itself; ergo's warnings then go straight to the previous output.
+	if isSlogDefaultHandler(l.Handler()) {
+		l = slog.New(slog.NewTextHandler(ergoLog.passThrough(), nil))
 	}
 	ergoLogOnce.Do(func() {
 		_ = flag.Set("ergo.warning", "true")
-		log.SetFlags(0)
+		ergoLog.setPrevious(log.Writer())
 		log.SetOutput(ergoLog)
 	})
 	ergoLog.set(l.With("component", "ergo"), obs, nodeName)
@@ -51,7 +54,8 @@ type ergoLogWriter struct {
 	log       *slog.Logger
 	obs       Observer
 	limit     *rateLimiter
-	localHash string // how ergo prints the local node in a pid
+	localHash string    // how ergo prints the local node in a pid
+	previous  io.Writer // the log package's output before the routing
 }
 
 func (w *ergoLogWriter) set(l *slog.Logger, obs Observer, nodeName string) {
@@ -61,11 +65,37 @@ func (w *ergoLogWriter) set(l *slog.Logger, obs Observer, nodeName string) {
 	w.localHash = fmt.Sprintf("%08X", crc32.Checksum([]byte(nodeName), lib.CRC32Q))
 }
 
+func (w *ergoLogWriter) setPrevious(out io.Writer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.previous = out
+}
+
+// passThrough is the log package's output from before the routing.
+func (w *ergoLogWriter) passThrough() io.Writer {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.previous == nil {
+		return os.Stderr
+	}
+	return w.previous
+}
+
+// ergoMark starts every line ergo's lib.Warning prints (after log's prefix).
+var ergoMark = []byte("WARNING! ")
+
 func (w *ergoLogWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	l, obs, localHash := w.log, w.obs, w.localHash
+	l, obs, localHash, previous := w.log, w.obs, w.localHash, w.previous
 	w.mu.Unlock()
-	msg := strings.TrimSpace(string(bytes.TrimPrefix(p, []byte("WARNING! "))))
+	i := bytes.Index(p, ergoMark)
+	if i < 0 || l == nil {
+		if previous == nil {
+			previous = os.Stderr
+		}
+		return previous.Write(p)
+	}
+	msg := strings.TrimSpace(string(p[i+len(ergoMark):]))
 	if m := mailboxFull.FindStringSubmatch(msg); m != nil {
 		process := strings.Trim(m[2], `"`)
 		if process == "" {
@@ -117,4 +147,10 @@ func (r *rateLimiter) allow(key string) (int, bool) {
 	n := r.held[key]
 	delete(r.held, key)
 	return n, true
+}
+
+// isSlogDefaultHandler reports whether h is slog's built-in default handler,
+// the one that writes through the log package.
+func isSlogDefaultHandler(h slog.Handler) bool {
+	return fmt.Sprintf("%T", h) == "*slog.defaultHandler"
 }

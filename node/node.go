@@ -55,7 +55,7 @@ type Node struct {
 // Option configures optional dependencies of a Node.
 type Option func(*Node)
 
-// WithLogger sets the logger; the default discards nothing and writes to slog.Default().
+// WithLogger sets the logger; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
 
 // WithObserver sets the observer that receives the node's events (for metrics).
