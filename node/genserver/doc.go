@@ -1,0 +1,55 @@
+// Package genserver is a gen_server behaviour for gonode that runs its
+// callbacks inline, in the process's own loop goroutine.
+//
+// ergo's gen.Server starts a new goroutine for every message it handles and
+// waits for it, so a gen_server:call from a BEAM node crosses four
+// goroutines on the Go side (the connection reader, the process loop, the
+// callback goroutine, the connection writer). Server drops the third: its
+// ProcessLoop calls HandleCall, HandleCast, HandleInfo and HandleDirect
+// directly, which is what a BEAM process does. BENCHMARKS.md ("gen_server:call
+// latency") has the numbers.
+//
+// # Callbacks
+//
+// The callback shape is gen.Server's, with *Process in place of
+// *gen.ServerProcess, and the same status values (gen.ServerStatusOK,
+// gen.ServerStatusIgnore, gen.ServerStatusStop, any other error as the exit
+// reason; gen.DirectStatusOK, gen.DirectStatusIgnore). Embed Server in a
+// struct and override the callbacks you need; the others do nothing (and
+// an unhandled call or direct request is answered with an error).
+//
+// A $gen_call is answered the way OTP's gen_server answers it: to the
+// caller's pid as {Ref, Reply} when the tag is a reference, to the alias as
+// {[alias|Ref], Reply} when the tag is OTP 24+'s [alias|Ref] (Erlang's
+// gen_server:call and Elixir's GenServer.call use that form).
+//
+// # Limits and semantics
+//
+//   - Callbacks run one at a time on the process goroutine; a callback that
+//     blocks blocks the server, as in Erlang. Never call Process.Direct on
+//     your own process from a callback (ergo would wait for a loop that is
+//     busy running you).
+//   - Process.Call makes a nested gen_server call from inside a callback
+//     and waits for the reply selectively: other messages and direct
+//     requests that arrive meanwhile are kept, in order, and handled after
+//     the callback returns. The wait ends with the reply, at the timeout
+//     (ErrCallTimeout), or when the process is told to stop (ErrStopping;
+//     the stop then takes effect). Call does not monitor the callee, so a
+//     callee that dies or a peer that disconnects shows as a timeout, as
+//     with ergo's gen.Server. A reply that arrives after its Call timed out
+//     reaches HandleInfo as {Ref, Reply} (as in an OTP gen_server whose
+//     call used a plain reference).
+//   - A callback that panics, or returns an error status other than
+//     gen.ServerStatusStop, ends the process with that reason ("panic" for a
+//     panic); ergo then sends the exit to links and the DOWN to monitors,
+//     so an Erlang or Elixir gen_server:call in progress exits with the
+//     reason as it does when an OTP gen_server crashes. The panic is not
+//     re-raised.
+//   - Exit signals: with trap-exit on, an exit arrives at HandleInfo as
+//     gen.MessageExit; otherwise Terminate runs and the process ends.
+//
+// # Imports
+//
+// genserver imports ergo's gen, etf and lib packages only; package node
+// accepts a Server in RegisterServer.
+package genserver

@@ -1,0 +1,343 @@
+package genserver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+)
+
+// Behavior is the set of callbacks of a Server. Embed Server in your type
+// to get a default for each one and override the ones you need.
+type Behavior interface {
+	gen.ProcessBehavior
+
+	// Init runs in ProcessInit, before the process is registered as
+	// started. An error fails the spawn.
+	Init(p *Process, args ...etf.Term) error
+	// HandleCall handles a $gen_call. gen.ServerStatusOK sends reply to the
+	// caller; gen.ServerStatusIgnore sends nothing (reply later with
+	// Process.SendReply); gen.ServerStatusStop ends the process with reason
+	// normal, any other error with its text, without replying.
+	HandleCall(p *Process, from gen.ServerFrom, message etf.Term) (etf.Term, gen.ServerStatus)
+	// HandleCast handles a $gen_cast; the status means what it means for
+	// HandleCall.
+	HandleCast(p *Process, message etf.Term) gen.ServerStatus
+	// HandleInfo handles every other message.
+	HandleInfo(p *Process, message etf.Term) gen.ServerStatus
+	// HandleDirect handles a request made with gen.Process.Direct from Go.
+	// gen.DirectStatusIgnore leaves the reply to Process.Reply; any other
+	// status is returned to the requester as its error.
+	HandleDirect(p *Process, ref etf.Ref, message any) (any, gen.DirectStatus)
+	// Terminate runs when the process ends, with the reason.
+	Terminate(p *Process, reason string)
+}
+
+// Errors of Process.Call and of the default callbacks.
+var (
+	// ErrCallTimeout: no reply came within the timeout.
+	ErrCallTimeout = errors.New("genserver: call timed out")
+	// ErrStopping: the process was told to stop while it waited.
+	ErrStopping = errors.New("genserver: process is stopping")
+	// ErrUnhandled: the behaviour does not handle this kind of request.
+	ErrUnhandled = errors.New("genserver: request not handled")
+	// ErrNotBehavior: the object spawned does not implement Behavior.
+	ErrNotBehavior = errors.New("genserver: not a genserver.Behavior")
+)
+
+// DefaultCallTimeout bounds Process.Call, like gen_server:call's default.
+const DefaultCallTimeout = 5 * time.Second
+
+// Server runs a Behavior's callbacks inline in the process loop. It
+// implements gen.ProcessBehavior, so it can be spawned with ergo's Spawn or
+// gonode's Node.RegisterServer.
+type Server struct {
+	Behavior
+}
+
+// Process is the running server: ergo's gen.Process plus gen_server calls.
+// Use it only from the callbacks (it belongs to the process goroutine).
+type Process struct {
+	gen.Process
+
+	behavior Behavior
+	channels gen.ProcessChannels
+	// pending holds what arrived while a Call waited for its reply; the loop
+	// takes from it before the channels.
+	pending []pendingItem
+	// stopReason is set by a stop request seen during a Call's wait.
+	stopReason string
+	stopping   bool
+}
+
+type pendingItem struct {
+	mail   *gen.ProcessMailboxMessage
+	direct *gen.ProcessDirectMessage
+}
+
+// ProcessInit implements gen.ProcessBehavior.
+func (s *Server) ProcessInit(p gen.Process, args ...etf.Term) (gen.ProcessState, error) {
+	b, ok := p.Behavior().(Behavior)
+	if !ok {
+		return gen.ProcessState{}, fmt.Errorf("%w: %T", ErrNotBehavior, p.Behavior())
+	}
+	sp := &Process{Process: p, behavior: b}
+	if err := b.Init(sp, args...); err != nil {
+		return gen.ProcessState{}, err
+	}
+	return gen.ProcessState{Process: p, State: sp}, nil
+}
+
+// ProcessLoop implements gen.ProcessBehavior: it takes one message at a
+// time and runs its callback on this goroutine.
+func (s *Server) ProcessLoop(ps gen.ProcessState, started chan<- bool) string {
+	sp, ok := ps.State.(*Process)
+	if !ok {
+		return "genserver: state is not a *genserver.Process"
+	}
+	sp.channels = ps.ProcessChannels()
+	started <- true
+	for {
+		if sp.stopping {
+			return sp.terminate(sp.stopReason)
+		}
+		if len(sp.pending) > 0 {
+			it := sp.pending[0]
+			sp.pending[0] = pendingItem{}
+			sp.pending = sp.pending[1:]
+			if reason, stop := sp.dispatch(it); stop {
+				return sp.terminate(reason)
+			}
+			continue
+		}
+		select {
+		case m := <-sp.channels.Mailbox:
+			if reason, stop := sp.handleMail(m.Message); stop {
+				return sp.terminate(reason)
+			}
+		case d := <-sp.channels.Direct:
+			if reason, stop := sp.handleDirect(d); stop {
+				return sp.terminate(reason)
+			}
+		case ex := <-sp.channels.GracefulExit:
+			if reason, stop := sp.exitSignal(ex); stop {
+				return sp.terminate(reason)
+			}
+		case <-sp.Context().Done():
+			return sp.terminate("kill")
+		}
+	}
+}
+
+func (sp *Process) dispatch(it pendingItem) (string, bool) {
+	if it.direct != nil {
+		return sp.handleDirect(*it.direct)
+	}
+	return sp.handleMail(it.mail.Message)
+}
+
+// exitSignal turns an exit signal into gen.MessageExit for HandleInfo when
+// the process traps exits (sent to itself, after what is already in the
+// mailbox, as the signal's sender sent those first); otherwise it stops.
+func (sp *Process) exitSignal(ex gen.ProcessGracefulExitRequest) (string, bool) {
+	if !sp.TrapExit() {
+		return ex.Reason, true
+	}
+	if err := sp.Send(sp.Self(), gen.MessageExit{Pid: ex.From, Reason: ex.Reason}); err != nil {
+		return ex.Reason, true
+	}
+	return "", false
+}
+
+func (sp *Process) terminate(reason string) string {
+	sp.behavior.Terminate(sp, reason)
+	return reason
+}
+
+// handleMail classifies a mailbox message as OTP's gen_server does and runs
+// its callback. It returns the exit reason and true when the process must
+// stop.
+func (sp *Process) handleMail(message etf.Term) (reason string, stop bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			reason, stop = "panic", true
+		}
+	}()
+	if t, ok := message.(etf.Tuple); ok && len(t) > 0 {
+		switch t[0] {
+		case etf.Atom("$gen_call"):
+			if from, ok := parseFrom(t); ok {
+				reply, status := sp.behavior.HandleCall(sp, from, t[2])
+				if status == gen.ServerStatusOK {
+					// A reply that cannot be sent (the caller's node is
+					// gone) is the caller's loss, as in OTP.
+					_ = sp.SendReply(from, reply)
+					return "", false
+				}
+				return statusReason(status)
+			}
+		case etf.Atom("$gen_cast"):
+			if len(t) == 2 {
+				return statusReason(sp.behavior.HandleCast(sp, t[1]))
+			}
+		}
+	}
+	return statusReason(sp.behavior.HandleInfo(sp, message))
+}
+
+// parseFrom reads {'$gen_call', {Pid, Tag}, Request} where Tag is a
+// reference or OTP 24+'s [alias|Ref].
+func parseFrom(t etf.Tuple) (gen.ServerFrom, bool) {
+	if len(t) != 3 {
+		return gen.ServerFrom{}, false
+	}
+	ft, ok := t[1].(etf.Tuple)
+	if !ok || len(ft) != 2 {
+		return gen.ServerFrom{}, false
+	}
+	pid, ok := ft[0].(etf.Pid)
+	if !ok {
+		return gen.ServerFrom{}, false
+	}
+	switch tag := ft[1].(type) {
+	case etf.Ref:
+		return gen.ServerFrom{Pid: pid, Ref: tag}, true
+	case etf.List:
+		// ergo decodes the improper list [alias|Ref] as a two-element List.
+		if len(tag) == 2 && tag[0] == etf.Atom("alias") {
+			if ref, ok := tag[1].(etf.Ref); ok {
+				return gen.ServerFrom{Pid: pid, Ref: ref, ReplyByAlias: true}, true
+			}
+		}
+	case etf.ListImproper:
+		if len(tag) == 2 && tag[0] == etf.Atom("alias") {
+			if ref, ok := tag[1].(etf.Ref); ok {
+				return gen.ServerFrom{Pid: pid, Ref: ref, ReplyByAlias: true}, true
+			}
+		}
+	}
+	return gen.ServerFrom{}, false
+}
+
+func statusReason(status gen.ServerStatus) (string, bool) {
+	switch status {
+	case gen.ServerStatusOK, gen.ServerStatusIgnore:
+		return "", false
+	case gen.ServerStatusStop:
+		return "normal", true
+	default:
+		return status.Error(), true
+	}
+}
+
+func (sp *Process) handleDirect(d gen.ProcessDirectMessage) (reason string, stop bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			_ = sp.PutSyncReply(d.Ref, nil, fmt.Errorf("genserver: HandleDirect panicked: %v", r))
+			reason, stop = "panic", true
+		}
+	}()
+	reply, status := sp.behavior.HandleDirect(sp, d.Ref, d.Message)
+	if status == gen.DirectStatusIgnore {
+		return "", false
+	}
+	// The requester may have timed out and gone; nothing to do then.
+	_ = sp.PutSyncReply(d.Ref, reply, status)
+	return "", false
+}
+
+// SendReply answers a call: {Ref, Reply} to the caller's pid, or
+// {[alias|Ref], Reply} to the alias when the call carried one. A nil reply
+// is sent as the atom nil.
+func (sp *Process) SendReply(from gen.ServerFrom, reply etf.Term) error {
+	if reply == nil {
+		reply = etf.Atom("nil")
+	}
+	if from.ReplyByAlias {
+		return sp.Send(etf.Alias(from.Ref), etf.Tuple{etf.ListImproper{etf.Atom("alias"), from.Ref}, reply})
+	}
+	return sp.Send(from.Pid, etf.Tuple{from.Ref, reply})
+}
+
+// Reply answers a direct request left for later with gen.DirectStatusIgnore.
+func (sp *Process) Reply(ref etf.Ref, reply any, err error) error {
+	return sp.PutSyncReply(ref, reply, err)
+}
+
+// Cast sends {'$gen_cast', Message} to `to` (a pid, a local name or a
+// gen.ProcessID{Name, Node}).
+func (sp *Process) Cast(to any, message etf.Term) error {
+	return sp.Send(to, etf.Tuple{etf.Atom("$gen_cast"), message})
+}
+
+// Call makes a gen_server call with DefaultCallTimeout.
+func (sp *Process) Call(to any, message etf.Term) (etf.Term, error) {
+	return sp.CallWithTimeout(to, message, DefaultCallTimeout)
+}
+
+// CallWithTimeout sends {'$gen_call', {Self, Ref}, Message} to `to` and
+// waits for {Ref, Reply}, keeping everything else that arrives meanwhile for
+// the loop (see the package doc). It must be called from a callback.
+func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Duration) (etf.Term, error) {
+	if sp.channels.Mailbox == nil {
+		return nil, fmt.Errorf("call %v: %w: not called from a running process's callback", to, ErrUnhandled)
+	}
+	if sp.stopping {
+		return nil, fmt.Errorf("call %v: %w", to, ErrStopping)
+	}
+	ref := sp.MakeRef()
+	if err := sp.Send(to, etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{sp.Self(), ref}, message}); err != nil {
+		return nil, fmt.Errorf("call %v: %w", to, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-sp.channels.Mailbox:
+			if t, ok := m.Message.(etf.Tuple); ok && len(t) == 2 {
+				if r, ok := t[0].(etf.Ref); ok && r == ref {
+					return t[1], nil
+				}
+			}
+			sp.pending = append(sp.pending, pendingItem{mail: &m})
+		case d := <-sp.channels.Direct:
+			sp.pending = append(sp.pending, pendingItem{direct: &d})
+		case ex := <-sp.channels.GracefulExit:
+			if reason, stop := sp.exitSignal(ex); stop {
+				sp.stopping, sp.stopReason = true, reason
+				return nil, fmt.Errorf("call %v: %w (%s)", to, ErrStopping, reason)
+			}
+		case <-sp.Context().Done():
+			sp.stopping, sp.stopReason = true, "kill"
+			return nil, fmt.Errorf("call %v: %w (kill)", to, ErrStopping)
+		case <-timer.C:
+			return nil, fmt.Errorf("call %v: %w after %v", to, ErrCallTimeout, timeout)
+		}
+	}
+}
+
+// Default callbacks.
+
+// Init does nothing.
+func (s *Server) Init(*Process, ...etf.Term) error { return nil }
+
+// HandleCall answers {error, unhandled}.
+func (s *Server) HandleCall(*Process, gen.ServerFrom, etf.Term) (etf.Term, gen.ServerStatus) {
+	return etf.Tuple{etf.Atom("error"), etf.Atom("unhandled")}, gen.ServerStatusOK
+}
+
+// HandleCast ignores the message.
+func (s *Server) HandleCast(*Process, etf.Term) gen.ServerStatus { return gen.ServerStatusOK }
+
+// HandleInfo ignores the message.
+func (s *Server) HandleInfo(*Process, etf.Term) gen.ServerStatus { return gen.ServerStatusOK }
+
+// HandleDirect returns ErrUnhandled to the requester.
+func (s *Server) HandleDirect(*Process, etf.Ref, any) (any, gen.DirectStatus) {
+	return nil, ErrUnhandled
+}
+
+// Terminate does nothing.
+func (s *Server) Terminate(*Process, string) {}
