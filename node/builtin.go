@@ -9,6 +9,8 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
+
+	"github.com/gonode/gonode/node/genserver"
 )
 
 // Names of the built-in processes every gonode node runs.
@@ -138,9 +140,17 @@ func processTarget(t etf.Term) (any, error) {
 // ErrCallTimeout is returned by Call when no reply came in time.
 var ErrCallTimeout = errors.New("call timed out")
 
+// callerMailboxSize is the mailbox of the process a Call runs in: it only
+// ever receives the reply. (A process's mailbox and exit-signal queue are
+// allocated up front at this size, so the node's MailboxSize, 65,535 by
+// default, cost about 6 MB per call.)
+const callerMailboxSize = 16
+
 // Call makes a gen_server call to `to` — a gen.ProcessID{Name, Node}, an
 // etf.Pid, or a local registered name — and returns the reply. The deadline
-// of ctx (default 5 s, at least 1 s: ergo counts in whole seconds) bounds it.
+// of ctx (default 5 s) bounds it. Each Call runs in a short-lived process
+// of its own (a genserver.Server, which waits for the reply in its own loop),
+// so calls may run concurrently.
 func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
 	en, err := n.running()
 	if err != nil {
@@ -150,28 +160,30 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	secs := int((timeout + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
+	if timeout <= 0 {
+		return nil, fmt.Errorf("call %v: %w", to, context.DeadlineExceeded)
 	}
-	p, err := en.Spawn("", n.processOptions(), &caller{})
+	p, err := en.Spawn("", gen.ProcessOptions{MailboxSize: callerMailboxSize}, &caller{})
 	if err != nil {
 		return nil, fmt.Errorf("call: %w", err)
 	}
 	defer p.Kill()
+	// ergo's direct requests count in whole seconds; this is only a
+	// backstop, the call's own timeout and ctx end the wait first.
+	secs := int(timeout/time.Second) + 2
 	type result struct {
 		v   any
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := p.DirectWithTimeout(callRequest{to: to, msg: message, secs: secs}, secs+1)
+		v, err := p.DirectWithTimeout(callRequest{to: to, msg: message, timeout: timeout}, secs)
 		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
 		if r.err != nil {
-			if errors.Is(r.err, lib.ErrTimeout) {
+			if errors.Is(r.err, genserver.ErrCallTimeout) || errors.Is(r.err, lib.ErrTimeout) {
 				return nil, fmt.Errorf("call %v: %w", to, ErrCallTimeout)
 			}
 			return nil, fmt.Errorf("call %v: %w", to, r.err)
@@ -183,20 +195,20 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 }
 
 type callRequest struct {
-	to   any
-	msg  etf.Term
-	secs int
+	to      any
+	msg     etf.Term
+	timeout time.Duration
 }
 
-// caller is a short-lived process a Call is made from.
-type caller struct{ gen.Server }
+// caller is the short-lived process a Call is made from.
+type caller struct{ genserver.Server }
 
-func (caller) HandleDirect(p *gen.ServerProcess, ref etf.Ref, message interface{}) (interface{}, gen.DirectStatus) {
+func (caller) HandleDirect(p *genserver.Process, ref etf.Ref, message any) (any, gen.DirectStatus) {
 	req, ok := message.(callRequest)
 	if !ok {
 		return nil, fmt.Errorf("unexpected request %T", message)
 	}
-	reply, err := p.CallWithTimeout(req.to, req.msg, req.secs)
+	reply, err := p.CallWithTimeout(req.to, req.msg, req.timeout)
 	if err != nil {
 		return nil, err
 	}

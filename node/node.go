@@ -305,8 +305,10 @@ func (n *Node) IsConnected(peer string) bool {
 
 // RegisterServer spawns a gen_server under the registered name (empty for an
 // unregistered process) with the node's mailbox size, so Erlang and Elixir
-// code can call it as {Name, Node}.
-func (n *Node) RegisterServer(name string, srv gen.ServerBehavior, args ...etf.Term) (gen.Process, error) {
+// code can call it as {Name, Node}. srv is an ergo gen.Server, a
+// genserver.Server (callbacks run in the process loop: lower call latency,
+// see package genserver), or any other gen.ProcessBehavior.
+func (n *Node) RegisterServer(name string, srv gen.ProcessBehavior, args ...etf.Term) (gen.Process, error) {
 	en, err := n.running()
 	if err != nil {
 		return nil, err
