@@ -1,0 +1,287 @@
+package genserver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/genserver"
+)
+
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+func uniq(prefix string) string {
+	seq.Lock()
+	defer seq.Unlock()
+	seq.n++
+	return fmt.Sprintf("%s%d", prefix, seq.n)
+}
+
+// testServer is the server under test. Calls:
+//
+//	{echo, X}            -> X
+//	{relay, To, Msg}     -> {ok, Reply} | {error, timeout | other}: a nested
+//	                        call to To ({Name, Node})
+//	{relay, To, Msg, Ms} -> the same with a timeout in milliseconds
+//	{later, X}           -> no reply now; X is sent by the next HandleInfo
+//	panic                -> panics
+//	{stop, Reason}       -> ends the process with Reason
+//
+// Casts and infos are recorded on events, in the order handled.
+type testServer struct {
+	genserver.Server
+	events chan string
+	later  *gen.ServerFrom
+	laterX etf.Term
+}
+
+func newTestServer() *testServer { return &testServer{events: make(chan string, 64)} }
+
+func (s *testServer) HandleCall(p *genserver.Process, from gen.ServerFrom, m etf.Term) (etf.Term, gen.ServerStatus) {
+	if m == etf.Atom("panic") {
+		panic("boom")
+	}
+	t, ok := m.(etf.Tuple)
+	if !ok || len(t) < 2 {
+		return etf.Tuple{etf.Atom("bad"), m}, gen.ServerStatusOK
+	}
+	switch t[0] {
+	case etf.Atom("echo"):
+		return t[1], gen.ServerStatusOK
+	case etf.Atom("stop"):
+		return nil, gen.ServerStatus(errors.New(fmt.Sprint(t[1])))
+	case etf.Atom("later"):
+		s.later, s.laterX = &from, t[1]
+		return nil, gen.ServerStatusIgnore
+	case etf.Atom("relay"):
+		timeout := genserver.DefaultCallTimeout
+		if len(t) == 4 {
+			ms, _ := t[3].(int64)
+			timeout = time.Duration(ms) * time.Millisecond
+		}
+		id, ok := t[1].(etf.Tuple)
+		if !ok || len(id) != 2 {
+			return etf.Tuple{etf.Atom("bad"), m}, gen.ServerStatusOK
+		}
+		to := gen.ProcessID{Name: fmt.Sprint(id[0]), Node: fmt.Sprint(id[1])}
+		reply, err := p.CallWithTimeout(to, t[2], timeout)
+		s.events <- "relay returned"
+		if err != nil {
+			kind := "other"
+			if errors.Is(err, genserver.ErrCallTimeout) {
+				kind = "timeout"
+			}
+			return etf.Tuple{etf.Atom("error"), etf.Atom(kind)}, gen.ServerStatusOK
+		}
+		return etf.Tuple{etf.Atom("ok"), reply}, gen.ServerStatusOK
+	}
+	return etf.Tuple{etf.Atom("bad"), m}, gen.ServerStatusOK
+}
+
+func (s *testServer) HandleCast(p *genserver.Process, m etf.Term) gen.ServerStatus {
+	s.events <- fmt.Sprintf("cast %v", m)
+	return gen.ServerStatusOK
+}
+
+func (s *testServer) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
+	s.events <- fmt.Sprintf("info %v", m)
+	if s.later != nil {
+		_ = p.SendReply(*s.later, s.laterX)
+		s.later = nil
+	}
+	return gen.ServerStatusOK
+}
+
+func startGo(t *testing.T, name, cookie string) *node.Node {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Cookie = name, node.Cookie(cookie)
+	n, err := node.New(cfg, node.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return n
+}
+
+// nextEvent returns the server's next recorded event.
+func nextEvent(t *testing.T, s *testServer) string {
+	t.Helper()
+	select {
+	case e := <-s.events:
+		return e
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event from the server within 20s")
+		return ""
+	}
+}
+
+// erlEcho registers erl_echo on the BEAM node, speaking the gen_server
+// protocol: {echo, X} -> X; {ping_then_echo, X} first sends the atom pinged
+// to the caller's pid, then replies X; silent never replies.
+const erlEcho = `Echo = fun L() -> receive
+    {'$gen_call', From, {echo, X}} -> gen_server:reply(From, X), L();
+    {'$gen_call', {Pid, _} = From, {ping_then_echo, X}} -> Pid ! pinged, gen_server:reply(From, X), L();
+    {'$gen_call', _, silent} -> L()
+  end end,
+register(erl_echo, spawn(Echo)), ok.`
+
+func TestServerWithErlang(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		cookie := beamtest.RandomCookie()
+		goName := uniq("go") + "@127.0.0.1"
+		gn := startGo(t, goName, cookie)
+		srv := newTestServer()
+		if _, err := gn.RegisterServer("fast", srv); err != nil {
+			t.Fatal(err)
+		}
+		erl := beamtest.Start(t, rel, beamtest.Options{Name: uniq("erl") + "@127.0.0.1", Cookie: cookie})
+		erl.Eval(t, erlEcho)
+		// eval runs Erlang expressions on the BEAM node with Fast bound to
+		// the Go server's {Name, Node}.
+		eval := func(t *testing.T, expr string) string {
+			t.Helper()
+			return erl.Eval(t, fmt.Sprintf("Fast = {fast, '%s'}, %s", goName, expr))
+		}
+
+		calls := []struct{ name, expr, want string }{
+			{"gen_server:call (alias reply tag)", `gen_server:call(Fast, {echo, hello}).`, "hello"},
+			{"a large term", `B = binary:copy(<<"x">>, 70000), B =:= gen_server:call(Fast, {echo, B}).`, "true"},
+			{"plain reference reply tag", `R = make_ref(), Fast ! {'$gen_call', {self(), R}, {echo, plain}},
+				receive {R, X} -> X after 10000 -> no_reply end.`, "plain"},
+			{"nested call to erlang", `gen_server:call(Fast, {relay, {erl_echo, node()}, {echo, nested}}).`, "{ok,nested}"},
+			{"nested call timeout", `gen_server:call(Fast, {relay, {erl_echo, node()}, silent, 200}).`, "{error,timeout}"},
+		}
+		for _, c := range calls {
+			t.Run(c.name, func(t *testing.T) {
+				if got := eval(t, c.expr); got != c.want {
+					t.Fatalf("%s\n = %s\nwant %s", c.expr, got, c.want)
+				}
+				if c.name == "nested call to erlang" || c.name == "nested call timeout" {
+					if e := nextEvent(t, srv); e != "relay returned" {
+						t.Fatalf("event %q, want relay returned", e)
+					}
+				}
+			})
+		}
+
+		t.Run("messages during a nested call are handled after it", func(t *testing.T) {
+			got := eval(t, `gen_server:call(Fast, {relay, {erl_echo, node()}, {ping_then_echo, x}}).`)
+			if got != "{ok,x}" {
+				t.Fatalf("relay = %s", got)
+			}
+			for _, want := range []string{"relay returned", "info pinged"} {
+				if e := nextEvent(t, srv); e != want {
+					t.Fatalf("event %q, want %q", e, want)
+				}
+			}
+		})
+		t.Run("gen_server:cast", func(t *testing.T) {
+			eval(t, `gen_server:cast(Fast, hi).`)
+			if e := nextEvent(t, srv); e != "cast hi" {
+				t.Fatalf("event %q, want cast hi", e)
+			}
+		})
+		t.Run("reply from a later callback", func(t *testing.T) {
+			got := eval(t, `R = make_ref(), Fast ! {'$gen_call', {self(), R}, {later, deferred}}, Fast ! wake,
+				receive {R, X} -> X after 10000 -> no_reply end.`)
+			if got != "deferred" {
+				t.Fatalf("reply = %s, want deferred", got)
+			}
+			if e := nextEvent(t, srv); e != "info wake" {
+				t.Fatalf("event %q, want info wake", e)
+			}
+		})
+
+		crashes := []struct{ name, call, reason string }{
+			{"a callback panics", "panic", "panic"},
+			{"a callback returns an error status", "{stop, gone_away}", "gone_away"},
+		}
+		for _, c := range crashes {
+			t.Run(c.name, func(t *testing.T) {
+				name := uniq("crash")
+				if _, err := gn.RegisterServer(name, newTestServer()); err != nil {
+					t.Fatal(err)
+				}
+				// The caller exits as a gen_server:call to a crashing OTP
+				// gen_server does: {Reason, {gen_server, call, [...]}}.
+				got := erl.Eval(t, fmt.Sprintf(`case catch gen_server:call({%s, '%s'}, %s) of
+					{'EXIT', {R, {gen_server, call, _}}} -> {exit, R}; Other -> {returned, Other} end.`, name, goName, c.call))
+				if want := fmt.Sprintf("{exit,%s}", c.reason); got != want {
+					t.Fatalf("call = %s, want %s", got, want)
+				}
+			})
+		}
+	})
+}
+
+func TestServerWithElixir(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		cookie := beamtest.RandomCookie()
+		goName := uniq("go") + "@127.0.0.1"
+		gn := startGo(t, goName, cookie)
+		srv := newTestServer()
+		if _, err := gn.RegisterServer("fast", srv); err != nil {
+			t.Fatal(err)
+		}
+		ex := beamtest.Start(t, rel, beamtest.Options{Name: uniq("ex") + "@127.0.0.1", Cookie: cookie, Elixir: true})
+		eval := func(t *testing.T, expr string) string {
+			t.Helper()
+			return ex.Eval(t, fmt.Sprintf(`fast = {:fast, :"%s"}; %s`, goName, expr))
+		}
+		t.Run("GenServer.call", func(t *testing.T) {
+			if got := eval(t, `GenServer.call(fast, {:echo, %{"k" => [1, 2]}})`); got != `%{"k" => [1, 2]}` {
+				t.Fatalf("GenServer.call = %s", got)
+			}
+		})
+		t.Run("GenServer.cast", func(t *testing.T) {
+			eval(t, `GenServer.cast(fast, :hi)`)
+			if e := nextEvent(t, srv); e != "cast hi" {
+				t.Fatalf("event %q, want cast hi", e)
+			}
+		})
+		t.Run("GenServer.call to a crashing callback exits", func(t *testing.T) {
+			name := uniq("crash")
+			if _, err := gn.RegisterServer(name, newTestServer()); err != nil {
+				t.Fatal(err)
+			}
+			got := ex.Eval(t, fmt.Sprintf(`try do GenServer.call({:%s, :"%s"}, :panic) catch :exit, {r, {GenServer, :call, _}} -> {:exit, r} end`, name, goName))
+			if got != "{:exit, :panic}" {
+				t.Fatalf("call = %s, want {:exit, :panic}", got)
+			}
+		})
+	})
+}
+
+// TestCallOutsideACallback: Call on a Process that is not running its loop
+// fails with an error instead of blocking.
+func TestCallOutsideACallback(t *testing.T) {
+	var p genserver.Process
+	if _, err := p.CallWithTimeout(etf.Atom("x"), etf.Atom("y"), time.Second); !errors.Is(err, genserver.ErrUnhandled) {
+		t.Fatalf("err = %v, want ErrUnhandled", err)
+	}
+}
