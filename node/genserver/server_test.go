@@ -285,3 +285,68 @@ func TestCallOutsideACallback(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnhandled", err)
 	}
 }
+
+// exitServer records exit signals (trapped or not) and Terminate.
+type exitServer struct {
+	genserver.Server
+	trap   bool
+	events chan string
+}
+
+func (s *exitServer) Init(p *genserver.Process, args ...etf.Term) error {
+	p.SetTrapExit(s.trap)
+	return nil
+}
+
+func (s *exitServer) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
+	if ex, ok := m.(gen.MessageExit); ok {
+		s.events <- "exit message " + ex.Reason
+	}
+	return gen.ServerStatusOK
+}
+
+func (s *exitServer) Terminate(p *genserver.Process, reason string) {
+	s.events <- "terminate " + reason
+}
+
+// TestExitSignals: a linked process's exit reaches a trapping server as
+// gen.MessageExit and stops a server that does not trap exits.
+func TestExitSignals(t *testing.T) {
+	gn := startGo(t, uniq("exits")+"@127.0.0.1", beamtest.RandomCookie())
+	tests := []struct {
+		name string
+		trap bool
+		want string
+	}{
+		{"trapped", true, "exit message bye"},
+		{"not trapped", false, "terminate bye"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &exitServer{trap: tt.trap, events: make(chan string, 4)}
+			sp, err := gn.RegisterServer("", srv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(sp.Kill)
+			other, err := gn.RegisterServer("", &exitServer{events: make(chan string, 4)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Link(sp.Self()); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Exit("bye"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case e := <-srv.events:
+				if e != tt.want {
+					t.Fatalf("event %q, want %q", e, tt.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no event within 20s, want %q", tt.want)
+			}
+		})
+	}
+}
