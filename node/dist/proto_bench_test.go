@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,12 +122,12 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			goName := "bgo_" + rel.Name + "@127.0.0.1"
 			n := ptGoNode(b, goName, cookie, 60*time.Second)
 			ptSpawn(b, n, "net_kernel", newPTSrv())
-			sinkP, err := n.Spawn("pt_cnt", gen.ProcessOptions{MailboxSize: 65535}, &ptCountSink{})
+			sinkP, err := n.Spawn("pt_cnt", gen.ProcessOptions{MailboxSize: 4096}, &ptCountSink{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			srv := newPTSrv()
-			goProc, err := n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 65535}, srv)
+			goProc, err := n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 4096}, srv)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -153,16 +154,24 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			for _, kind := range []string{"small", "1KiB", "64KiB"} {
 				cnt := counts[kind]
 				b.Run("beam_to_go/"+kind, func(b *testing.B) {
-					var goRate, beamRate float64
+					var goRate, beamRate, beamCPU, goCPU float64
 					for i := 0; i < b.N; i++ {
+						cpu0 := ptBeamCPU(b, c)
 						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
+						beamCPU = (ptBeamCPU(b, c) - cpu0) * 1e3 / float64(cnt)
 						// Arm the Go sink to notify the sending Eval process.
 						ptDirect(b, sinkP, ptArm{max: cnt, notify: evalPid})
+						go0 := ptSelfCPU(b)
 						goRate = ptBeamSendRate(b, a, toGo, "ok", cnt, kind)
+						goCPU = (ptSelfCPU(b) - go0) * 1e3 / float64(cnt)
 					}
 					b.ReportMetric(goRate, "go_msg/s")
 					b.ReportMetric(beamRate, "beam_msg/s")
 					b.ReportMetric(goRate/beamRate, "x_beam")
+					// CPU time the receiver spent per message: the receiving
+					// BEAM node's runtime, or this whole Go process.
+					b.ReportMetric(beamCPU, "rx_cpu_us/msg_beam")
+					b.ReportMetric(goCPU, "rx_cpu_us/msg_go")
 				})
 				b.Run("go_to_beam/"+kind, func(b *testing.B) {
 					var goRate, beamRate, beamCPU, goCPU float64
@@ -240,6 +249,17 @@ func ptBeamCPU(b *testing.B, n *beamtest.Node) float64 {
 		b.Fatalf("runtime: %s", out)
 	}
 	return ms
+}
+
+// ptSelfCPU returns the CPU time in milliseconds this process has used
+// (user and system, all threads).
+func ptSelfCPU(b *testing.B) float64 {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 func ptGoPidOnBeamFrom(goName, name string) string {
