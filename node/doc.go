@@ -11,7 +11,9 @@
 //   - `net_kernel`, answering net_adm:ping.
 //
 // User code registers its own gen_servers with RegisterServer (ergo's
-// gen.ServerBehavior), calls Erlang processes with Call, connects and
+// gen.Server, or node/genserver's Server, which runs its callbacks in the
+// process loop for lower call latency), calls Erlang processes with Call
+// (each call from a short-lived genserver process), connects and
 // disconnects peers, and follows peer up/down Events with Subscribe. Node
 // satisfies discovery's Connector interface (Connect, Disconnect, Connected)
 // without importing it.
@@ -27,6 +29,7 @@
 // The cookie is a Cookie, whose String and LogValue redact it: it never
 // appears in a log line or an error returned by this package.
 //
-// node may import epmd, node/dist, node/term and ergo; discovery, metrics and
+// node may import epmd, node/dist, node/term, node/genserver and ergo;
+// discovery, metrics and
 // cmd/gonode import node, never the reverse.
 package node
