@@ -30,6 +30,5 @@
 // appears in a log line or an error returned by this package.
 //
 // node may import epmd, node/dist, node/term, node/genserver and ergo;
-// discovery, metrics and
-// cmd/gonode import node, never the reverse.
+// discovery, metrics and cmd/gonode import node, never the reverse.
 package node
