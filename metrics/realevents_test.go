@@ -23,6 +23,7 @@ import (
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/nodetest"
 	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
@@ -49,26 +50,7 @@ func startNode(t *testing.T, m *metrics.Metrics, name string, cookie node.Cookie
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, cookie
-	n, err := node.New(cfg, node.WithObserver(m.NodeObserver()),
-		node.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop node: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("gonode log:\n%s", logs.String())
-		}
-	})
+	n := nodetest.Start(t, cfg, logs, node.WithObserver(m.NodeObserver()))
 	m.SetPeerSource(n)
 	m.SetTrafficSource(n)
 	return n

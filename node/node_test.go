@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/nodetest"
 	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
@@ -36,26 +36,7 @@ func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Obs
 		e(&cfg)
 	}
 	logs := &testutil.SyncBuffer{}
-	n, err := node.New(cfg, node.WithObserver(obs),
-		node.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("gonode log:\n%s", logs.String())
-		}
-	})
+	n := nodetest.Start(t, cfg, logs, node.WithObserver(obs))
 	return n, logs
 }
 

@@ -1,11 +1,8 @@
 package genserver_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/nodetest"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/genserver"
 )
@@ -109,22 +107,7 @@ func startGo(t *testing.T, name, cookie string) *node.Node {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, node.Cookie(cookie)
-	n, err := node.New(cfg, node.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	n := nodetest.Start(t, cfg, nil)
 	return n
 }
 

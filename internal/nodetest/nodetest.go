@@ -1,0 +1,47 @@
+// Package nodetest starts gonode nodes for tests of the packages built on
+// package node (node's own external tests, node/genserver, metrics). It is
+// for tests only.
+package nodetest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/gonode/gonode/internal/testutil"
+	"github.com/gonode/gonode/node"
+)
+
+// Start creates and starts a node from cfg with opts, and stops it in
+// t.Cleanup. The node logs at debug level to logs (nil discards the log);
+// when the test failed, the log is printed with the test's output.
+func Start(t testing.TB, cfg node.Config, logs *testutil.SyncBuffer, opts ...node.Option) *node.Node {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if logs != nil {
+		w = logs
+	}
+	opts = append(opts, node.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	n, err := node.New(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("stop node %s: %v", cfg.Name, err)
+		}
+		if t.Failed() && logs != nil {
+			t.Logf("log of %s:\n%s", cfg.Name, logs.String())
+		}
+	})
+	return n
+}
