@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,18 +43,8 @@ func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Obs
 const erlEcho = `register(echo, spawn(fun Loop() ->
 	receive {'$gen_call', From, Msg} -> gen:reply(From, {echo, Msg}), Loop() end end)), ok.`
 
-var seq struct {
-	sync.Mutex
-	n int
-}
-
 // uniq returns a node basename unique within this test binary.
-func uniq(prefix string) string {
-	seq.Lock()
-	defer seq.Unlock()
-	seq.n++
-	return fmt.Sprintf("%s%d", prefix, seq.n)
-}
+var uniq = nodetest.Uniq
 
 func TestErlangAndGoTalk(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, rel beamtest.Release) {

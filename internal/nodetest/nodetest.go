@@ -5,8 +5,10 @@ package nodetest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,4 +46,18 @@ func Start(t testing.TB, cfg node.Config, logs *testutil.SyncBuffer, opts ...nod
 		}
 	})
 	return n
+}
+
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+// Uniq returns prefix followed by a number unique within the test binary, for
+// node basenames that must not collide across tests.
+func Uniq(prefix string) string {
+	seq.Lock()
+	defer seq.Unlock()
+	seq.n++
+	return fmt.Sprintf("%s%d", prefix, seq.n)
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonode/gonode/internal/testutil"
+
 	"github.com/ergo-services/ergo/node"
 	"go.uber.org/goleak"
 )
@@ -30,23 +32,8 @@ const (
 	testCookie = "sesame-cookie-7f3a"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's concurrent writes.
+type syncBuffer = testutil.SyncBuffer
 
 // observation is one ObserveHandshake call.
 type observation struct {

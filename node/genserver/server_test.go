@@ -3,7 +3,6 @@ package genserver_test
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,17 +15,8 @@ import (
 	"github.com/gonode/gonode/node/genserver"
 )
 
-var seq struct {
-	sync.Mutex
-	n int
-}
-
-func uniq(prefix string) string {
-	seq.Lock()
-	defer seq.Unlock()
-	seq.n++
-	return fmt.Sprintf("%s%d", prefix, seq.n)
-}
+// uniq returns a node basename unique within this test binary.
+var uniq = nodetest.Uniq
 
 // testServer is the server under test. Calls:
 //
