@@ -15,12 +15,18 @@ import (
 // full mailbox before it drops the message.
 const mailboxFullWait = 10 * time.Second
 
+// readSlab is the size of the reader's slabs (frameReader): the most one
+// read system call takes from the socket, and the most memory a body given
+// to a process can hold on to beyond its own.
+const readSlab = 256 << 10
+
 // readLoop reads frames in arrival order and routes each complete message
 // before reading the next, which keeps Erlang's per-pair ordering. It
 // returns the error that ended the connection.
 func (c *conn) readLoop() error {
-	fr := newFrameReader(c.src, 64<<10, c.cfg.MaxFrameSize)
+	fr := newFrameReader(c.src, readSlab, c.cfg.MaxFrameSize)
 	asm := newAssembler(c.cfg.MaxFrameSize)
+	asm.extend = fr.extend
 	for {
 		body, owned, err := fr.next()
 		if err != nil {

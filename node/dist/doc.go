@@ -40,10 +40,19 @@
 // Copies: the writer gathers queued frames into vectored writes, copying
 // small frames together and writing large ones (and the data of fragments,
 // framed by separate headers) from the buffer they were encoded into,
-// pooled by size. The reader reads a large frame straight into a buffer of
-// its own, appends later fragments of a message to it in place, and lets a
-// binary that makes up most of a message keep its bytes there
-// (term.WithSharedBinaries) instead of copying it out.
+// pooled by size. The reader reads from the socket into 256 KiB slabs, as
+// much as is ready per system call, and hands frames out as slices of the
+// slab; the last fragment of a message (OTP sends a 64 KiB binary as a
+// 64 KiB fragment and a short one) is moved next to the first, so a
+// fragmented message is not copied either. A binary that makes up most of
+// a message of 16 KiB or more keeps its bytes in the slab
+// (term.WithSharedBinaries) instead of being copied out. Slabs nothing
+// references any more are recycled (found by the garbage collector).
+//
+// The price, as with a sub-binary of a refc binary on the BEAM: a received
+// binary of 16 KiB or more keeps its whole slab alive, up to 256 KiB, for
+// as long as it is referenced. A process that keeps such binaries for long
+// (a cache) should keep a copy (bytes.Clone) instead.
 //
 // A frame that cannot be understood (a malformed term, a control message of
 // the wrong shape, a fragment out of sequence) is dropped, counted and

@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,62 +41,152 @@ var (
 
 // frameReader reads the 4-byte length-prefixed frames of a connected
 // distribution channel. A frame of length 0 is a tick.
+//
+// It reads from the network into slabs: each read system call fills as
+// much of the current slab as the socket has ready, and a frame body is
+// handed out as a slice of the slab, so a large message is copied once, by
+// the kernel. A body of ownFrom bytes or more is handed out to keep (the
+// message decoded from it keeps its binaries there,
+// term.WithSharedBinaries); the slab is then never written below the end of
+// that body, and when it is full the reader moves to a new one. Until a body
+// is given away the slab is reused, as a bufio buffer would be.
 type frameReader struct {
-	r   *bufio.Reader
-	max int
-	hdr [4]byte
-	buf []byte // reused for bodies up to ownFrom bytes
+	src  io.Reader
+	max  int
+	slab int    // size of a new slab
+	buf  []byte // the current slab; buf[r:w] is read and not yet consumed
+	r, w int
+	err  error // the read error to return once buf[r:w] is consumed
+
+	// kept is the end in buf of the bodies given away: buf[:kept] is not
+	// the reader's any more. lastEnd is the end of the body the last next
+	// returned; lastOwned tells that it was given away.
+	kept      int
+	lastEnd   int
+	lastOwned bool
 }
 
-// ownFrom is the smallest frame body read into a buffer of its own, which
-// the message decoded from it may keep (term.WithSharedBinaries), instead
-// of the reused buffer the decoder must copy out of. A first fragment that
-// large gets room for the next fragment: reassembly then appends in place.
+// ownFrom is the smallest frame body handed out for the caller to keep,
+// which the message decoded from it may keep (term.WithSharedBinaries),
+// instead of being valid only until the next read, so that the decoder
+// must copy out of it.
 const ownFrom = 16 << 10
 
-func newFrameReader(r io.Reader, size, max int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, size), max: max}
+// firstSlab is the size of a connection's first slab when its first frame
+// is small.
+const firstSlab = 64 << 10
+
+func newFrameReader(r io.Reader, slab, max int) *frameReader {
+	return &frameReader{src: r, max: max, slab: slab}
 }
 
 // next returns the body of the next frame: an empty slice for a tick. When
-// owned is false the body is only valid until the next call (the buffer is
-// reused); when true it is the caller's. A large body is read from the
-// network straight into its own buffer.
+// owned is false the body is only valid until the next call (the memory is
+// reused); when true it is the caller's.
 func (fr *frameReader) next() (body []byte, owned bool, err error) {
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+	if fr.lastOwned {
+		fr.kept = fr.lastEnd
+		fr.lastOwned = false
+	}
+	if err := fr.fill(4); err != nil {
 		return nil, false, err
 	}
-	n := binary.BigEndian.Uint32(fr.hdr[:])
+	n := int(binary.BigEndian.Uint32(fr.buf[fr.r:]))
+	fr.r += 4
 	if n == 0 {
 		return []byte{}, false, nil
 	}
-	if uint64(n) > uint64(fr.max) {
+	if n > fr.max {
 		return nil, false, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
-	switch {
-	case n >= ownFrom:
-		extra := 0
-		if p, _ := fr.r.Peek(2); len(p) == 2 && p[0] == tagVersion && p[1] == tagFragmentHeader {
-			// Room for a short last fragment: OTP sends a 64 KiB binary
-			// as a 64 KiB fragment and one of a few dozen bytes. Longer
-			// messages grow by append's doubling.
-			extra = 4 << 10
-		}
-		body = make([]byte, n, int(n)+extra)
-		owned = true
-	case int(n) <= cap(fr.buf):
-		body = fr.buf[:n]
-	default:
-		body = make([]byte, n)
-		fr.buf = body
-	}
-	if _, err := io.ReadFull(fr.r, body); err != nil {
+	if err := fr.fill(n); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, false, err
 	}
-	return body, owned, nil
+	start, end := fr.r, fr.r+n
+	fr.r = end
+	fr.lastEnd = end
+	fr.lastOwned = n >= ownFrom
+	return fr.buf[start:end:end], fr.lastOwned, nil
+}
+
+// fill makes buf[r:w] hold at least k bytes, reading as much as the source
+// has ready into the room after w.
+func (fr *frameReader) fill(k int) error {
+	if fr.w-fr.r >= k {
+		return nil
+	}
+	if len(fr.buf)-fr.r < k {
+		fr.makeRoom(k)
+	}
+	for fr.w-fr.r < k {
+		if fr.err != nil {
+			err := fr.err
+			if fr.w > fr.r && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // a frame cut short
+			}
+			return err
+		}
+		m, err := fr.src.Read(fr.buf[fr.w:])
+		fr.w += m
+		if err != nil {
+			fr.err = err
+		} else if m == 0 {
+			fr.err = io.ErrNoProgress
+		}
+	}
+	return nil
+}
+
+// makeRoom moves the unconsumed bytes to where k bytes fit after them: to
+// the start of the slab when nothing of it was given away and k fits, else
+// to a new slab.
+func (fr *frameReader) makeRoom(k int) {
+	unread := fr.buf[fr.r:fr.w]
+	if fr.kept == 0 && !fr.lastOwned && k <= len(fr.buf) {
+		copy(fr.buf, unread)
+	} else {
+		size := fr.slab
+		if fr.buf == nil && k < ownFrom {
+			// A connection that never sees a large frame keeps a small
+			// slab, read into over and over.
+			size = min(size, firstSlab)
+		}
+		nb := getSlab(max(size, k))
+		copy(nb, unread)
+		fr.buf = nb
+		fr.kept = 0
+		fr.lastOwned = false
+		fr.lastEnd = 0
+	}
+	fr.w = len(unread)
+	fr.r = 0
+}
+
+// extend appends data, the tail of the body the last next returned, to
+// prev, the tail of a body given away earlier, in place when prev ends
+// where the given-away part of the slab ends: data then moves down to
+// right after prev (over bytes already consumed), and the body it came from
+// is not given away. It reports false when prev cannot be extended in
+// place; the caller then appends with a copy.
+func (fr *frameReader) extend(prev, data []byte) ([]byte, bool) {
+	k := fr.kept
+	if len(prev) == 0 || len(data) == 0 || k == 0 || len(prev) > k || fr.lastEnd <= k {
+		return nil, false
+	}
+	// prev must end at buf[k-1], data at the end of the last body.
+	if &prev[len(prev)-1] != &fr.buf[k-1] || &data[len(data)-1] != &fr.buf[fr.lastEnd-1] {
+		return nil, false
+	}
+	if fr.lastEnd-len(data) < k {
+		return nil, false
+	}
+	n := copy(fr.buf[k:], data)
+	fr.kept = k + n
+	fr.lastOwned = false
+	return fr.buf[k-len(prev) : k+n : k+n], true
 }
 
 // rawMessage is one complete distribution message, not yet decoded: the
@@ -135,6 +224,9 @@ type assembler struct {
 	partials map[uint64]*partial
 	pending  int // bytes held in partials
 	max      int // largest message (and sum of partials) accepted
+	// extend, when set, appends a fragment's data to the message in
+	// reassembly without a copy of what it holds (frameReader.extend).
+	extend func(prev, data []byte) ([]byte, bool)
 }
 
 func newAssembler(max int) *assembler {
@@ -237,7 +329,11 @@ func (a *assembler) nextFragment(b []byte) (rawMessage, bool, error) {
 		return rawMessage{}, false, err
 	}
 	p.held += len(b) - 16
-	p.buf = append(p.buf, b[16:]...)
+	if nb, ok := a.appendInPlace(p.buf, b[16:]); ok {
+		p.buf = nb
+	} else {
+		p.buf = append(p.buf, b[16:]...)
+	}
 	if frag > 1 {
 		p.next--
 		return rawMessage{}, false, nil
@@ -245,6 +341,13 @@ func (a *assembler) nextFragment(b []byte) (rawMessage, bool, error) {
 	a.pending -= p.held
 	delete(a.partials, seq)
 	return rawMessage{data: p.buf, atoms: p.atoms, owned: true}, true, nil
+}
+
+func (a *assembler) appendInPlace(prev, data []byte) ([]byte, bool) {
+	if a.extend == nil {
+		return nil, false
+	}
+	return a.extend(prev, data)
 }
 
 func (a *assembler) grow(n int) error {

@@ -13,12 +13,15 @@ import (
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/node/genserver"
 )
 
 // ptCountSink counts messages and, once armed, tells a process when the
-// expected number has arrived.
+// expected number has arrived. It is a genserver.Server, gonode's server
+// behaviour: its callbacks run in the process loop, as the BEAM counter's
+// receive loop does.
 type ptCountSink struct {
-	gen.Server
+	genserver.Server
 	n, max int
 	notify etf.Pid
 }
@@ -28,14 +31,14 @@ type ptArm struct {
 	notify etf.Pid
 }
 
-func (s *ptCountSink) HandleDirect(p *gen.ServerProcess, ref etf.Ref, m interface{}) (interface{}, gen.DirectStatus) {
+func (s *ptCountSink) HandleDirect(p *genserver.Process, ref etf.Ref, m any) (any, gen.DirectStatus) {
 	if a, ok := m.(ptArm); ok {
 		s.n, s.max, s.notify = 0, a.max, a.notify
 	}
 	return nil, nil
 }
 
-func (s *ptCountSink) HandleInfo(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+func (s *ptCountSink) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
 	s.n++
 	if s.n == s.max {
 		_ = p.Send(s.notify, etf.Atom("pt_done"))
