@@ -45,14 +45,15 @@
 // slab; the last fragment of a message (OTP sends a 64 KiB binary as a
 // 64 KiB fragment and a short one) is moved next to the first, so a
 // fragmented message is not copied either. A binary that makes up most of
-// a message of 16 KiB or more keeps its bytes in the slab
+// a message of 64 KiB or more keeps its bytes in the slab
 // (term.WithSharedBinaries) instead of being copied out. Slabs nothing
 // references any more are recycled (found by the garbage collector).
 //
-// The price, as with a sub-binary of a refc binary on the BEAM: a received
-// binary of 16 KiB or more keeps its whole slab alive, up to 256 KiB, for
-// as long as it is referenced. A process that keeps such binaries for long
-// (a cache) should keep a copy (bytes.Clone) instead.
+// The price, as with a sub-binary of a refc binary on the BEAM: such a
+// binary keeps its whole slab alive, 256 KiB, for as long as it is
+// referenced (at most 8 times its size). A process that keeps received
+// binaries of 32 KiB or more for long (a cache) should keep copies
+// (bytes.Clone).
 //
 // A frame that cannot be understood (a malformed term, a control message of
 // the wrong shape, a fragment out of sequence) is dropped, counted and

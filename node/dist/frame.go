@@ -66,11 +66,12 @@ type frameReader struct {
 	lastOwned bool
 }
 
-// ownFrom is the smallest frame body handed out for the caller to keep,
-// which the message decoded from it may keep (term.WithSharedBinaries),
-// instead of being valid only until the next read, so that the decoder
-// must copy out of it.
-const ownFrom = 16 << 10
+// ownFrom is the smallest frame body handed out for the caller to keep
+// rather than only until the next read: the first fragment of a large
+// message, to which the next fragments are joined, and the message a large
+// binary may share (shareFrom). A smaller body is decoded by copying out of
+// it, and the slab is reused.
+const ownFrom = 32 << 10
 
 // firstSlab is the size of a connection's first slab when its first frame
 // is small.

@@ -113,6 +113,14 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 	return frameBuf{b: b, size: len(b), msgs: 1, bp: bp}, nil
 }
 
+// shareFrom is the smallest message whose binaries may share its memory
+// (term.WithSharedBinaries shares one of at least half the message). A
+// shared binary keeps its whole slab (readSlab) alive: from 64 KiB that is
+// at most eight times the binary's size, four times for one of 64 KiB or
+// more, about what a sub-binary of a 64 KiB fragment costs on the BEAM.
+// Smaller messages are copied out of the slab.
+const shareFrom = 64 << 10
+
 // decodeMessage decodes the control term and the optional payload term of
 // a complete message. Errors wrap ErrMalformedFrame.
 func decodeMessage(m rawMessage) (control, payload etf.Term, hasPayload bool, err error) {
@@ -120,9 +128,10 @@ func decodeMessage(m rawMessage) (control, payload etf.Term, hasPayload bool, er
 	if m.atoms != nil {
 		opts = append(opts, term.WithAtomCache(m.atoms))
 	}
-	if m.owned {
-		// The message is in a buffer of its own: a large binary keeps its
-		// bytes there instead of being copied out.
+	if m.owned && len(m.data) >= shareFrom {
+		// The message is the caller's to give away: a binary that makes up
+		// most of it keeps its bytes there (in the reader's slab) instead of
+		// being copied out.
 		opts = append(opts, term.WithSharedBinaries())
 	}
 	next := func(b []byte, what string) (etf.Term, []byte, error) {

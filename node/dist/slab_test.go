@@ -7,6 +7,10 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/ergo-services/ergo/etf"
+
+	"github.com/gonode/gonode/node/term"
 )
 
 // chunkReader returns the stream in reads of random sizes, as a socket does.
@@ -200,5 +204,37 @@ func TestFrameReaderExtendsInPlace(t *testing.T) {
 	}
 	if !bytes.HasSuffix(msg.data, []byte("tail")) || msg.data[0] != 'a' {
 		t.Fatal("the reassembled message changed")
+	}
+}
+
+// TestDecodeSharesOnlyFromShareFrom checks the bound on the memory a
+// received binary keeps: one in a message of shareFrom bytes or more keeps
+// its bytes where they were read, a smaller one is copied out, so that it
+// does not keep a 256 KiB slab alive.
+func TestDecodeSharesOnlyFromShareFrom(t *testing.T) {
+	for _, tt := range []struct {
+		size   int
+		shared bool
+	}{{40 << 10, false}, {shareFrom, true}, {200 << 10, true}} {
+		control, err := term.Encode(nil, etf.Tuple{int64(opSend), etf.Atom(""), etf.Atom("sink")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := bytes.Repeat([]byte{'b'}, tt.size)
+		data, err := term.Encode(control, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, payload, ok, err := decodeMessage(rawMessage{data: data, owned: true})
+		if err != nil || !ok {
+			t.Fatalf("%d bytes: payload %v, %v", tt.size, ok, err)
+		}
+		got, _ := payload.([]byte)
+		if !bytes.Equal(got, bin) {
+			t.Fatalf("%d bytes: payload is not the binary sent", tt.size)
+		}
+		if shared := &got[0] == &data[len(data)-tt.size]; shared != tt.shared {
+			t.Fatalf("binary of %d bytes: shares the message's memory = %v, want %v", tt.size, shared, tt.shared)
+		}
 	}
 }
