@@ -10,9 +10,10 @@ import (
 // that nothing references a slab any more (no message still holds a binary
 // in it), a finalizer puts it in slabPool, and the next reader that needs
 // a slab reads into that memory again instead of a fresh allocation, which
-// Go zeroes and the kernel faults in page by page. For a stream of 64 KiB
-// messages that is about a fifth of the receiver's CPU time, and it makes
-// fewer garbage collections (BENCHMARKS.md). A slab left in the pool goes
+// Go zeroes and the kernel faults in page by page, and it makes fewer
+// garbage collections. Fresh memory per message is most of why receiving
+// 64 KiB messages cost the Go receiver 2-3x the BEAM's CPU (BENCHMARKS.md,
+// "Third pass"). A slab left in the pool goes
 // back to the collector after two collections, as anything in a sync.Pool
 // does, so a burst of large messages leaves no memory behind.
 var slabPool sync.Pool // of *byte: the first byte of a readSlab slab
