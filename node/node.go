@@ -230,6 +230,11 @@ func (n *Node) Uptime() time.Duration {
 // Connect connects to peer unless a connection exists. It returns when the
 // connection is established or failed, or when ctx ends (the attempt itself is
 // bounded by the dial timeout plus Config.HandshakeTimeout).
+//
+// When peer is connecting to us at the same time and wins (OTP gives a
+// simultaneous connect to the greater node name), our attempt is refused
+// and the connection the peer makes is the one that stays: Connect then
+// waits for it (at most HandshakeTimeout) and returns nil once it is up.
 func (n *Node) Connect(ctx context.Context, peer string) error {
 	en, err := n.running()
 	if err != nil {
@@ -250,6 +255,7 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 	n.mu.Unlock()
 	dialed := w.handshake.Dialing(peer)
 	handshakes := w.stats.outHandshakes.Load()
+	gaveWay := w.handshake.GaveWay()
 	done := make(chan error, 1)
 	go func() {
 		defer dialed()
@@ -258,6 +264,12 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 	select {
 	case err := <-done:
 		if err != nil {
+			if w.handshake.GaveWay() != gaveWay && n.awaitPeer(ctx, peer) {
+				// Our attempt gave way to the peer's own (it won a
+				// simultaneous connect, or its connection stays): connected
+				// all the same, through the connection the peer made.
+				return nil
+			}
 			if w.stats.outHandshakes.Load() == handshakes {
 				// No handshake finished: the peer could not be resolved or dialled.
 				n.obs.ConnectFailed(peer, Outgoing, ConnectUnreachable)
@@ -267,6 +279,34 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("connect to %s: %w", peer, ctx.Err())
+	}
+}
+
+// awaitPeer waits until peer is connected, for at most the handshake
+// timeout (the time the peer's own handshake may take) or until ctx ends,
+// and reports whether it is.
+func (n *Node) awaitPeer(ctx context.Context, peer string) bool {
+	events, cancel := n.Subscribe(8)
+	defer cancel()
+	if n.IsConnected(peer) {
+		return true
+	}
+	timer := time.NewTimer(n.cfg.HandshakeTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return false
+			}
+			if e.Peer == peer && e.Up {
+				return true
+			}
+		case <-timer.C:
+			return n.IsConnected(peer)
+		case <-ctx.Done():
+			return n.IsConnected(peer)
+		}
 	}
 }
 

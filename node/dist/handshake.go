@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -184,9 +185,20 @@ type Handshake struct {
 	// them give way, as OTP's net_kernel kills them. An entry lasts while
 	// the peer is marked Dialing.
 	superseded map[string]bool
+
+	gaveWay atomic.Uint64 // see GaveWay
 }
 
 var _ node.HandshakeInterface = (*Handshake)(nil)
+
+// GaveWay counts the outgoing handshakes that ended with ErrPeerRefused: the
+// peer won a simultaneous connect (it answered nok), our attempt gave way to
+// the peer's incoming one, or the peer's connection to us stays (false to
+// alive). In each case the connection to that peer is, or is about to be,
+// the one the peer made. A caller that compares it before and after a
+// failed connect can wait for that connection instead of reporting a
+// failure.
+func (h *Handshake) GaveWay() uint64 { return h.gaveWay.Load() }
 
 // NewHandshake returns a Handshake for cfg, or the problems Validate found.
 func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
@@ -626,6 +638,9 @@ func hsClassify(err error) HandshakeResult {
 func (h *Handshake) finish(dir HandshakeDirection, remote net.Addr, peer string, begin time.Time, err error) {
 	elapsed := time.Since(begin)
 	result := hsClassify(err)
+	if dir == DirectionOut && errors.Is(err, ErrPeerRefused) {
+		h.gaveWay.Add(1)
+	}
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.ObserveHandshake(dir, result, elapsed)
 	}
