@@ -13,20 +13,23 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
-// These tests hand Go's output to a real BEAM. They skip when erl is not
-// installed; the golden tests above need no BEAM.
+// These tests hand Go's output to a real BEAM: the host's OTP 25, and the
+// OTP 27 and 29 chroots when scripts/otp-matrix.sh has built them. They fail
+// when erl or unshare is missing (scripts/install-deps.sh installs both);
+// the golden tests above need no BEAM.
 
 func beamReleases(t *testing.T) []struct{ name, root string } {
 	t.Helper()
-	if _, err := exec.LookPath("erl"); err != nil {
-		t.Skip("erl not installed")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare not installed")
+	for _, tool := range []string{"erl", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed: run scripts/install-deps.sh", tool)
+		}
 	}
 	rels := []struct{ name, root string }{{"otp25", ""}}
-	if _, err := os.Stat("/var/cache/gonode/otp/sid/.gonode-ready"); err == nil {
-		rels = append(rels, struct{ name, root string }{"otp29", "/var/cache/gonode/otp/sid"})
+	for _, r := range []struct{ name, root string }{{"otp27", "/var/cache/gonode/otp/trixie"}, {"otp29", "/var/cache/gonode/otp/sid"}} {
+		if _, err := os.Stat(r.root + "/.gonode-ready"); err == nil {
+			rels = append(rels, r)
+		}
 	}
 	return rels
 }
