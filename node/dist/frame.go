@@ -45,11 +45,10 @@ var (
 // It reads from the network into slabs: each read system call fills as
 // much of the current slab as the socket has ready, and a frame body is
 // handed out as a slice of the slab, so a large message is copied once, by
-// the kernel. A body of ownFrom bytes or more is handed out to keep (the
-// message decoded from it keeps its binaries there,
-// term.WithSharedBinaries); the slab is then never written below the end of
-// that body, and when it is full the reader moves to a new one. Until a body
-// is given away the slab is reused, as a bufio buffer would be.
+// the kernel. A body of ownFrom bytes or more is handed out to keep (see
+// ownFrom); the slab is then never written below the end of that body, and
+// when it is full the reader moves to a new one. Until a body is given away
+// the slab is reused, as a bufio buffer would be.
 type frameReader struct {
 	src  io.Reader
 	max  int
@@ -92,14 +91,15 @@ func (fr *frameReader) next() (body []byte, owned bool, err error) {
 	if err := fr.fill(4); err != nil {
 		return nil, false, err
 	}
-	n := int(binary.BigEndian.Uint32(fr.buf[fr.r:]))
+	size := binary.BigEndian.Uint32(fr.buf[fr.r:])
 	fr.r += 4
-	if n == 0 {
+	if size == 0 {
 		return []byte{}, false, nil
 	}
-	if n > fr.max {
-		return nil, false, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, fr.max)
+	if uint64(size) > uint64(fr.max) {
+		return nil, false, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, size, fr.max)
 	}
+	n := int(size)
 	if err := fr.fill(n); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
