@@ -267,7 +267,10 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 			if w.handshake.GaveWay() != gaveWay && n.awaitPeer(ctx, peer) {
 				// Our attempt gave way to the peer's own (it won a
 				// simultaneous connect, or its connection stays): connected
-				// all the same, through the connection the peer made.
+				// all the same, through the connection the peer made. The
+				// count is the node's, not this peer's: when an attempt to
+				// another peer gave way meanwhile, a real failure here is
+				// reported after awaitPeer's wait, not at once.
 				return nil
 			}
 			if w.stats.outHandshakes.Load() == handshakes {
