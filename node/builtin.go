@@ -150,7 +150,11 @@ const callerMailboxSize = 16
 // etf.Pid, or a local registered name — and returns the reply. The deadline
 // of ctx (default 5 s) bounds it. Each Call runs in a short-lived process
 // of its own (a genserver.Server, which waits for the reply in its own loop),
-// so calls may run concurrently.
+// so calls may run concurrently. Like gen_server:call, the call monitors the
+// callee: when no process has that name, the process ends, or its node goes
+// down before replying, Call returns at once with a *genserver.DownError
+// (errors.Is genserver.ErrServerDown) carrying the reason (noproc,
+// noconnection, or the exit reason).
 func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
 	en, err := n.running()
 	if err != nil {

@@ -46,6 +46,63 @@ func (s *ptCountSink) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerSta
 	return gen.ServerStatusOK
 }
 
+// ptBenchEcho is the Go side's echo server, a genserver.Server like the
+// counter: it answers a call with the request itself, as the BEAM echo
+// (ptBenchSetup) does. Through Process.Direct it also sends a batch of
+// messages, and makes timed calls from inside the process, where the BEAM
+// side's timing is taken too (around gen_server:call in the calling
+// process).
+type ptBenchEcho struct {
+	genserver.Server
+	infos chan etf.Term
+}
+
+// ptCallTimes asks ptBenchEcho for n sequential calls of msg to `to`, each
+// timed; the answer is a []time.Duration.
+type ptCallTimes struct {
+	to  any
+	msg etf.Term
+	n   int
+}
+
+func (s *ptBenchEcho) HandleCall(p *genserver.Process, from gen.ServerFrom, m etf.Term) (etf.Term, gen.ServerStatus) {
+	if m == etf.Atom("pid") {
+		return p.Self(), gen.ServerStatusOK
+	}
+	return m, gen.ServerStatusOK
+}
+
+func (s *ptBenchEcho) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
+	select {
+	case s.infos <- m:
+	default:
+	}
+	return gen.ServerStatusOK
+}
+
+func (s *ptBenchEcho) HandleDirect(p *genserver.Process, ref etf.Ref, m any) (any, gen.DirectStatus) {
+	switch r := m.(type) {
+	case ptSendReq:
+		for i := 1; i <= r.n; i++ {
+			if err := p.Send(r.to, r.make(i)); err != nil {
+				return nil, fmt.Errorf("send %d: %w", i, err)
+			}
+		}
+		return nil, nil
+	case ptCallTimes:
+		lat := make([]time.Duration, 0, r.n)
+		for range r.n {
+			t0 := time.Now()
+			if _, err := p.Call(r.to, r.msg); err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		return lat, nil
+	}
+	return nil, fmt.Errorf("ptBenchEcho: unexpected %T", m)
+}
+
 // Erlang side of the benchmark: a counter like ptCountSink, a gen_server
 // style echo, and functions timing sends and calls in microseconds.
 const ptBenchSetup = `
@@ -98,17 +155,55 @@ receive pt_done -> erlang:monotonic_time(microsecond) - T0 after 120000 -> timeo
 	return float64(n) / (us / 1e6)
 }
 
+// Call latency cells: ptCallRounds rounds of ptCallRound calls per side.
+const (
+	ptCallRounds = 10
+	ptCallRound  = 500
+)
+
+// ptBeamCallTimes times n sequential gen_server:calls from the BEAM node
+// and returns each round trip in microseconds.
+func ptBeamCallTimes(b *testing.B, from *beamtest.Node, target string, n int, kind string) []float64 {
+	b.Helper()
+	out := from.Eval(b, fmt.Sprintf(`T = %s, M = %s, [begin T0 = erlang:monotonic_time(nanosecond), _ = gen_server:call(T, M), erlang:monotonic_time(nanosecond) - T0 end || _ <- lists:seq(1, %d)].`, target, ptMsgExpr(kind), n))
+	fields := strings.Split(strings.Trim(out, "[]"), ",")
+	lat := make([]float64, 0, len(fields))
+	for _, f := range fields {
+		ns, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			b.Fatalf("call run: %q in %.200s", f, out)
+		}
+		lat = append(lat, ns/1e3)
+	}
+	if len(lat) != n {
+		b.Fatalf("call run: %d times, want %d", len(lat), n)
+	}
+	return lat
+}
+
 // ptBeamCallLatency times n sequential gen_server:calls from the BEAM node
 // and returns the median and p99 in microseconds.
 func ptBeamCallLatency(b *testing.B, from *beamtest.Node, target string, n int, kind string) (p50, p99 float64) {
 	b.Helper()
-	out := from.Eval(b, fmt.Sprintf(`T = %s, M = %s, Ts = [begin T0 = erlang:monotonic_time(nanosecond), _ = gen_server:call(T, M), erlang:monotonic_time(nanosecond) - T0 end || _ <- lists:seq(1, %d)],
-S = lists:sort(Ts), {lists:nth(%d, S), lists:nth(%d, S)}.`, target, ptMsgExpr(kind), n, n/2, n*99/100))
-	var a, c float64
-	if _, err := fmt.Sscanf(strings.Trim(out, "{}"), "%g,%g", &a, &c); err != nil {
-		b.Fatalf("call run: %s", out)
-	}
-	return a / 1e3, c / 1e3
+	return ptPercentiles(ptBeamCallTimes(b, from, target, n, kind))
+}
+
+// ptPercentiles returns the median and p99 of lat (sorted in place).
+func ptPercentiles(lat []float64) (p50, p99 float64) {
+	sort.Float64s(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100]
+}
+
+// ptReportLatency reports the Go and BEAM->BEAM round trips and their ratios.
+func ptReportLatency(b *testing.B, goLat, beamLat []float64) {
+	g50, g99 := ptPercentiles(goLat)
+	b50, b99 := ptPercentiles(beamLat)
+	b.ReportMetric(g50, "go_p50_us")
+	b.ReportMetric(g99, "go_p99_us")
+	b.ReportMetric(b50, "beam_p50_us")
+	b.ReportMetric(b99, "beam_p99_us")
+	b.ReportMetric(g50/b50, "x_beam_p50")
+	b.ReportMetric(g99/b99, "x_beam_p99")
 }
 
 // BenchmarkDistVsBEAM measures Go<->BEAM message throughput and call round
@@ -129,7 +224,7 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := newPTSrv()
+			srv := &ptBenchEcho{infos: make(chan etf.Term, 64)}
 			goProc, err := n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 4096}, srv)
 			if err != nil {
 				b.Fatal(err)
@@ -204,39 +299,46 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 					b.ReportMetric(beamCPU, "rx_cpu_us/msg_from_beam")
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_from_go")
 				})
+				// Calls are timed in rounds of ptCallRound, the Go and the
+				// BEAM->BEAM blocks alternating (and swapping order each
+				// round), so that a change in machine load hits both.
 				b.Run("call_beam_to_go/"+kind, func(b *testing.B) {
-					var g50, g99, b50, b99 float64
+					var goLat, beamLat []float64
 					for i := 0; i < b.N; i++ {
-						b50, b99 = ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), 5000, kind)
-						g50, g99 = ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), 5000, kind)
-					}
-					b.ReportMetric(g50, "go_p50_us")
-					b.ReportMetric(g99, "go_p99_us")
-					b.ReportMetric(b50, "beam_p50_us")
-					b.ReportMetric(b99, "beam_p99_us")
-					b.ReportMetric(g50/b50, "x_beam_p50")
-					b.ReportMetric(g99/b99, "x_beam_p99")
-				})
-				b.Run("call_go_to_beam/"+kind, func(b *testing.B) {
-					var lat []time.Duration
-					msg := ptMsgGo(kind)
-					for i := 0; i < b.N; i++ {
-						lat = lat[:0]
-						for j := 0; j < 5000; j++ {
-							t0 := time.Now()
-							ptDirect(b, goProc, ptCallReq{gen.ProcessID{Name: "pt_echo", Node: c.Name}, msg})
-							lat = append(lat, time.Since(t0))
+						goLat, beamLat = goLat[:0], beamLat[:0]
+						for r := range ptCallRounds {
+							if r%2 == 0 {
+								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
+							}
+							goLat = append(goLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), ptCallRound, kind)...)
+							if r%2 == 1 {
+								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
+							}
 						}
 					}
-					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-					b50, b99 := ptBeamCallLatency(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), 5000, kind)
-					g50, g99 := float64(lat[len(lat)/2].Nanoseconds())/1e3, float64(lat[len(lat)*99/100].Nanoseconds())/1e3
-					b.ReportMetric(g50, "go_p50_us")
-					b.ReportMetric(g99, "go_p99_us")
-					b.ReportMetric(b50, "beam_p50_us")
-					b.ReportMetric(b99, "beam_p99_us")
-					b.ReportMetric(g50/b50, "x_beam_p50")
-					b.ReportMetric(g99/b99, "x_beam_p99")
+					ptReportLatency(b, goLat, beamLat)
+				})
+				b.Run("call_go_to_beam/"+kind, func(b *testing.B) {
+					var goLat, beamLat []float64
+					for i := 0; i < b.N; i++ {
+						goLat, beamLat = goLat[:0], beamLat[:0]
+						for r := range ptCallRounds {
+							if r%2 == 0 {
+								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
+							}
+							v, err := goProc.DirectWithTimeout(ptCallTimes{gen.ProcessID{Name: "pt_echo", Node: c.Name}, ptMsgGo(kind), ptCallRound}, 120)
+							if err != nil {
+								b.Fatal(err)
+							}
+							for _, d := range v.([]time.Duration) {
+								goLat = append(goLat, float64(d.Nanoseconds())/1e3)
+							}
+							if r%2 == 1 {
+								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
+							}
+						}
+					}
+					ptReportLatency(b, goLat, beamLat)
 				})
 			}
 		})

@@ -32,13 +32,18 @@
 //   - Process.Call makes a nested gen_server call from inside a callback
 //     and waits for the reply selectively: other messages and direct
 //     requests that arrive meanwhile are kept, in order, and handled after
-//     the callback returns. The wait ends with the reply, at the timeout
-//     (ErrCallTimeout), or when the process is told to stop (ErrStopping;
-//     the stop then takes effect). Call does not monitor the callee, so a
-//     callee that dies or a peer that disconnects shows as a timeout, as
-//     with ergo's gen.Server. A reply that arrives after its Call timed out
-//     reaches HandleInfo as {Ref, Reply} (as in an OTP gen_server whose
-//     call used a plain reference).
+//     the callback returns. Like gen_server:call it monitors the callee
+//     (a pid, a name, or {Name, Node}) for the length of the call. The
+//     wait ends with the reply; with a *DownError (errors.Is
+//     ErrServerDown) whose Reason is the monitor's: "noproc" for a name
+//     nobody registered, "noconnection" when the callee's node is not
+//     connected or goes down, or the callee's exit reason; at the timeout
+//     (ErrCallTimeout); or when the process is told to stop (ErrStopping;
+//     the stop then takes effect). After the reply the monitor is removed
+//     and a DOWN already on its way is dropped, as demonitor(Ref, [flush])
+//     does. A reply that arrives after its Call timed out reaches
+//     HandleInfo as {Ref, Reply} (as in an OTP gen_server whose call used a
+//     plain reference).
 //   - A callback that panics, or returns an error status other than
 //     gen.ServerStatusStop, ends the process with that reason ("panic" for a
 //     panic); ergo then sends the exit to links and the DOWN to monitors,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 )
 
 // Behavior is the set of callbacks of a Server. Embed Server in your type
@@ -45,7 +46,26 @@ var (
 	ErrUnhandled = errors.New("genserver: request not handled")
 	// ErrNotBehavior: the object spawned does not implement Behavior.
 	ErrNotBehavior = errors.New("genserver: not a genserver.Behavior")
+	// ErrServerDown: the callee does not exist, ended during the call, or
+	// its node is not connected. The error is a *DownError with the reason.
+	ErrServerDown = errors.New("genserver: server down")
 )
+
+// DownError is the error of a Call whose callee went down before it
+// replied: Reason is the monitor's reason, as in the exit of an Erlang
+// gen_server:call: "noproc" (no such process or name), "noconnection" (the
+// node is not connected or went down), or the callee's exit reason.
+type DownError struct {
+	To     any
+	Reason string
+}
+
+func (e *DownError) Error() string {
+	return fmt.Sprintf("call %v: %v (%s)", e.To, ErrServerDown, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrServerDown) hold.
+func (e *DownError) Unwrap() error { return ErrServerDown }
 
 // DefaultCallTimeout bounds Process.Call, like gen_server:call's default.
 const DefaultCallTimeout = 5 * time.Second
@@ -70,7 +90,14 @@ type Process struct {
 	// stopReason is set by a stop request seen during a Call's wait.
 	stopReason string
 	stopping   bool
+	// flush holds the monitors of finished calls whose DOWN message may
+	// still arrive (demonitor came too late); it is dropped on arrival.
+	flush map[etf.Ref]struct{}
 }
+
+// maxFlush bounds Process.flush: a DOWN that never comes must not make it
+// grow without end.
+const maxFlush = 1024
 
 type pendingItem struct {
 	mail   *gen.ProcessMailboxMessage
@@ -165,6 +192,9 @@ func (sp *Process) handleMail(message etf.Term) (reason string, stop bool) {
 			reason, stop = "panic", true
 		}
 	}()
+	if d, ok := message.(gen.MessageDown); ok && sp.flushed(d.Ref) {
+		return "", false
+	}
 	if t, ok := message.(etf.Tuple); ok && len(t) > 0 {
 		switch t[0] {
 		case etf.Atom("$gen_call"):
@@ -280,6 +310,12 @@ func (sp *Process) Call(to any, message etf.Term) (etf.Term, error) {
 // CallWithTimeout sends {'$gen_call', {Self, Ref}, Message} to `to` and
 // waits for {Ref, Reply}, keeping everything else that arrives meanwhile for
 // the loop (see the package doc). It must be called from a callback.
+//
+// Like gen_server:call it monitors the callee (a pid, a registered name, or
+// a gen.ProcessID on another node) for the duration of the call, so a call
+// to a name nobody has registered, to a process that ends before it
+// replies, or to a node that goes down ends at once with a *DownError
+// (errors.Is ErrServerDown) instead of waiting for the timeout.
 func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Duration) (etf.Term, error) {
 	if sp.channels.Mailbox == nil {
 		return nil, fmt.Errorf("call %v: %w: not called from a running process's callback", to, ErrUnhandled)
@@ -287,8 +323,28 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 	if sp.stopping {
 		return nil, fmt.Errorf("call %v: %w", to, ErrStopping)
 	}
+	var mref etf.Ref
+	monitored := false
+	switch to.(type) {
+	case etf.Pid, gen.ProcessID, string, etf.Atom:
+		mref, monitored = sp.MonitorProcess(to), true
+	}
+	demonitor := func() {
+		if monitored && !sp.DemonitorProcess(mref) {
+			// The DOWN is on its way or already queued: drop it on arrival,
+			// as gen_server:call's demonitor(Mref, [flush]) does.
+			if sp.flush == nil || len(sp.flush) >= maxFlush {
+				sp.flush = map[etf.Ref]struct{}{}
+			}
+			sp.flush[mref] = struct{}{}
+		}
+	}
 	ref := sp.MakeRef()
 	if err := sp.Send(to, etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{sp.Self(), ref}, message}); err != nil {
+		demonitor()
+		if errors.Is(err, lib.ErrProcessUnknown) {
+			return nil, &DownError{To: to, Reason: "noproc"}
+		}
 		return nil, fmt.Errorf("call %v: %w", to, err)
 	}
 	timer := time.NewTimer(timeout)
@@ -296,9 +352,20 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 	for {
 		select {
 		case m := <-sp.channels.Mailbox:
-			if t, ok := m.Message.(etf.Tuple); ok && len(t) == 2 {
-				if r, ok := t[0].(etf.Ref); ok && r == ref {
-					return t[1], nil
+			switch v := m.Message.(type) {
+			case etf.Tuple:
+				if len(v) == 2 {
+					if r, ok := v[0].(etf.Ref); ok && r == ref {
+						demonitor()
+						return v[1], nil
+					}
+				}
+			case gen.MessageDown:
+				if monitored && v.Ref == mref {
+					return nil, &DownError{To: to, Reason: v.Reason}
+				}
+				if sp.flushed(v.Ref) {
+					continue
 				}
 			}
 			sp.pending = append(sp.pending, pendingItem{mail: &m})
@@ -306,6 +373,7 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 			sp.pending = append(sp.pending, pendingItem{direct: &d})
 		case ex := <-sp.channels.GracefulExit:
 			if reason, stop := sp.exitSignal(ex); stop {
+				demonitor()
 				sp.stopping, sp.stopReason = true, reason
 				return nil, fmt.Errorf("call %v: %w (%s)", to, ErrStopping, reason)
 			}
@@ -313,9 +381,20 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 			sp.stopping, sp.stopReason = true, "kill"
 			return nil, fmt.Errorf("call %v: %w (kill)", to, ErrStopping)
 		case <-timer.C:
+			demonitor()
 			return nil, fmt.Errorf("call %v: %w after %v", to, ErrCallTimeout, timeout)
 		}
 	}
+}
+
+// flushed reports whether ref is the monitor of a finished call whose DOWN
+// is to be dropped, and forgets it.
+func (sp *Process) flushed(ref etf.Ref) bool {
+	if _, ok := sp.flush[ref]; ok {
+		delete(sp.flush, ref)
+		return true
+	}
+	return false
 }
 
 // Default callbacks.

@@ -3,6 +3,7 @@ package genserver_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +22,8 @@ var uniq = nodetest.Uniq
 // testServer is the server under test. Calls:
 //
 //	{echo, X}            -> X
-//	{relay, To, Msg}     -> {ok, Reply} | {error, timeout | other}: a nested
-//	                        call to To ({Name, Node})
+//	{relay, To, Msg}     -> {ok, Reply} | {error, timeout | {down, Reason} |
+//	                        other}: a nested call to To ({Name, Node})
 //	{relay, To, Msg, Ms} -> the same with a timeout in milliseconds
 //	{later, X}           -> no reply now; X is sent by the next HandleInfo
 //	panic                -> panics
@@ -68,11 +69,14 @@ func (s *testServer) HandleCall(p *genserver.Process, from gen.ServerFrom, m etf
 		reply, err := p.CallWithTimeout(to, t[2], timeout)
 		s.events <- "relay returned"
 		if err != nil {
-			kind := "other"
-			if errors.Is(err, genserver.ErrCallTimeout) {
-				kind = "timeout"
+			var down *genserver.DownError
+			switch {
+			case errors.Is(err, genserver.ErrCallTimeout):
+				return etf.Tuple{etf.Atom("error"), etf.Atom("timeout")}, gen.ServerStatusOK
+			case errors.As(err, &down) && errors.Is(err, genserver.ErrServerDown):
+				return etf.Tuple{etf.Atom("error"), etf.Tuple{etf.Atom("down"), etf.Atom(down.Reason)}}, gen.ServerStatusOK
 			}
-			return etf.Tuple{etf.Atom("error"), etf.Atom(kind)}, gen.ServerStatusOK
+			return etf.Tuple{etf.Atom("error"), etf.Atom("other")}, gen.ServerStatusOK
 		}
 		return etf.Tuple{etf.Atom("ok"), reply}, gen.ServerStatusOK
 	}
@@ -115,9 +119,11 @@ func nextEvent(t *testing.T, s *testServer) string {
 
 // erlEcho registers erl_echo on the BEAM node, speaking the gen_server
 // protocol: {echo, X} -> X; {ping_then_echo, X} first sends the atom pinged
-// to the caller's pid, then replies X; silent never replies.
+// to the caller's pid, then replies X; silent never replies; {exit, R}
+// ends it with reason R (and a new erl_echo takes its place).
 const erlEcho = `Echo = fun L() -> receive
     {'$gen_call', From, {echo, X}} -> gen_server:reply(From, X), L();
+    {'$gen_call', _, {exit, R}} -> unregister(erl_echo), register(erl_echo, spawn(L)), exit(R);
     {'$gen_call', {Pid, _} = From, {ping_then_echo, X}} -> Pid ! pinged, gen_server:reply(From, X), L();
     {'$gen_call', _, silent} -> L()
   end end,
@@ -148,13 +154,17 @@ func TestServerWithErlang(t *testing.T) {
 				receive {R, X} -> X after 10000 -> no_reply end.`, "plain"},
 			{"nested call to erlang", `gen_server:call(Fast, {relay, {erl_echo, node()}, {echo, nested}}).`, "{ok,nested}"},
 			{"nested call timeout", `gen_server:call(Fast, {relay, {erl_echo, node()}, silent, 200}).`, "{error,timeout}"},
+			// The nested call monitors its callee, as gen_server:call does:
+			// these end with the monitor's reason, not at the 4 s timeout.
+			{"nested call to a name nobody registered", `gen_server:call(Fast, {relay, {nobody, node()}, {echo, x}, 4000}).`, "{error,{down,noproc}}"},
+			{"nested call to a process that exits", `gen_server:call(Fast, {relay, {erl_echo, node()}, {exit, boom}, 4000}).`, "{error,{down,boom}}"},
 		}
 		for _, c := range calls {
 			t.Run(c.name, func(t *testing.T) {
 				if got := eval(t, c.expr); got != c.want {
 					t.Fatalf("%s\n = %s\nwant %s", c.expr, got, c.want)
 				}
-				if c.name == "nested call to erlang" || c.name == "nested call timeout" {
+				if strings.HasPrefix(c.name, "nested call") {
 					if e := nextEvent(t, srv); e != "relay returned" {
 						t.Fatalf("event %q, want relay returned", e)
 					}
@@ -162,6 +172,30 @@ func TestServerWithErlang(t *testing.T) {
 			})
 		}
 
+		t.Run("a nested call leaves no monitor behind", func(t *testing.T) {
+			if got := eval(t, `gen_server:call(Fast, {relay, {erl_echo, node()}, {echo, y}}).`); got != "{ok,y}" {
+				t.Fatalf("relay = %s", got)
+			}
+			if e := nextEvent(t, srv); e != "relay returned" {
+				t.Fatalf("event %q, want relay returned", e)
+			}
+			// The demonitor follows the reply: the BEAM drops the monitor
+			// soon after, and no DOWN reaches HandleInfo.
+			var got string
+			for range 100 {
+				if got = erl.Eval(t, `{monitored_by, L} = process_info(whereis(erl_echo), monitored_by), L.`); got == "[]" {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got != "[]" {
+				t.Fatalf("erl_echo is still monitored by %s", got)
+			}
+			eval(t, `Fast ! marker, ok.`)
+			if e := nextEvent(t, srv); e != "info marker" {
+				t.Fatalf("event %q, want info marker (nothing before it)", e)
+			}
+		})
 		t.Run("messages during a nested call are handled after it", func(t *testing.T) {
 			got := eval(t, `gen_server:call(Fast, {relay, {erl_echo, node()}, {ping_then_echo, x}}).`)
 			if got != "{ok,x}" {
