@@ -70,14 +70,19 @@ func (s *ptSrv) HandleDirect(p *gen.ServerProcess, ref etf.Ref, m interface{}) (
 	case ptCastReq:
 		return nil, p.Cast(r.to, r.msg)
 	case ptSendReq:
-		for i := 1; i <= r.n; i++ {
-			if err := p.Send(r.to, r.make(i)); err != nil {
-				return nil, fmt.Errorf("send %d: %w", i, err)
-			}
-		}
-		return nil, nil
+		return nil, r.run(p)
 	}
 	return nil, lib.ErrUnsupportedRequest
+}
+
+// run sends the request's n messages from p.
+func (r ptSendReq) run(p gen.Process) error {
+	for i := 1; i <= r.n; i++ {
+		if err := p.Send(r.to, r.make(i)); err != nil {
+			return fmt.Errorf("send %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 func (s *ptSrv) HandleCast(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {

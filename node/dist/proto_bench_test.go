@@ -83,12 +83,7 @@ func (s *ptBenchEcho) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerSta
 func (s *ptBenchEcho) HandleDirect(p *genserver.Process, ref etf.Ref, m any) (any, gen.DirectStatus) {
 	switch r := m.(type) {
 	case ptSendReq:
-		for i := 1; i <= r.n; i++ {
-			if err := p.Send(r.to, r.make(i)); err != nil {
-				return nil, fmt.Errorf("send %d: %w", i, err)
-			}
-		}
-		return nil, nil
+		return nil, r.run(p)
 	case ptCallTimes:
 		lat := make([]time.Duration, 0, r.n)
 		for range r.n {
@@ -186,6 +181,22 @@ func ptBeamCallTimes(b *testing.B, from *beamtest.Node, target string, n int, ki
 func ptBeamCallLatency(b *testing.B, from *beamtest.Node, target string, n int, kind string) (p50, p99 float64) {
 	b.Helper()
 	return ptPercentiles(ptBeamCallTimes(b, from, target, n, kind))
+}
+
+// ptCallRoundsOf runs ptCallRounds rounds of a Go block and a BEAM->BEAM
+// block of calls, swapping their order every round so that a change in
+// machine load hits both, and returns the round trips of each side.
+func ptCallRoundsOf(goBlock, beamBlock func() []float64) (goLat, beamLat []float64) {
+	for r := range ptCallRounds {
+		if r%2 == 0 {
+			beamLat = append(beamLat, beamBlock()...)
+		}
+		goLat = append(goLat, goBlock()...)
+		if r%2 == 1 {
+			beamLat = append(beamLat, beamBlock()...)
+		}
+	}
+	return goLat, beamLat
 }
 
 // ptPercentiles returns the median and p99 of lat (sorted in place).
@@ -302,41 +313,32 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 				// Calls are timed in rounds of ptCallRound, the Go and the
 				// BEAM->BEAM blocks alternating (and swapping order each
 				// round), so that a change in machine load hits both.
+				beamCalls := func(b *testing.B) []float64 {
+					return ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)
+				}
 				b.Run("call_beam_to_go/"+kind, func(b *testing.B) {
 					var goLat, beamLat []float64
 					for i := 0; i < b.N; i++ {
-						goLat, beamLat = goLat[:0], beamLat[:0]
-						for r := range ptCallRounds {
-							if r%2 == 0 {
-								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
-							}
-							goLat = append(goLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), ptCallRound, kind)...)
-							if r%2 == 1 {
-								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
-							}
-						}
+						goLat, beamLat = ptCallRoundsOf(func() []float64 {
+							return ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), ptCallRound, kind)
+						}, func() []float64 { return beamCalls(b) })
 					}
 					ptReportLatency(b, goLat, beamLat)
 				})
 				b.Run("call_go_to_beam/"+kind, func(b *testing.B) {
 					var goLat, beamLat []float64
 					for i := 0; i < b.N; i++ {
-						goLat, beamLat = goLat[:0], beamLat[:0]
-						for r := range ptCallRounds {
-							if r%2 == 0 {
-								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
-							}
+						goLat, beamLat = ptCallRoundsOf(func() []float64 {
 							v, err := goProc.DirectWithTimeout(ptCallTimes{gen.ProcessID{Name: "pt_echo", Node: c.Name}, ptMsgGo(kind), ptCallRound}, 120)
 							if err != nil {
 								b.Fatal(err)
 							}
+							var lat []float64
 							for _, d := range v.([]time.Duration) {
-								goLat = append(goLat, float64(d.Nanoseconds())/1e3)
+								lat = append(lat, float64(d.Nanoseconds())/1e3)
 							}
-							if r%2 == 1 {
-								beamLat = append(beamLat, ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", c.Name), ptCallRound, kind)...)
-							}
-						}
+							return lat
+						}, func() []float64 { return beamCalls(b) })
 					}
 					ptReportLatency(b, goLat, beamLat)
 				})
