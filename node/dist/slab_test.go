@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ergo-services/ergo/etf"
 
@@ -236,5 +237,86 @@ func TestDecodeSharesOnlyFromShareFrom(t *testing.T) {
 		if shared := &got[0] == &data[len(data)-tt.size]; shared != tt.shared {
 			t.Fatalf("binary of %d bytes: shares the message's memory = %v, want %v", tt.size, shared, tt.shared)
 		}
+	}
+}
+
+// TestSlabsBoundMemoryOfAStream streams 64 KiB messages between two
+// connections over TCP; the receiver's router drops each one at once, as a
+// process that handles its messages does. The memory the receiver takes
+// must stay bounded however long the stream runs: recycled slabs are live
+// memory, and recycling every slab made each collection cycle longer than
+// the one before, so the heap grew by gigabytes.
+func TestSlabsBoundMemoryOfAStream(t *testing.T) {
+	const messages = 30000 // 1.9 GiB
+	router := &benchRouter{ptRouter: newPTRouter(), done: make(chan struct{}), target: messages}
+	cfg := DefaultProtoConfig()
+	cfg.MaxQueueBytes = 1 << 20 // the sender's share of the heap stays small
+	send := tcpPair(t, cfg, router)
+	msg := bytes.Repeat([]byte{'m'}, 64<<10)
+	proc := ptProcess{self: ptLocalPid}
+
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak uint64
+	for n := 1; n <= messages; n++ {
+		if err := send.Send(proc, ptRemotePid, msg); err != nil {
+			t.Fatal(err)
+		}
+		if n%500 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	<-router.done
+	slabs.mu.Lock()
+	live := slabs.live
+	slabs.mu.Unlock()
+	if live > maxRecycledSlabs {
+		t.Errorf("%d recycled slabs exist, over the budget of %d", live, maxRecycledSlabs)
+	}
+	// The budget (32 MiB) is live memory, and the collector lets the heap
+	// grow to about twice what is live before it collects.
+	const bound = 128 << 20
+	if grew := peak - min(peak, base); grew > bound {
+		t.Fatalf("the heap grew by %d MiB while %d messages of 64 KiB were received, more than %d MiB", grew>>20, messages, bound>>20)
+	}
+	t.Logf("heap in use grew by at most %d MiB; %d recycled slabs", (peak-min(peak, base))>>20, live)
+}
+
+// TestSlabsIdleGoBack checks that free recycled slabs go back to the
+// collector once no reader asked for one during slabIdle, so a burst of
+// large messages leaves no memory behind.
+func TestSlabsIdleGoBack(t *testing.T) {
+	defer func(d time.Duration) { slabIdle = d }(slabIdle)
+	slabIdle = 50 * time.Millisecond
+	slabs.mu.Lock()
+	if slabs.trim != nil { // armed by an earlier test with the old idle time
+		slabs.trim.Reset(slabIdle)
+	}
+	slabs.mu.Unlock()
+	state := func() (live, free int) {
+		slabs.mu.Lock()
+		defer slabs.mu.Unlock()
+		return slabs.live, len(slabs.free)
+	}
+	for range 4 {
+		_ = getSlab(readSlab) // dropped at once
+	}
+	if live, _ := state(); live == 0 {
+		t.Fatal("no recycled slab was handed out")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC() // finds the slabs unreferenced; their finalizers free them
+		live, free := state()
+		if live == 0 && free == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s idle: %d recycled slabs exist, %d of them free; want none", slabIdle, live, free)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
