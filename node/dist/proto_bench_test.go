@@ -2,10 +2,10 @@ package dist
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -228,6 +228,7 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			a := beamtest.Start(b, rel, beamtest.Options{Name: "ba_" + rel.Name + "@127.0.0.1", Cookie: cookie})
 			c := beamtest.Start(b, rel, beamtest.Options{Name: "bc_" + rel.Name + "@127.0.0.1", Cookie: cookie})
 			c.Eval(b, ptBenchSetup)
+			cPid := ptOSPid(b, c)
 			goName := "bgo_" + rel.Name + "@127.0.0.1"
 			n := ptGoNode(b, goName, cookie, 60*time.Second)
 			ptSpawn(b, n, "net_kernel", newPTSrv())
@@ -265,30 +266,30 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 				b.Run("beam_to_go/"+kind, func(b *testing.B) {
 					var goRate, beamRate, beamCPU, goCPU float64
 					for i := 0; i < b.N; i++ {
-						cpu0 := ptBeamCPU(b, c)
+						cpu0 := ptCPU(b, cPid)
 						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
-						beamCPU = (ptBeamCPU(b, c) - cpu0) * 1e3 / float64(cnt)
+						beamCPU = (ptCPU(b, cPid) - cpu0) * 1e3 / float64(cnt)
 						// Arm the Go sink to notify the sending Eval process.
 						ptDirect(b, sinkP, ptArm{max: cnt, notify: evalPid})
-						go0 := ptSelfCPU(b)
+						go0 := ptCPU(b, "self")
 						goRate = ptBeamSendRate(b, a, toGo, "ok", cnt, kind)
-						goCPU = (ptSelfCPU(b) - go0) * 1e3 / float64(cnt)
+						goCPU = (ptCPU(b, "self") - go0) * 1e3 / float64(cnt)
 					}
 					b.ReportMetric(goRate, "go_msg/s")
 					b.ReportMetric(beamRate, "beam_msg/s")
 					b.ReportMetric(goRate/beamRate, "x_beam")
-					// User CPU time the receiver spent per message: the
-					// receiving BEAM node's runtime (erlang:statistics(runtime)
-					// counts user time only), or this whole Go process's.
+					// CPU time (user and system) the receiver spent per
+					// message: the receiving BEAM node's, or this whole Go
+					// process's.
 					b.ReportMetric(beamCPU, "rx_cpu_us/msg_beam")
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_go")
 				})
 				b.Run("go_to_beam/"+kind, func(b *testing.B) {
 					var goRate, beamRate, beamCPU, goCPU float64
 					for i := 0; i < b.N; i++ {
-						cpu0 := ptBeamCPU(b, c)
+						cpu0 := ptCPU(b, cPid)
 						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
-						cpu1 := ptBeamCPU(b, c)
+						cpu1 := ptCPU(b, cPid)
 						c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(goName, "pt_echo")))
 						msg := ptMsgGo(kind)
 						start := time.Now()
@@ -299,14 +300,14 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 							b.Fatal("the BEAM counter did not report")
 						}
 						goRate = float64(cnt) / time.Since(start).Seconds()
-						cpu2 := ptBeamCPU(b, c)
+						cpu2 := ptCPU(b, cPid)
 						beamCPU, goCPU = (cpu1-cpu0)*1e3/float64(cnt), (cpu2-cpu1)*1e3/float64(cnt)
 					}
 					b.ReportMetric(goRate, "go_msg/s")
 					b.ReportMetric(beamRate, "beam_msg/s")
 					b.ReportMetric(goRate/beamRate, "x_beam")
-					// CPU time the receiving BEAM node spent per message
-					// (its whole runtime, both runs timed the same way).
+					// CPU time (user and system) the receiving BEAM node
+					// spent per message, both runs timed the same way.
 					b.ReportMetric(beamCPU, "rx_cpu_us/msg_from_beam")
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_from_go")
 				})
@@ -347,27 +348,37 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 	}
 }
 
-// ptBeamCPU returns the CPU time in milliseconds the node has used
-// (erlang:statistics(runtime)).
-func ptBeamCPU(b *testing.B, n *beamtest.Node) float64 {
+// ptOSPid returns the operating system's process id of a BEAM node.
+func ptOSPid(b *testing.B, n *beamtest.Node) string {
 	b.Helper()
-	out := n.Eval(b, "element(1, erlang:statistics(runtime)).")
-	ms, err := strconv.ParseFloat(out, 64)
-	if err != nil {
-		b.Fatalf("runtime: %s", out)
-	}
-	return ms
+	return strings.Trim(n.Eval(b, "os:getpid()."), `"`)
 }
 
-// ptSelfCPU returns the user CPU time in milliseconds this process has used
-// (all threads), the time erlang:statistics(runtime) counts on a BEAM.
-func ptSelfCPU(b *testing.B) float64 {
+// ptCPU returns the CPU time in milliseconds that process pid ("self" for
+// this one) has used, user and system, summed over its threads (from
+// /proc/PID/task/*/schedstat): the receiver's whole cost of a message,
+// including the page faults and copies of its reads.
+func ptCPU(b *testing.B, pid string) float64 {
 	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		b.Fatalf("cpu time of %s: %v", pid, err)
 	}
-	return float64(ru.Utime.Nano()) / 1e6
+	var ns float64
+	for _, task := range tasks {
+		st, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited
+		}
+		if f := strings.Fields(string(st)); len(f) > 0 {
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				b.Fatalf("schedstat of %s: %q", pid, st)
+			}
+			ns += v
+		}
+	}
+	return ns / 1e6
 }
 
 func ptGoPidOnBeamFrom(goName, name string) string {
