@@ -47,7 +47,10 @@
 // fragmented message is not copied either. A binary that makes up most of
 // a message of 64 KiB or more keeps its bytes in the slab
 // (term.WithSharedBinaries) instead of being copied out. Slabs nothing
-// references any more are recycled (found by the garbage collector).
+// references any more (found by the garbage collector) are recycled, up to
+// 32 MiB of them process-wide; past that budget a reader reads into new
+// memory, which the collector frees, so a steady stream of large messages
+// keeps the heap bounded. Free slabs go back after 30 s unused.
 //
 // The price, as with a sub-binary of a refc binary on the BEAM: such a
 // binary keeps its whole slab alive, 256 KiB, for as long as it is
