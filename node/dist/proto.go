@@ -32,7 +32,8 @@ type ProtoConfig struct {
 	// MaxQueueBytes bounds the bytes of messages (Send, SendReg, SendAlias)
 	// waiting for the writer; a sender blocks while the queue is above it, as
 	// an Erlang process is suspended on a busy distribution port. Control
-	// signals (links, monitors, exits) never block. Default 64 MiB.
+	// signals (links, monitors, exits) never block. Default 1 MiB, OTP's
+	// default distribution buffer busy limit (erl +zdbbl 1024).
 	MaxQueueBytes int
 	// Logger receives the connection's log lines. Nil means slog.Default().
 	Logger *slog.Logger
@@ -52,14 +53,17 @@ type ProtoConfig struct {
 // writer sends a message's frames back to back anyway, so fragmenting only
 // adds frames (a 64 KiB binary would be two) and OTP reassembles an
 // unfragmented frame of any size just the same (measured in
-// BENCHMARKS.md); MaxQueueBytes to absorb bursts without
-// letting one slow peer hold unbounded memory.
+// BENCHMARKS.md); MaxQueueBytes as OTP's busy limit: it absorbs a burst
+// while the writer drains it, and a larger queue costs the sender: its
+// frame buffers then cycle through as much memory as the queue may hold,
+// which is cold in the cache and partly new (with 64 MiB a sender of 64 KiB
+// messages spent twice the CPU per message, BENCHMARKS.md, "Sixth pass").
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
 		NetTickTime:   60 * time.Second,
 		MaxFrameSize:  256 << 20,
 		FragmentSize:  1 << 20,
-		MaxQueueBytes: 64 << 20,
+		MaxQueueBytes: 1 << 20,
 	}
 }
 

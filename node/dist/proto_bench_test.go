@@ -229,6 +229,7 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			c := beamtest.Start(b, rel, beamtest.Options{Name: "bc_" + rel.Name + "@127.0.0.1", Cookie: cookie})
 			c.Eval(b, ptBenchSetup)
 			cPid := ptOSPid(b, c)
+			aPid := ptOSPid(b, a)
 			goName := "bgo_" + rel.Name + "@127.0.0.1"
 			n := ptGoNode(b, goName, cookie, 60*time.Second)
 			ptSpawn(b, n, "net_kernel", newPTSrv())
@@ -285,13 +286,14 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_go")
 				})
 				b.Run("go_to_beam/"+kind, func(b *testing.B) {
-					var goRate, beamRate, beamCPU, goCPU float64
+					var goRate, beamRate, beamCPU, goCPU, beamTx, goTx float64
 					for i := 0; i < b.N; i++ {
-						cpu0 := ptCPU(b, cPid)
+						cpu0, tx0 := ptCPU(b, cPid), ptCPU(b, aPid)
 						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
-						cpu1 := ptCPU(b, cPid)
+						cpu1, tx1 := ptCPU(b, cPid), ptCPU(b, aPid)
 						c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(goName, "pt_echo")))
 						msg := ptMsgGo(kind)
+						gtx0 := ptCPU(b, "self")
 						start := time.Now()
 						ptDirect(b, goProc, ptSendReq{to: gen.ProcessID{Name: "pt_cnt", Node: c.Name}, n: cnt, make: func(int) etf.Term { return msg }})
 						select {
@@ -300,8 +302,9 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 							b.Fatal("the BEAM counter did not report")
 						}
 						goRate = float64(cnt) / time.Since(start).Seconds()
-						cpu2 := ptCPU(b, cPid)
+						cpu2, gtx1 := ptCPU(b, cPid), ptCPU(b, "self")
 						beamCPU, goCPU = (cpu1-cpu0)*1e3/float64(cnt), (cpu2-cpu1)*1e3/float64(cnt)
+						beamTx, goTx = (tx1-tx0)*1e3/float64(cnt), (gtx1-gtx0)*1e3/float64(cnt)
 					}
 					b.ReportMetric(goRate, "go_msg/s")
 					b.ReportMetric(beamRate, "beam_msg/s")
@@ -310,6 +313,10 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 					// spent per message, both runs timed the same way.
 					b.ReportMetric(beamCPU, "rx_cpu_us/msg_from_beam")
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_from_go")
+					// CPU time the sender spent per message: the sending
+					// BEAM node's, or this whole Go process's.
+					b.ReportMetric(beamTx, "tx_cpu_us/msg_beam")
+					b.ReportMetric(goTx, "tx_cpu_us/msg_go")
 				})
 				// Calls are timed in rounds of ptCallRound, the Go and the
 				// BEAM->BEAM blocks alternating (and swapping order each
