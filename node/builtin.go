@@ -11,6 +11,7 @@ import (
 	"github.com/ergo-services/ergo/lib"
 
 	"github.com/gonode/gonode/node/genserver"
+	"github.com/gonode/gonode/node/term"
 )
 
 // Names of the built-in processes every gonode node runs.
@@ -89,7 +90,7 @@ func (s *gonodeServer) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, mes
 				defer cancel()
 				reply, err := s.n.Call(ctx, to, m[2])
 				if err != nil {
-					_ = p.SendReply(from, errorTerm(err))
+					_ = p.SendReply(from, callErrorTerm(err))
 					return
 				}
 				_ = p.SendReply(from, etf.Tuple{etf.Atom("ok"), reply})
@@ -118,6 +119,23 @@ func errorTerm(err error) etf.Tuple {
 	return etf.Tuple{etf.Atom("error"), []byte(err.Error())}
 }
 
+// callErrorTerm is the answer to a {call, ...} that failed: the reason
+// gen_server:call would exit with where there is one ({error, noproc},
+// {error, noconnection}, {error, Reason} of the callee's exit, {error,
+// timeout}), the error's text otherwise.
+func callErrorTerm(err error) etf.Tuple {
+	var down *genserver.DownError
+	switch {
+	case errors.As(err, &down):
+		if r, perr := term.Parse(down.Reason); perr == nil {
+			return etf.Tuple{etf.Atom("error"), r}
+		}
+	case errors.Is(err, ErrCallTimeout):
+		return etf.Tuple{etf.Atom("error"), etf.Atom("timeout")}
+	}
+	return errorTerm(err)
+}
+
 // processTarget accepts {Name, Node}, a pid or a local registered name.
 func processTarget(t etf.Term) (any, error) {
 	switch v := t.(type) {
@@ -137,8 +155,10 @@ func processTarget(t etf.Term) (any, error) {
 	return nil, fmt.Errorf("call target must be {Name, Node}, a pid or a name, got %v", t)
 }
 
-// ErrCallTimeout is returned by Call when no reply came in time.
-var ErrCallTimeout = errors.New("call timed out")
+// ErrCallTimeout is returned by Call when no reply came in time. It is
+// genserver.ErrCallTimeout, so one errors.Is test covers the calls of both
+// packages.
+var ErrCallTimeout = genserver.ErrCallTimeout
 
 // callerMailboxSize is the mailbox of the process a Call runs in: it only
 // ever receives the reply. (A process's mailbox and exit-signal queue are
@@ -154,18 +174,21 @@ const callerMailboxSize = 16
 // callee: when no process has that name, the process ends, or its node goes
 // down before replying, Call returns at once with a *genserver.DownError
 // (errors.Is genserver.ErrServerDown) carrying the reason (noproc,
-// noconnection, or the exit reason).
+// noconnection, or the exit reason). A call without a reply in time returns
+// an error that is ErrCallTimeout and, when the deadline was ctx's, also
+// context.DeadlineExceeded.
 func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
 	en, err := n.running()
 	if err != nil {
 		return nil, err
 	}
 	timeout := defaultCallTimeout
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		timeout = time.Until(dl)
 	}
 	if timeout <= 0 {
-		return nil, fmt.Errorf("call %v: %w", to, context.DeadlineExceeded)
+		return nil, fmt.Errorf("call %v: %w: %w", to, ErrCallTimeout, context.DeadlineExceeded)
 	}
 	p, err := en.Spawn("", gen.ProcessOptions{MailboxSize: callerMailboxSize}, &caller{})
 	if err != nil {
@@ -186,14 +209,27 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil {
-			if errors.Is(r.err, genserver.ErrCallTimeout) || errors.Is(r.err, lib.ErrTimeout) {
-				return nil, fmt.Errorf("call %v: %w", to, ErrCallTimeout)
-			}
-			return nil, fmt.Errorf("call %v: %w", to, r.err)
+		if r.err == nil {
+			return r.v, nil
 		}
-		return r.v, nil
+		err := fmt.Errorf("call %v: %w", to, r.err)
+		var named calleeNamed
+		switch {
+		case errors.As(r.err, &named):
+			err = named.error // genserver's error names the callee already
+		case errors.Is(r.err, lib.ErrTimeout):
+			err = fmt.Errorf("call %v: %w", to, ErrCallTimeout)
+		}
+		if hasDeadline && errors.Is(err, ErrCallTimeout) {
+			// ctx's deadline was the call's timeout, whichever timer fired
+			// first.
+			err = fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
+		}
+		return nil, err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("call %v: %w: %w", to, ErrCallTimeout, ctx.Err())
+		}
 		return nil, fmt.Errorf("call %v: %w", to, ctx.Err())
 	}
 }
@@ -203,6 +239,13 @@ type callRequest struct {
 	msg     etf.Term
 	timeout time.Duration
 }
+
+// calleeNamed carries an error of genserver's Call, which starts with the
+// callee ("call {name,node}: ..."), back to Node.Call, so that it is not
+// prefixed a second time.
+type calleeNamed struct{ error }
+
+func (e calleeNamed) Unwrap() error { return e.error }
 
 // caller is the short-lived process a Call is made from.
 type caller struct{ genserver.Server }
@@ -214,7 +257,7 @@ func (caller) HandleDirect(p *genserver.Process, ref etf.Ref, message any) (any,
 	}
 	reply, err := p.CallWithTimeout(req.to, req.msg, req.timeout)
 	if err != nil {
-		return nil, err
+		return nil, calleeNamed{err}
 	}
 	return reply, gen.DirectStatusOK
 }

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 
 // A Call monitors its callee as gen_server:call does: calling a name nobody
 // registered, or a node that goes down before it answers, ends the call with
-// the monitor's reason instead of at the deadline.
+// the monitor's reason instead of at the deadline. Its errors name the
+// callee once, and a call that times out at ctx's deadline says so both
+// ways (ErrCallTimeout, context.DeadlineExceeded).
 func TestCallEndsWhenTheCalleeIsDown(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, rel beamtest.Release) {
 		cookie := beamtest.RandomCookie()
@@ -41,11 +44,28 @@ func TestCallEndsWhenTheCalleeIsDown(t *testing.T) {
 			if r := downReason(t, err); r != "noproc" {
 				t.Fatalf("reason = %q, want noproc", r)
 			}
+			if n := strings.Count(err.Error(), "nobody"); n != 1 {
+				t.Errorf("the error names the callee %d times, want once: %v", n, err)
+			}
 		})
 		t.Run("a local name nobody registered", func(t *testing.T) {
 			_, err := gn.Call(ctx, "nobody_here", etf.Atom("hello"))
 			if r := downReason(t, err); r != "noproc" {
 				t.Fatalf("reason = %q, want noproc", r)
+			}
+		})
+		t.Run("a callee that never answers", func(t *testing.T) {
+			erl.Eval(t, `register(mute, spawn(fun M() -> receive _ -> M() end end)), ok.`)
+			for range 3 {
+				short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				_, err := gn.Call(short, gen.ProcessID{Name: "mute", Node: erl.Name}, etf.Atom("hello"))
+				cancel()
+				if !errors.Is(err, node.ErrCallTimeout) || !errors.Is(err, genserver.ErrCallTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("call error = %v, want ErrCallTimeout and context.DeadlineExceeded", err)
+				}
+				if n := strings.Count(err.Error(), "mute"); n != 1 {
+					t.Errorf("the error names the callee %d times, want once: %v", n, err)
+				}
 			}
 		})
 		t.Run("the callee's node goes down during the call", func(t *testing.T) {

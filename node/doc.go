@@ -7,7 +7,9 @@
 //
 //   - `gonode`, a gen_server answering `ping` with `pong`, `info` with a map of
 //     the node's name, version, uptime and peers, and `{call, To, Msg}` by
-//     calling To from the Go node (see ServerName);
+//     calling To from the Go node: `{ok, Reply}`, or `{error, Reason}` with
+//     the reason gen_server:call would exit with (noproc, noconnection, the
+//     callee's exit reason, timeout) (see ServerName);
 //   - `net_kernel`, answering net_adm:ping.
 //
 // User code registers its own gen_servers with RegisterServer (ergo's

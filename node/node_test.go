@@ -92,6 +92,13 @@ func TestErlangAndGoTalk(t *testing.T) {
 			if got != "{ok,{echo,hi}}" {
 				t.Fatalf("forwarded call = %s", got)
 			}
+			// Failures answer with the reason gen_server:call exits with.
+			got = erl.Eval(t, fmt.Sprintf(`register(mute, spawn(fun M() -> receive _ -> M() end end)),
+				G = {gonode, '%s'},
+				{gen_server:call(G, {call, {nobody, node()}, hi}), gen_server:call(G, {call, {mute, node()}, hi, 100})}.`, goName))
+			if got != "{{error,noproc},{error,timeout}}" {
+				t.Fatalf("forwarded calls to nobody and to a mute process = %s", got)
+			}
 		})
 	})
 }
