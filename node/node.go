@@ -105,10 +105,14 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	listener := ergonode.Listener{Hostname: listenHost(n.cfg)}
-	if n.cfg.DistPort != 0 {
-		listener.Listen = uint16(n.cfg.DistPort)
+	if err := w.listen(ctx, n.cfg); err != nil {
+		w.close()
+		return fmt.Errorf("start node %s: %w", n.cfg.Name, err)
 	}
+	// ergo's own listener only takes the connections whose handshake our
+	// listener completed (wire.listen): it is bound to the loopback
+	// interface, on the first free port of ergo's default range.
+	listener := ergonode.Listener{Hostname: "127.0.0.1"}
 	opts := ergonode.Options{
 		Listeners: []ergonode.Listener{listener},
 		Flags:     ergonode.DefaultFlags(),
@@ -147,6 +151,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("start node %s: %w", n.cfg.Name, scrub(r.err, n.cfg.Cookie))
 	}
 	n.ergo, n.wire, n.started = r.node, w, time.Now()
+	w.serve(n.cfg.Cookie.Reveal())
 	if err := n.startBuiltins(); err != nil {
 		r.node.Stop()
 		w.close()

@@ -71,7 +71,11 @@ type registrar struct {
 	server      *epmd.Server
 	reg         *epmd.Registration
 	creation    uint32
-	port        uint16 // the distribution port ergo registered
+	// port is the distribution port peers reach and EPMD advertises: the
+	// port of the node's own listener (set before Register), else the one
+	// ergo registers. ergoPort is ergo's listener's, which the node's own
+	// listener hands connections to.
+	port, ergoPort uint16
 	info        epmd.NodeInfo
 	cancelKeep  context.CancelFunc
 	wg          sync.WaitGroup
@@ -126,7 +130,10 @@ func (r *registrar) Register(ctx context.Context, nodename string, options ergon
 		return fmt.Errorf("registrar: %s is already registered (one listener only)", nodename)
 	}
 	r.creation = options.Creation
-	r.port = options.Port
+	r.ergoPort = options.Port
+	if r.port == 0 {
+		r.port = options.Port
+	}
 	if r.cfg.EPMD == EPMDNone {
 		r.started = true
 		r.mu.Unlock()
@@ -139,7 +146,7 @@ func (r *registrar) Register(ctx context.Context, nodename string, options ergon
 	}
 	r.info = epmd.NodeInfo{
 		Name: base,
-		Port: options.Port,
+		Port: r.port,
 		// OTP registers hidden nodes as normal ones too: hidden-ness is
 		// negotiated in the handshake, not announced through EPMD.
 		Type:           epmd.NodeTypeNormal,
@@ -286,11 +293,27 @@ func (r *registrar) Creation() uint32 {
 }
 
 // Port returns the distribution port the node listens on (known once
-// Register was called), or 0.
+// Register was called, or once setPort), or 0.
 func (r *registrar) Port() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return int(r.port)
+}
+
+// setPort sets the port to advertise, before Register: the port of the
+// listener in front of ergo's.
+func (r *registrar) setPort(p uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.port = p
+}
+
+// ergoListenPort returns the port of ergo's listener (known once Register
+// was called), or 0.
+func (r *registrar) ergoListenPort() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int(r.ergoPort)
 }
 
 // Close drops the registration and stops the embedded EPMD server. Safe to

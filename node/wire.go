@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +30,9 @@ type wire struct {
 	created   uint32
 	stats     *wireStats
 	conns     connections
+
+	ln      net.Listener // the distribution listener, in front of ergo's
+	serving sync.WaitGroup
 }
 
 // connections is what the wire layer asks the node about live connections
@@ -142,7 +148,37 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 // seconds, so a restarted node's pids never match the old incarnation's.
 func (w *wire) creation() uint32 { return w.created }
 
+// listen binds the distribution listener: Config.ListenAddr (or every
+// interface) on Config.DistPort (or a free port), the port that EPMD
+// advertises and peers dial.
+func (w *wire) listen(ctx context.Context, cfg Config) error {
+	lc := net.ListenConfig{KeepAlive: 15 * time.Second}
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(listenHost(cfg), strconv.Itoa(cfg.DistPort)))
+	if err != nil {
+		return fmt.Errorf("distribution listener: %w", err)
+	}
+	w.ln = ln
+	w.registrar.setPort(uint16(ln.Addr().(*net.TCPAddr).Port))
+	return nil
+}
+
+// serve runs the handshakes of incoming connections concurrently and hands
+// the completed ones to ergo's listener (dist.Handshake.Serve), once ergo
+// runs.
+func (w *wire) serve(cookie string) {
+	forward := net.JoinHostPort("127.0.0.1", strconv.Itoa(w.registrar.ergoListenPort()))
+	w.serving.Add(1)
+	go func() {
+		defer w.serving.Done()
+		_ = w.handshake.Serve(w.ln, cookie, forward)
+	}()
+}
+
 func (w *wire) close() {
+	if w.ln != nil {
+		_ = w.ln.Close()
+	}
+	w.serving.Wait()
 	_ = w.registrar.Close()
 }
 

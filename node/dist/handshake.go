@@ -52,6 +52,14 @@ var (
 	ErrConnectionClosed = errors.New("dist: connection closed during the handshake")
 	// ErrNotInitialized: Start or Accept was called before Init.
 	ErrNotInitialized = errors.New("dist: handshake used before Init")
+	// ErrThrottled: an incoming connection was closed before its handshake
+	// because too many handshakes from its address failed lately
+	// (HandshakeConfig.FailureBurst).
+	ErrThrottled = errors.New("dist: handshake throttled")
+	// ErrOverloaded: an incoming connection was closed before its
+	// handshake because too many handshakes were under way, in all or from
+	// its address (HandshakeConfig.MaxPending, MaxPendingPerAddr).
+	ErrOverloaded = errors.New("dist: too many handshakes under way")
 )
 
 // HandshakeDirection tells which side opened the connection: "out" when we
@@ -78,6 +86,12 @@ const (
 	ResultRefused HandshakeResult = "refused"
 	// ResultError: anything else (malformed message, connection closed, I/O).
 	ResultError HandshakeResult = "error"
+	// ResultThrottled: an incoming connection closed unheard because its
+	// address failed too many handshakes lately.
+	ResultThrottled HandshakeResult = "throttled"
+	// ResultOverloaded: an incoming connection closed unheard because too
+	// many handshakes were under way.
+	ResultOverloaded HandshakeResult = "overloaded"
 )
 
 // HandshakeObserver is told the outcome of every handshake. It is called
@@ -122,10 +136,31 @@ type HandshakeConfig struct {
 	// Default false.
 	Hidden bool
 	// HandshakeTimeout bounds a whole handshake, from the first message to
-	// the last. Default 7 s, OTP's net_setuptime. Must be positive. Accept
-	// runs inside ergo's accept loop, so a peer that stalls delays other
-	// incoming connections by at most this long.
+	// the last. Default 7 s, OTP's net_setuptime. Must be positive.
 	HandshakeTimeout time.Duration
+	// StepTimeout bounds each message of an incoming handshake: the peer's
+	// name must arrive within it of the connection, and each later message
+	// within it of our previous one (all within HandshakeTimeout). Default
+	// DefaultStepTimeout (2 s). Must be positive.
+	StepTimeout time.Duration
+	// MaxPending bounds the incoming handshakes under way at once in Serve;
+	// a connection beyond it is closed at once, unheard (ResultOverloaded).
+	// Default DefaultMaxPending (256). Must be positive.
+	MaxPending int
+	// MaxPendingPerAddr bounds the incoming handshakes under way at once
+	// from one IP address. Default DefaultMaxPendingPerAddr (16). Must be
+	// positive.
+	MaxPendingPerAddr int
+	// FailureBurst and FailureInterval throttle the addresses whose incoming
+	// handshakes fail (wrong cookie, silence, garbage): an address may fail
+	// FailureBurst handshakes in a row, then one per FailureInterval; its
+	// connections in between are closed at once, unheard
+	// (ResultThrottled). Handshakes that succeed, or that either side
+	// refuses as the protocol provides (a simultaneous connect), cost
+	// nothing. Defaults DefaultFailureBurst (10) and DefaultFailureInterval
+	// (1 s). Both must be positive.
+	FailureBurst    int
+	FailureInterval time.Duration
 	// Connections tells whether a connection to a node is already
 	// established and closes it when the peer proves it has restarted. Nil
 	// means no established connection is known, so "alive" is never asked.
@@ -146,6 +181,12 @@ func DefaultHandshakeConfig() HandshakeConfig {
 		Required: FlagsMandatory25 | FlagsMandatory26,
 		// Same bound as OTP's net_setuptime default.
 		HandshakeTimeout: 7 * time.Second,
+		// The reasons are given with the constants.
+		StepTimeout:       DefaultStepTimeout,
+		MaxPending:        DefaultMaxPending,
+		MaxPendingPerAddr: DefaultMaxPendingPerAddr,
+		FailureBurst:      DefaultFailureBurst,
+		FailureInterval:   DefaultFailureInterval,
 	}
 }
 
@@ -155,6 +196,20 @@ func (c HandshakeConfig) Validate() error {
 	var errs []error
 	if c.HandshakeTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("HandshakeTimeout must be positive, got %s", c.HandshakeTimeout))
+	}
+	if c.StepTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("StepTimeout must be positive, got %s", c.StepTimeout))
+	}
+	if c.FailureInterval <= 0 {
+		errs = append(errs, fmt.Errorf("FailureInterval must be positive, got %s", c.FailureInterval))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxPending", c.MaxPending}, {"MaxPendingPerAddr", c.MaxPendingPerAddr}, {"FailureBurst", c.FailureBurst}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %d", f.name, f.v))
+		}
 	}
 	if !c.Flags.Has(FlagHandshake23) {
 		errs = append(errs, errors.New("Flags must include HANDSHAKE_23: only handshake version 6 is spoken"))
@@ -169,17 +224,25 @@ func (c HandshakeConfig) Validate() error {
 }
 
 // Handshake is the version 6 Erlang distribution handshake, usable as ergo's
-// node.Options.Handshake. It is safe for concurrent use: ergo runs Accept in
-// its accept loop and Start for each outgoing connection.
+// node.Options.Handshake. It is safe for concurrent use: ergo runs Start for
+// each outgoing connection and Accept in its accept loop; Serve runs
+// incoming handshakes concurrently in front of that loop.
 type Handshake struct {
 	cfg   HandshakeConfig
 	flags Flags // advertised
 	log   *slog.Logger
 
+	gate     *gate       // bounds and throttles Serve's handshakes
+	handoffs handoffs    // Serve's completed handshakes, for Accept
+	serving  atomic.Bool // Serve runs: Accept only takes hand-offs
+
 	mu       sync.Mutex
 	self     string
 	creation uint32
 	dialing  map[string]int // outgoing attempts under way, by peer name
+	// accepting are the peers whose incoming handshake is under way: a
+	// second one from the same name meanwhile is refused.
+	accepting map[string]bool
 	// superseded are the peers whose simultaneous incoming attempt we let
 	// win (ok_simultaneous) while we were dialing them: our own attempts to
 	// them give way, as OTP's net_kernel kills them. An entry lasts while
@@ -217,7 +280,9 @@ func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
 		cfg:        cfg,
 		flags:      flags,
 		log:        logger.With("component", "dist.handshake"),
+		gate:       newGate(cfg),
 		dialing:    make(map[string]int),
+		accepting:  make(map[string]bool),
 		superseded: make(map[string]bool),
 	}, nil
 }
@@ -307,6 +372,22 @@ func (h *Handshake) supersededAndConnected() string {
 	return ""
 }
 
+func (h *Handshake) enterAccepting(peer string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.accepting[peer] {
+		return false
+	}
+	h.accepting[peer] = true
+	return true
+}
+
+func (h *Handshake) leaveAccepting(peer string) {
+	h.mu.Lock()
+	delete(h.accepting, peer)
+	h.mu.Unlock()
+}
+
 func (h *Handshake) isDialing(peer string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -341,8 +422,13 @@ func (h *Handshake) Start(remote net.Addr, conn lib.NetReadWriter, _ bool, cooki
 }
 
 // Accept implements node.HandshakeInterface: the acceptor's side, run by
-// ergo's accept loop for every incoming connection.
+// ergo's accept loop for every incoming connection. Once Serve runs, the
+// handshakes are Serve's and Accept only answers, at once, with the details
+// of the one Serve handed off over conn.
 func (h *Handshake) Accept(remote net.Addr, conn lib.NetReadWriter, _ bool, cookie string) (node.HandshakeDetails, error) {
+	if h.serving.Load() {
+		return h.acceptHandedOff(remote)
+	}
 	begin := time.Now()
 	peer, details, err := h.accept(conn, cookie)
 	h.finish(DirectionIn, remote, peer, begin, err)
@@ -458,6 +544,7 @@ func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ 
 		return "", node.HandshakeDetails{}, err
 	}
 	c := newHSConn(rw, h.cfg.HandshakeTimeout)
+	c.step = h.cfg.StepTimeout
 	defer c.clearDeadlines()
 
 	// recv_name
@@ -481,6 +568,13 @@ func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ 
 		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
 		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
 	}
+	if !h.enterAccepting(peer) {
+		// An OTP node has one attempt to a peer under way at a time; a
+		// second one meanwhile is a stranger using its name or a retry of
+		// an attempt we are still serving: the first one decides.
+		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: a handshake from %s is already under way", ErrPeerRefused, peer)
+	}
+	defer h.leaveAccepting(peer)
 	theirs := hsExpandMandatory25(name.Flags)
 	required := h.cfg.Required
 	if name.Old {
@@ -629,6 +723,10 @@ func hsClassify(err error) HandshakeResult {
 		return ResultTimeout
 	case errors.Is(err, ErrPeerRefused), errors.Is(err, ErrNotAllowed), errors.Is(err, ErrSimultaneousConnect):
 		return ResultRefused
+	case errors.Is(err, ErrThrottled):
+		return ResultThrottled
+	case errors.Is(err, ErrOverloaded):
+		return ResultOverloaded
 	default:
 		return ResultError
 	}
@@ -680,6 +778,9 @@ func hsSameDigest(a, b [hsDigestLen]byte) bool { return subtle.ConstantTimeCompa
 type hsConn struct {
 	rw       lib.NetReadWriter
 	deadline time.Time
+	// step, when set, bounds each read too: a message must arrive within
+	// step of the read's start (and before deadline).
+	step time.Duration
 }
 
 func newHSConn(rw lib.NetReadWriter, timeout time.Duration) *hsConn {
@@ -696,6 +797,13 @@ func (c *hsConn) clearDeadlines() {
 
 // read reads one length-prefixed message body; step names it in errors.
 func (c *hsConn) read(step string) ([]byte, error) {
+	if c.step > 0 {
+		d := time.Now().Add(c.step)
+		if d.After(c.deadline) {
+			d = c.deadline
+		}
+		_ = c.rw.SetReadDeadline(d)
+	}
 	var hdr [2]byte
 	if _, err := io.ReadFull(c.rw, hdr[:]); err != nil {
 		return nil, hsIOError("waiting for the "+step, err)

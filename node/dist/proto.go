@@ -157,6 +157,10 @@ func NewProto(cfg ProtoConfig) (*Proto, error) {
 func (p *Proto) Init(ctx context.Context, nc lib.NetReadWriter, nodename string, details node.HandshakeDetails) (node.ConnectionInterface, error) {
 	var peer Peer
 	switch v := details.Custom.(type) {
+	case accepted:
+		// Handed off by Serve: nc is ergo's loopback connection standing
+		// for v.conn, the peer's (see acceptor.go).
+		peer, nc = v.Peer, v.conn
 	case Peer:
 		peer = v
 	case *Peer:
