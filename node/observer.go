@@ -22,6 +22,12 @@ const (
 	ConnectRefused      ConnectResult = "refused"     // the peer said nok/not_allowed or the TCP connect was refused
 	ConnectUnreachable  ConnectResult = "unreachable" // name resolution or EPMD lookup failed
 	ConnectError        ConnectResult = "error"
+	// ConnectThrottled: an incoming connection closed unheard, its address
+	// having failed too many handshakes lately.
+	ConnectThrottled ConnectResult = "throttled"
+	// ConnectOverloaded: an incoming connection closed unheard, too many
+	// handshakes being under way (in all or from its address).
+	ConnectOverloaded ConnectResult = "overloaded"
 )
 
 // DisconnectReason says why a connection ended, a small fixed set fit for a

@@ -235,6 +235,10 @@ func connectResult(r dist.HandshakeResult) ConnectResult {
 		return ConnectTimeout
 	case dist.ResultRefused:
 		return ConnectRefused
+	case dist.ResultThrottled:
+		return ConnectThrottled
+	case dist.ResultOverloaded:
+		return ConnectOverloaded
 	}
 	return ConnectError
 }

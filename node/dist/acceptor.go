@@ -115,6 +115,13 @@ func (g *gate) enter(addr netip.Addr, now time.Time) (HandshakeResult, bool) {
 	return "", true
 }
 
+// pendingCount returns the handshakes under way.
+func (g *gate) pendingCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pending
+}
+
 // leave ends a handshake admitted by enter; a failed one takes a token
 // from addr's bucket.
 func (g *gate) leave(addr netip.Addr, failed bool, now time.Time) {

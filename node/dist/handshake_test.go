@@ -58,6 +58,16 @@ func (r *recordingObserver) all() []observation {
 	return append([]observation(nil), r.obs...)
 }
 
+func (r *recordingObserver) count(o observation) int {
+	n := 0
+	for _, got := range r.all() {
+		if got == o {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *recordingObserver) has(o observation) bool {
 	for _, got := range r.all() {
 		if got == o {
