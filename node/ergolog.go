@@ -112,8 +112,20 @@ func (w *ergoLogWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if ergoRepeats(msg) {
+		return len(p), nil
+	}
 	l.Warn(msg)
 	return len(p), nil
+}
+
+// ergoRepeats reports whether an ergo warning repeats what gonode reports
+// itself: a failed outgoing handshake (logged by dist.Handshake, with its
+// cause) and a failed dial (returned by Node.Connect, which its callers log:
+// discovery's connect-failure line). Every incoming handshake is ours
+// (dist.Handshake.Serve), so ergo has nothing to say about those.
+func ergoRepeats(msg string) bool {
+	return strings.HasPrefix(msg, "Handshake error: ") || strings.HasPrefix(msg, "Could not connect to ")
 }
 
 // rateLimiter allows one event per key per interval and counts the rest.

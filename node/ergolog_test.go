@@ -50,3 +50,23 @@ func TestErgoLogBridge(t *testing.T) {
 		t.Errorf("overflows = %v, want [slow]", obs.overflows)
 	}
 }
+
+// A failed outgoing handshake or dial is logged once, by gonode, not a
+// second time in ergo's words.
+func TestErgoLogBridgeDropsRepeats(t *testing.T) {
+	var previous, routed bytes.Buffer
+	w := &ergoLogWriter{limit: newRateLimiter(0)}
+	w.setPrevious(&previous)
+	w.set(slog.New(slog.NewTextHandler(&routed, nil)), &countingObserver{}, "go@127.0.0.1")
+	for _, l := range []string{
+		"2026/11/24 04:00:00 WARNING! Handshake error: dist: cookie mismatch with node erl@127.0.0.1: its challenge ack does not match our cookie\n",
+		"2026/11/24 04:00:00 WARNING! Could not connect to \"erl@127.0.0.1\" (127.0.0.1:4370): dial tcp 127.0.0.1:4370: connect: connection refused\n",
+	} {
+		if _, err := w.Write([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if routed.Len() != 0 || previous.Len() != 0 {
+		t.Errorf("ergo's repeat of a failure gonode reports was logged:\n%s%s", routed.String(), previous.String())
+	}
+}
