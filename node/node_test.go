@@ -21,13 +21,13 @@ import (
 func TestMain(m *testing.M) { os.Exit(beamtest.RunInNetns(m)) }
 
 // startGo starts a gonode node named name with cookie; logs go to the returned buffer.
-func startGo(t *testing.T, name string, cookie node.Cookie, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
+func startGo(t testing.TB, name string, cookie node.Cookie, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
 	t.Helper()
 	return startGoObserved(t, name, cookie, node.NopObserver{}, edit...)
 }
 
 // startGoObserved is startGo with an Observer.
-func startGoObserved(t *testing.T, name string, cookie node.Cookie, obs node.Observer, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
+func startGoObserved(t testing.TB, name string, cookie node.Cookie, obs node.Observer, edit ...func(*node.Config)) (*node.Node, *testutil.SyncBuffer) {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name, cookie

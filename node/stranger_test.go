@@ -23,7 +23,7 @@ import (
 // message. A connection the node closes is opened again at once, as a port
 // scanner or a misbehaving client would, at most rounds times per address.
 // It stops when the test ends.
-func strangers(t *testing.T, addr string, n, rounds int) (opened func() int) {
+func strangers(t testing.TB, addr string, n, rounds int) (opened func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
