@@ -76,9 +76,9 @@ type registrar struct {
 	// ergo registers. ergoPort is ergo's listener's, which the node's own
 	// listener hands connections to.
 	port, ergoPort uint16
-	info        epmd.NodeInfo
-	cancelKeep  context.CancelFunc
-	wg          sync.WaitGroup
+	info           epmd.NodeInfo
+	cancelKeep     context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 var _ ergonode.Registrar = (*registrar)(nil)
