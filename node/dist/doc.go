@@ -4,6 +4,22 @@
 // for node.Options.Proto). It replaces ergo's own, which OTP 26+ refuses and
 // which loses or reorders messages (see shared/ERLANG-INTEROP-FACTS.md).
 //
+// # Incoming connections
+//
+// ergo's accept loop runs each incoming handshake to its end before it
+// accepts the next connection, so a single peer that connects and says
+// nothing would keep every other out. Handshake.Serve therefore owns the
+// distribution port: it runs every incoming handshake in a goroutine of its
+// own, each message due within HandshakeConfig.StepTimeout, at most
+// MaxPending at once (MaxPendingPerAddr from one IP address), and closes at
+// once, unheard, the connections of an address whose handshakes keep
+// failing (FailureBurst, FailureInterval). A completed handshake is handed
+// to ergo through ergo's own listener, bound to the loopback interface:
+// Serve connects to it and ergo's Accept answers with the details Serve
+// filed for that connection; Proto.Init then serves the peer's connection
+// in its place (acceptor.go). Outgoing handshakes run in the goroutine of
+// each connect and were never serialised.
+//
 // # Connection protocol
 //
 // Proto implements ergo's node.ProtoInterface. Init reads the Peer the
