@@ -384,6 +384,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		return nil
 	}
 	n.log.Info("node stopping", "peers", len(en.Nodes()))
+	w.stopListening()
 	for _, peer := range en.Nodes() {
 		_ = en.Disconnect(peer)
 	}

@@ -174,11 +174,17 @@ func (w *wire) serve(cookie string) {
 	}()
 }
 
-func (w *wire) close() {
+// stopListening closes the distribution listener and the connections
+// whose handshake is under way, and waits until none is left.
+func (w *wire) stopListening() {
 	if w.ln != nil {
 		_ = w.ln.Close()
 	}
 	w.serving.Wait()
+}
+
+func (w *wire) close() {
+	w.stopListening()
 	_ = w.registrar.Close()
 }
 
