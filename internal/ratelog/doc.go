@@ -10,7 +10,8 @@
 // written line. Lines held back by the overall limit, and the pending counts
 // of keys pushed out of the bounded key table, are reported by one summary
 // line, "log lines suppressed by the rate limit" with suppressed=N, written
-// before the first line of the next interval, or by Flush:
+// before the first line of the next interval; Flush (at shutdown) writes it
+// at once, with every count still pending:
 //
 //	lim := ratelog.New(log, ratelog.Config{Burst: 3, Every: time.Minute})
 //	lim.Warn(addr, "EPMD connection refused: too many connections", "peer", addr)

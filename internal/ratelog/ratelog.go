@@ -180,7 +180,8 @@ func (l *Limiter) Log(ctx context.Context, level slog.Level, key, msg string, ar
 	l.log2(ctx, level, key, msg, args)
 }
 
-// Flush writes the summary line now if lines are pending for it. Call it
+// Flush writes one summary line now for every line held back and not
+// reported yet, the keys' pending counts included (which it resets). Call it
 // when the source of lines stops (at shutdown), so the last counts are not
 // lost.
 func (l *Limiter) Flush() {
@@ -188,6 +189,12 @@ func (l *Limiter) Flush() {
 		return
 	}
 	l.mu.Lock()
+	for _, el := range l.keys {
+		if e := el.Value.(*entry); e.suppressed > 0 {
+			l.dropN(e.suppressed, e.level)
+			e.suppressed = 0
+		}
+	}
 	n, lvl := l.takeSummary()
 	l.mu.Unlock()
 	l.summary(context.Background(), n, lvl)

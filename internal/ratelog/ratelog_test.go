@@ -206,6 +206,18 @@ func TestFlush(t *testing.T) {
 	if n := len(rec.all()); n != 2 {
 		t.Fatalf("a second Flush wrote the summary again")
 	}
+	// Counts pending on keys are flushed too, and only once.
+	l, rec, clk := newTest(Config{Burst: 1, Total: 100})
+	l.Warn("a", "x")
+	l.Info("a", "x")
+	l.Info("a", "x")
+	l.Flush()
+	clk.Advance(DefaultEvery)
+	l.Warn("a", "x")
+	lines = rec.all()
+	if len(lines) != 3 || lines[1].msg != SummaryMessage || lines[1].suppressed != 2 || lines[1].level != slog.LevelInfo || lines[2].suppressed != 0 {
+		t.Fatalf("lines %+v, want a line, a summary of the key's 2 at info level, and a line with nothing suppressed", lines)
+	}
 }
 
 func TestKeyTableIsBounded(t *testing.T) {
