@@ -155,29 +155,29 @@ func (l *Limiter) now() time.Time {
 
 // Debug writes a debug line for key, unless rate-limited.
 func (l *Limiter) Debug(key, msg string, args ...any) {
-	l.log2(context.Background(), slog.LevelDebug, key, msg, args)
+	l.emit(context.Background(), slog.LevelDebug, key, msg, args)
 }
 
 // Info writes an info line for key, unless rate-limited.
 func (l *Limiter) Info(key, msg string, args ...any) {
-	l.log2(context.Background(), slog.LevelInfo, key, msg, args)
+	l.emit(context.Background(), slog.LevelInfo, key, msg, args)
 }
 
 // Warn writes a warning for key, unless rate-limited.
 func (l *Limiter) Warn(key, msg string, args ...any) {
-	l.log2(context.Background(), slog.LevelWarn, key, msg, args)
+	l.emit(context.Background(), slog.LevelWarn, key, msg, args)
 }
 
 // Error writes an error line for key, unless rate-limited.
 func (l *Limiter) Error(key, msg string, args ...any) {
-	l.log2(context.Background(), slog.LevelError, key, msg, args)
+	l.emit(context.Background(), slog.LevelError, key, msg, args)
 }
 
 // Log writes a line at level for key, unless rate-limited. args are the
 // line's attributes, as for slog.Logger.Log. A line whose level the logger
 // does not write is neither written nor counted.
 func (l *Limiter) Log(ctx context.Context, level slog.Level, key, msg string, args ...any) {
-	l.log2(ctx, level, key, msg, args)
+	l.emit(ctx, level, key, msg, args)
 }
 
 // Flush writes one summary line now for every line held back and not
@@ -200,11 +200,14 @@ func (l *Limiter) Flush() {
 	l.summary(context.Background(), n, lvl)
 }
 
-// log2 is the body of every logging method; it is called directly by them,
+// emit is the body of every logging method; it is called directly by them,
 // so the caller's frame is at a fixed depth for the record's source.
-func (l *Limiter) log2(ctx context.Context, level slog.Level, key, msg string, args []any) {
+func (l *Limiter) emit(ctx context.Context, level slog.Level, key, msg string, args []any) {
 	if l == nil {
 		return
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	log := l.logger()
 	if !log.Enabled(ctx, level) {
@@ -249,7 +252,7 @@ func (l *Limiter) log2(ctx context.Context, level slog.Level, key, msg string, a
 		return
 	}
 	var pcs [1]uintptr
-	runtime.Callers(3, pcs[:]) // runtime.Callers, log2, the exported method
+	runtime.Callers(3, pcs[:]) // runtime.Callers, emit, the exported method
 	r := slog.NewRecord(now, level, msg, pcs[0])
 	r.Add(args...)
 	if suppressed > 0 {
