@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gonode/gonode/internal/ratelog"
 )
 
 // Connector is what discovery drives; the node package satisfies it
@@ -67,6 +69,7 @@ type Discoverer struct {
 	conn     Connector
 	opts     options
 	log      *slog.Logger
+	limit    *ratelog.Limiter // connect- and disconnect-failure lines
 	interval time.Duration
 
 	started atomic.Bool
@@ -99,6 +102,12 @@ func New(cfg Config, self string, conn Connector, opts ...Option) (*Discoverer, 
 	d := &Discoverer{cfg: cfg, conn: conn, opts: o, interval: cfg.PollingInterval}
 	d.cfg.Hosts = append([]string(nil), cfg.Hosts...)
 	d.log = o.log.With("component", "discovery", "strategy", string(cfg.Strategy))
+	// An answer of thousands of unreachable addresses fails thousands of
+	// connects per backoff round: each peer writes at most 2 failure lines a
+	// minute and all peers together 20; a peer's next line carries
+	// suppressed=N and a summary line counts the rest. The observer (and so
+	// the metrics) hears every failure.
+	d.limit = ratelog.New(d.log, ratelog.Config{Burst: 2, Every: time.Minute, Total: 20}, ratelog.WithClock(o.clock))
 	d.policy = cfg.Policy(self)
 	d.app = cfg.ApplicationName
 	if d.app == "" {
@@ -235,6 +244,7 @@ func (l *loop) run(ctx context.Context) {
 		timer.Stop()
 		l.queue = nil
 		l.wg.Wait()
+		d.limit.Flush()
 		d.log.Info("discovery stopped")
 	}()
 	for {
@@ -404,12 +414,13 @@ func (l *loop) logEvent(ev Event) {
 			log.Debug("peer connected", "peer", ev.Peer)
 		}
 	case EvConnectFailed:
-		lvl := slog.LevelDebug
+		const msg = "peer connect failed; backing off"
+		args := []any{"peer", ev.Peer, "err", ev.Err, "failures", ev.Failures, "next_retry", ev.NextRetry}
 		if ev.Changed {
-			lvl = slog.LevelWarn
+			l.d.limit.Warn(ev.Peer, msg, args...)
+		} else {
+			log.Debug(msg, args...)
 		}
-		log.Log(context.Background(), lvl, "peer connect failed; backing off", "peer", ev.Peer, "err", ev.Err,
-			"failures", ev.Failures, "next_retry", ev.NextRetry)
 	case EvDropped:
 		log.Info("peer disconnected; reconnecting", "peer", ev.Peer)
 	case EvInbound:
@@ -419,7 +430,7 @@ func (l *loop) logEvent(ev Event) {
 	case EvForgotten:
 		log.Debug("peer left the answer", "peer", ev.Peer)
 	case EvDisconnectFailed:
-		log.Warn("peer disconnect failed", "peer", ev.Peer, "err", ev.Err)
+		l.d.limit.Warn(ev.Peer, "peer disconnect failed", "peer", ev.Peer, "err", ev.Err)
 	case EvCut:
 		if ev.Count > 0 {
 			log.Warn("answer has more peers than --max-peers; the rest are ignored", "max_peers", l.d.cfg.MaxPeers, "cut", ev.Count)

@@ -52,6 +52,22 @@ func (l *logRecorder) count(lvl slog.Level, msg string) int {
 	return n
 }
 
+// sum adds up the integer attribute key over every record.
+func (l *logRecorder) sum(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.recs {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key {
+				n += int(a.Value.Int64())
+			}
+			return true
+		})
+	}
+	return n
+}
+
 // recObserver records what the Discoverer reports.
 type recObserver struct {
 	mu      sync.Mutex
@@ -667,6 +683,105 @@ func TestRunTwice(t *testing.T) {
 		h.start()
 		if err := h.d.Run(context.Background()); !errors.Is(err, discovery.ErrAlreadyStarted) {
 			t.Fatalf("second Run: %v", err)
+		}
+	})
+}
+
+// floodConnector fails every connect, with an error that alternates between
+// two texts for each peer, as a real network does (refused, then timed out):
+// every failure is a change that the core reports as new.
+type floodConnector struct {
+	mu       sync.Mutex
+	attempts map[string]int
+	failures int
+}
+
+func (c *floodConnector) Connect(_ context.Context, node string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.attempts == nil {
+		c.attempts = map[string]int{}
+	}
+	c.attempts[node]++
+	c.failures++
+	if c.attempts[node]%2 == 1 {
+		return fmt.Errorf("dial %s: connection refused", node)
+	}
+	return fmt.Errorf("dial %s: i/o timeout", node)
+}
+
+func (c *floodConnector) Disconnect(string) error { return nil }
+func (c *floodConnector) Connected() []string     { return nil }
+
+func (c *floodConnector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failures
+}
+
+// TestShellConnectFailuresAreRateLimited: a DNS answer of 4,000 unreachable
+// addresses, polled for five minutes, writes a bounded number of
+// connect-failure lines (per peer and overall), while the observer hears
+// every failure and the lines plus their suppressed counts add up to every
+// failure.
+func TestShellConnectFailuresAreRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const peers = 4000
+		clk := discoverytest.NewClock(t0)
+		res := discoverytest.NewResolver()
+		res.Set(qA, discoverytest.Addrs(ips(peers)...), nil)
+		conn := &floodConnector{}
+		obs := &recObserver{}
+		logs := &logRecorder{}
+		d, err := discovery.New(dnsConfig(), self, conn, discovery.WithClock(clk), discovery.WithResolver(res),
+			discovery.WithObserver(obs), discovery.WithLogger(slog.New(logs)), discovery.WithRand(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait()
+		const elapsed = 5 * time.Minute
+		for clk.Now().Sub(t0) < elapsed {
+			next, ok := clk.Next()
+			if !ok {
+				t.Fatal("no timer pending")
+			}
+			clk.Advance(next)
+			synctest.Wait()
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+
+		failures := conn.count()
+		if failures < 2*peers {
+			t.Fatalf("%d failed connects in %v, want every peer retried", failures, elapsed)
+		}
+		errorsSeen := 0
+		for _, a := range obs.actions {
+			if a.Kind == discovery.ActConnect && a.Outcome == discovery.OutcomeError {
+				errorsSeen++
+			}
+		}
+		if errorsSeen != failures {
+			t.Fatalf("the observer saw %d failed connects, the connector %d: metrics must count every one", errorsSeen, failures)
+		}
+
+		// At most 20 lines a minute of all peers together (and 2 per peer),
+		// plus a summary line a minute and one at the stop.
+		minutes := int(elapsed/time.Minute) + 1
+		warned := logs.count(slog.LevelWarn, "connect failed")
+		summaries := logs.count(slog.LevelWarn, "log lines suppressed")
+		if warned > 20*minutes || summaries > minutes+1 {
+			t.Fatalf("%d connect-failure warnings and %d summaries for %d failures in %v; want at most %d and %d",
+				warned, summaries, failures, elapsed, 20*minutes, minutes+1)
+		}
+		if reported := warned + logs.sum("suppressed"); reported != failures {
+			t.Fatalf("%d lines + %d suppressed = %d, want every failure (%d) accounted for",
+				warned, logs.sum("suppressed"), reported, failures)
 		}
 	})
 }

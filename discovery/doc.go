@@ -32,6 +32,9 @@
 // its context ends (or Stop is called) it cancels running connects, waits
 // for them and starts nothing new. Snapshot (and ServeHTTP) expose per-peer
 // state for /debug/peers; Ready reports that the first poll succeeded.
+// Connect- and disconnect-failure warnings are rate-limited (2 a minute per
+// peer, 20 a minute in all, with suppressed=N counts); the Observer hears
+// every failure.
 //
 // DNSResolver is the Resolver on github.com/miekg/dns: resolv.conf's
 // nameservers, search list, ndots, timeout, attempts and rotate; EDNS0 with a
@@ -43,7 +46,8 @@
 //
 // # Imports
 //
-// discovery imports only the standard library and github.com/miekg/dns. It
+// discovery imports only the standard library, github.com/miekg/dns and
+// gonode's stdlib-only internal/ratelog. It
 // declares the interfaces it consumes (Resolver, Connector, Clock, Observer):
 // the node package satisfies Connector without importing discovery, and the
 // metrics package adapts Observer into Prometheus metrics. cmd/gonode and

@@ -31,7 +31,9 @@
 //
 // # Imports
 //
-// epmd is a leaf: it imports only the standard library. node builds its
-// ergo Registrar on it; cmd/gonode and metrics use its Server and Observer.
-// Reusable test helpers live in epmd/epmdtest.
+// epmd is a leaf: it imports only the standard library and gonode's
+// stdlib-only internal/ratelog, which rate-limits the log lines that
+// connections trigger (per source address; the Observer still hears every
+// request). node builds its ergo Registrar on it; cmd/gonode and metrics use
+// its Server and Observer. Reusable test helpers live in epmd/epmdtest.
 package epmd

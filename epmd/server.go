@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gonode/gonode/internal/ratelog"
 )
 
 // Config is a Server's plain-data configuration. Start from DefaultConfig;
@@ -146,6 +148,8 @@ var ErrServerClosed = errors.New("epmd: server already started or closed")
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
+	limit  *ratelog.Limiter // the lines a peer's connections trigger
+	clock  ratelog.Clock    // the limiter's; nil is the time package's
 	obs    Observer
 	notify func([]net.Addr)
 	sem    chan struct{}
@@ -192,6 +196,11 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		o(s)
 	}
 	s.log = s.log.With("component", "epmd")
+	// Every line a connection triggers is rate-limited per source address
+	// (3 a minute) and in all (30 a minute), so a flood of connections (over
+	// MaxConns, garbage, refused registrations) writes a few lines with
+	// suppressed=N counts; the Observer still hears every request.
+	s.limit = ratelog.New(s.log, ratelog.Config{Burst: 3, Every: time.Minute, Total: 30}, ratelog.WithClock(s.clock))
 	return s, nil
 }
 
@@ -281,6 +290,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	<-s.done
 	s.wg.Wait()
+	s.limit.Flush()
 	return nil
 }
 
@@ -290,6 +300,7 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.shutdown()
 	s.wg.Wait()
+	s.limit.Flush()
 	return nil
 }
 
@@ -354,7 +365,7 @@ func (s *Server) acceptLoop(l net.Listener) {
 			}
 			// Out of file descriptors and the like: back off, keep serving.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("EPMD accept failed", "err", err, "retry_in", backoff)
+			s.limit.Warn("accept", "EPMD accept failed", "err", err, "retry_in", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
@@ -370,7 +381,8 @@ func (s *Server) acceptLoop(l net.Listener) {
 		default:
 			c.Close()
 			s.obs.ObserveRequest(RequestUnknown, ResultRefused)
-			s.log.Warn("EPMD connection refused: too many connections", "peer", c.RemoteAddr().String(), "max_conns", s.cfg.MaxConns)
+			peer := c.RemoteAddr().String()
+			s.limit.Warn(source(peer), "EPMD connection refused: too many connections", "peer", peer, "max_conns", s.cfg.MaxConns)
 			continue
 		}
 		s.mu.Lock()
@@ -408,7 +420,7 @@ func (s *Server) serveConn(c net.Conn) {
 			kind = RequestUnknown
 		}
 		s.obs.ObserveRequest(kind, ResultError)
-		s.log.Debug("EPMD bad request", "peer", peer, "err", err)
+		s.limit.Debug(source(peer), "EPMD bad request", "peer", peer, "err", err)
 		return
 	}
 	switch r := req.(type) {
@@ -429,7 +441,7 @@ func (s *Server) reply(c net.Conn, kind RequestKind, result Result, peer string,
 	}
 	if err != nil {
 		s.obs.ObserveRequest(kind, ResultError)
-		s.log.Debug("EPMD reply failed", "request", string(kind), "peer", peer, "err", err)
+		s.limit.Debug(source(peer), "EPMD reply failed", "request", string(kind), "peer", peer, "err", err)
 		return false
 	}
 	s.obs.ObserveRequest(kind, result)
@@ -441,7 +453,7 @@ func (s *Server) serveAlive2(c net.Conn, r *Alive2Req, peer string) {
 	refuse := func(result Result, why string) {
 		resp := Alive2Resp{Result: CodeError, Extended: n.HighestVersion >= DistVersion6}
 		s.reply(c, RequestAlive2, result, peer, resp.AppendBinary)
-		s.log.Warn("EPMD registration refused", "name", n.Name, "peer", peer, "reason", why)
+		s.limit.Warn(source(peer), "EPMD registration refused", "name", ratelog.Truncate(n.Name, ratelog.MaxString), "peer", peer, "reason", why)
 	}
 	if !s.cfg.AllowRemoteRegistration && !isLocalPeer(c) {
 		refuse(ResultRefused, "registration from a non-local address")
@@ -473,7 +485,7 @@ func (s *Server) serveAlive2(c net.Conn, r *Alive2Req, peer string) {
 		s.unregister(reg)
 		return
 	}
-	s.log.Info("node registered", "name", n.Name, "port", n.Port, "creation", reg.creation, "peer", peer)
+	s.log.Info("node registered", "name", ratelog.Truncate(n.Name, ratelog.MaxString), "port", n.Port, "creation", reg.creation, "peer", peer)
 
 	// The registration lasts as long as this connection. A registered node
 	// sends nothing more; anything it sends is read and discarded.
@@ -485,7 +497,7 @@ func (s *Server) serveAlive2(c net.Conn, r *Alive2Req, peer string) {
 		}
 	}
 	s.unregister(reg)
-	s.log.Info("node unregistered", "name", n.Name, "creation", reg.creation, "peer", peer)
+	s.log.Info("node unregistered", "name", ratelog.Truncate(n.Name, ratelog.MaxString), "creation", reg.creation, "peer", peer)
 }
 
 // nextCreation returns a creation for name different from the name's last
@@ -562,6 +574,16 @@ func isLocalPeer(c net.Conn) bool {
 	l, _ := netip.AddrFromSlice(la.IP)
 	r, l = r.Unmap(), l.Unmap()
 	return r.IsLoopback() || (r.IsValid() && r == l)
+}
+
+// source is the address part of peer (host:port), the key of its rate-limited
+// lines: every port of one host shares them.
+func source(peer string) string {
+	host, _, err := net.SplitHostPort(peer)
+	if err != nil {
+		return peer
+	}
+	return host
 }
 
 func isUnspecified(host string) bool {

@@ -21,7 +21,9 @@
 // signal exits at once) and the process environment into an environment.
 //
 // The cookie is a node.Cookie, which redacts itself, and no error of this
-// command quotes it.
+// command quotes it. A cookie file that group or others may access is used
+// (Kubernetes mounts a Secret 0644 by default) with one warning at start
+// that names the file, its mode and the fix.
 //
 // Nothing imports this package.
 package main

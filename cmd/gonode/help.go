@@ -88,6 +88,12 @@ problem. The cookie never appears in a log line or an error message.
 - The cookie is `+"`--cookie`"+`; when that is empty, the content of `+"`--cookie-file`"+`;
   when that is empty too, the content of `+"`$HOME/.erlang.cookie`"+`, as `+"`erl`"+` reads
   it. A trailing newline is dropped. An empty or unreadable cookie is an error.
+- A cookie file that group or others may read or write is used, with one
+  warning at start (`+"`erl`"+` refuses such a file): make it readable by its owner
+  only, `+"`chmod 400 FILE`"+`. A Kubernetes Secret volume mounts its files with
+  mode 0644 unless the volume sets `+"`defaultMode: 0400`"+`:
+  `+"`volumes: [{name: cookie, secret: {secretName: erlang-cookie, defaultMode: 0400}}]`"+`,
+  mounted at, say, `+"`/etc/erlang`"+`, with `+"`GONODE_COOKIE_FILE=/etc/erlang/cookie`"+`.
 - `+"`--application-name`"+` is also the basename of the peers that discovery
   connects to, like libcluster's `+"`application_name`"+`. When it is not set and
   `+"`--name`"+` is, discovered peers take the basename of `+"`--name`"+`.

@@ -198,12 +198,15 @@ func resolve(c config, env environment) (config, error) {
 
 	cookieOK := true
 	if c.Cookie == "" {
-		ck, err := readCookie(c.CookieFile, env)
+		ck, file, err := readCookie(c.CookieFile, env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 			cookieOK = false
 		}
 		c.Cookie = ck
+		if file.Mode&0o077 != 0 {
+			c.LooseCookieFile = file
+		}
 	}
 	c.Node.Cookie = c.Cookie
 
@@ -361,34 +364,46 @@ func detectPodIP(addrs func() ([]net.Addr, error)) string {
 // 255 bytes, so a longer file is rejected by node.Config.Validate anyway.
 const maxCookieFile = 4096
 
+// fileMode is a file's path and permission bits.
+type fileMode struct {
+	Path string
+	Mode os.FileMode
+}
+
 // readCookie reads the cookie from path, or from $HOME/.erlang.cookie when
-// path is empty, as erl does. One trailing newline (LF or CRLF, repeated) is
-// dropped. Errors name the file, never its content.
-func readCookie(path string, env environment) (node.Cookie, error) {
+// path is empty, as erl does, and returns the file's path and permission
+// bits (those of the file a symbolic link points to, such as a Kubernetes
+// Secret's). One trailing newline (LF or CRLF, repeated) is dropped. Errors
+// name the file, never its content.
+func readCookie(path string, env environment) (node.Cookie, fileMode, error) {
 	if path == "" {
 		home, _ := env.LookupEnv("HOME")
 		if home == "" {
-			return "", errors.New("no cookie: set --cookie (RELEASE_COOKIE) or --cookie-file (GONODE_COOKIE_FILE); $HOME is unset, so $HOME/.erlang.cookie cannot be read")
+			return "", fileMode{}, errors.New("no cookie: set --cookie (RELEASE_COOKIE) or --cookie-file (GONODE_COOKIE_FILE); $HOME is unset, so $HOME/.erlang.cookie cannot be read")
 		}
 		path = filepath.Join(home, ".erlang.cookie")
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("no cookie: reading the cookie file: %w (set --cookie, RELEASE_COOKIE, --cookie-file or GONODE_COOKIE_FILE)", err)
+		return "", fileMode{}, fmt.Errorf("no cookie: reading the cookie file: %w (set --cookie, RELEASE_COOKIE, --cookie-file or GONODE_COOKIE_FILE)", err)
 	}
 	defer f.Close()
+	file := fileMode{Path: path}
+	if st, err := f.Stat(); err == nil {
+		file.Mode = st.Mode().Perm()
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxCookieFile+1))
 	if err != nil {
-		return "", fmt.Errorf("reading the cookie file %s: %w", path, err)
+		return "", fileMode{}, fmt.Errorf("reading the cookie file %s: %w", path, err)
 	}
 	if len(b) > maxCookieFile {
-		return "", fmt.Errorf("the cookie file %s is longer than %d bytes", path, maxCookieFile)
+		return "", fileMode{}, fmt.Errorf("the cookie file %s is longer than %d bytes", path, maxCookieFile)
 	}
 	ck := strings.TrimRight(string(b), "\r\n")
 	if ck == "" {
-		return "", fmt.Errorf("the cookie file %s is empty", path)
+		return "", fileMode{}, fmt.Errorf("the cookie file %s is empty", path)
 	}
-	return node.Cookie(ck), nil
+	return node.Cookie(ck), file, nil
 }
 
 // checkHostPort accepts host:port (host may be empty) with a port from min

@@ -131,6 +131,71 @@ func TestCookieSources(t *testing.T) {
 	}
 }
 
+// cookieFile writes a cookie file with exactly mode (whatever the umask)
+// and returns its path.
+func cookieFile(t *testing.T, dir string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, ".erlang.cookie")
+	if err := os.WriteFile(p, []byte("c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCookieFileMode: a cookie file that group or others may read (or
+// write) is used, and reported for one warning at start; an owner-only one
+// is not; a cookie given directly reads no file.
+func TestCookieFileMode(t *testing.T) {
+	tests := []struct {
+		name  string
+		mode  os.FileMode
+		how   string // "flag", "home" or "cookie"
+		loose bool
+	}{
+		{"0400", 0o400, "flag", false},
+		{"0600", 0o600, "flag", false},
+		{"0644 (a Kubernetes Secret by default)", 0o644, "flag", true},
+		{"0640", 0o640, "flag", true},
+		{"0604", 0o604, "flag", true},
+		{"0620", 0o620, "flag", true},
+		{"$HOME/.erlang.cookie 0644", 0o644, "home", true},
+		{"$HOME/.erlang.cookie 0400", 0o400, "home", false},
+		{"--cookie given: the file is not read", 0o644, "cookie", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := t.TempDir()
+			path := cookieFile(t, home, tt.mode)
+			vars := map[string]string{"HOME": home}
+			var args []string
+			switch tt.how {
+			case "flag":
+				args = []string{"--cookie-file=" + path}
+				vars = nil
+			case "cookie":
+				args = []string{"--cookie=direct", "--cookie-file=" + path}
+			}
+			c, _, err := load(args, testEnv(vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.LooseCookieFile
+			if !tt.loose {
+				if got != (fileMode{}) {
+					t.Fatalf("reported %+v for a cookie file of mode %04o", got, tt.mode)
+				}
+				return
+			}
+			if got.Path != path || got.Mode != tt.mode {
+				t.Fatalf("reported %+v, want %s with mode %04o", got, path, tt.mode)
+			}
+		})
+	}
+}
+
 func TestCookieErrors(t *testing.T) {
 	emptyHome := t.TempDir()
 	empty := writeFile(t, "empty", "\n", 0o400)

@@ -105,6 +105,13 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 
 	log := newLogger(cfg, env, stdout)
 	mainLog := log.With("component", "main")
+	if f := cfg.LooseCookieFile; f.Path != "" {
+		// erl refuses such a file; a Kubernetes Secret volume is 0644 unless
+		// told otherwise, so gonode warns and goes on.
+		mainLog.Warn("the cookie file can be read by group or others: make it readable by its owner only "+
+			"(chmod 400 FILE; on Kubernetes, defaultMode: 0400 on the Secret volume)",
+			"path", f.Path, "mode", fmt.Sprintf("%04o", uint32(f.Mode)))
+	}
 	node.Version = version
 
 	reg := prometheus.NewRegistry()

@@ -30,6 +30,9 @@ type config struct {
 	// CookieFile is the file to read the cookie from; "" means
 	// $HOME/.erlang.cookie when Cookie is also empty.
 	CookieFile string
+	// LooseCookieFile is the cookie file that was read, when group or others
+	// may access it (resolve fills it; run warns about it once).
+	LooseCookieFile fileMode
 	// EPMDAddrSet records that Node.EPMDAddr came from a flag or the
 	// environment; otherwise it follows Node.EPMDPort.
 	EPMDAddrSet bool
@@ -142,7 +145,7 @@ func options() []option {
 			usage: "distribution cookie; overrides --cookie-file (a flag shows in ps: prefer the variable or a file)",
 			set:   func(c *config, v string) error { c.Cookie = node.Cookie(v); return nil }},
 		{group: groupNode, name: "cookie-file", env: "GONODE_COOKIE_FILE", def: "$HOME/.erlang.cookie", kind: kindString,
-			usage: "file holding the cookie (a trailing newline is dropped)",
+			usage: "file holding the cookie (a trailing newline is dropped); one the group or others may read gets a warning: chmod 400 it",
 			set:   func(c *config, v string) error { c.CookieFile = v; return nil }},
 		{group: groupNode, name: "distribution", env: "RELEASE_DISTRIBUTION", def: string(n.NameMode), kind: kindEnum,
 			usage: "naming mode: name (long names) or sname (short names)",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -306,6 +307,58 @@ func TestLogFormat(t *testing.T) {
 			}
 			if !strings.Contains(got, "component") || !strings.Contains(got, "shown") {
 				t.Errorf("the line lacks its message or component: %q", got)
+			}
+		})
+	}
+}
+
+// TestRunWarnsOnceAboutALooseCookieFile: a cookie file readable by group or
+// others starts the node with one warning that says how to fix it and shows
+// neither the cookie nor anything but the path and mode; an owner-only file
+// starts it without.
+func TestRunWarnsOnceAboutALooseCookieFile(t *testing.T) {
+	const cookie = "Zq7-DISTINCTIVE-COOKIE-4Xw"
+	const warning = "the cookie file can be read by group or others"
+	for _, tt := range []struct {
+		mode os.FileMode
+		want int
+	}{{0o644, 1}, {0o400, 0}} {
+		t.Run(fmt.Sprintf("%04o", tt.mode), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cookie")
+			if err := os.WriteFile(path, []byte(cookie+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out testutil.SyncBuffer
+			env := testEnv(nil)
+			env.OnStarted = func(started) { cancel() }
+			code := run(ctx, []string{"--cookie-file=" + path, "--pod-ip=127.0.0.1", "--metrics-addr="}, env, &out, &out)
+			all := out.String()
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, all)
+			}
+			if strings.Contains(all, cookie) {
+				t.Fatalf("the cookie appears in the output:\n%s", all)
+			}
+			if n := strings.Count(all, warning); n != tt.want {
+				t.Fatalf("%d warnings about the cookie file's mode, want %d:\n%s", n, tt.want, all)
+			}
+			if tt.want == 0 {
+				return
+			}
+			for _, line := range strings.Split(all, "\n") {
+				if !strings.Contains(line, warning) {
+					continue
+				}
+				for _, s := range []string{`"level":"WARN"`, "chmod 400", "defaultMode: 0400", `"path":"` + path + `"`, `"mode":"0644"`} {
+					if !strings.Contains(line, s) {
+						t.Errorf("the warning does not say %s: %s", s, line)
+					}
+				}
 			}
 		})
 	}
