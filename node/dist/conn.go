@@ -51,6 +51,7 @@ const (
 	opAliasSendTT         = 34
 	opUnlinkID            = 35
 	opUnlinkIDAck         = 36
+	opAltactSigSend       = 37
 )
 
 // dropLogEvery is the least time between two log lines about dropped frames
@@ -409,16 +410,22 @@ func (c *conn) SendReg(from gen.Process, to gen.ProcessID, message etf.Term) err
 	return c.send(etf.Tuple{int64(opRegSend), self, etf.Atom(""), etf.Atom(to.Name)}, message, true, true)
 }
 
-// SendAlias sends message to the process alias to.
+// SendAlias sends message to the process alias to: as ALTACT_SIG_SEND when
+// the peer negotiated ALTACT_SIG (what OTP 28+ nodes send each other; OTP 28
+// deprecates ALIAS_SEND and schedules it for removal in OTP 30), else as
+// ALIAS_SEND.
 func (c *conn) SendAlias(from gen.Process, to etf.Alias, message etf.Term) error {
-	if !c.flags.Has(FlagAlias) {
-		return lib.ErrPeerUnsupported
-	}
 	var self etf.Pid
 	if from != nil {
 		self = from.Self()
 	}
-	return c.send(etf.Tuple{int64(opAliasSend), self, etf.Ref(to)}, message, true, true)
+	switch {
+	case c.flags.Has(FlagAltactSig):
+		return c.send(etf.Tuple{int64(opAltactSigSend), int64(altactAlias), self, etf.Ref(to)}, message, true, true)
+	case c.flags.Has(FlagAlias):
+		return c.send(etf.Tuple{int64(opAliasSend), self, etf.Ref(to)}, message, true, true)
+	}
+	return lib.ErrPeerUnsupported
 }
 
 // --- links ---

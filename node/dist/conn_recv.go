@@ -174,6 +174,9 @@ func (c *conn) dispatch(m rawMessage) error {
 		}
 		c.deliver(func() error { return r.RouteSendAlias(from, etf.Alias(alias), payload) })
 
+	case opAltactSigSend: // {37, Flags, SenderPid, To} | {37, Flags, SenderPid, To, Token}
+		return c.altactSig(&d, payload, hasPayload)
+
 	case opLink: // {1, FromPid, ToPid}
 		from, to := d.pid(1), d.pid(2)
 		if err := d.check(3, 3); err != nil {

@@ -399,7 +399,7 @@ func TestConnOutgoing(t *testing.T) {
 		{"SendReg", func() error { return h.c.SendReg(proc, gen.ProcessID{Name: "srv", Node: ptRemote}, int64(7)) },
 			etf.Tuple{int64(opRegSend), ptLocalPid, etf.Atom(""), etf.Atom("srv")}, int64(7)},
 		{"SendAlias keeps a 5-word reference", func() error { return h.c.SendAlias(proc, etf.Alias(ptRef), etf.Atom("reply")) },
-			etf.Tuple{int64(opAliasSend), ptLocalPid, ptRef}, etf.Atom("reply")},
+			etf.Tuple{int64(opAltactSigSend), int64(altactAlias), ptLocalPid, ptRef}, etf.Atom("reply")},
 		{"LinkExit carries the structured reason", func() error { return h.c.LinkExit(ptRemotePid, ptLocalPid, "{shutdown,foo}") },
 			etf.Tuple{int64(opPayloadExit), ptLocalPid, ptRemotePid}, shutdownFoo},
 		{"MonitorExit", func() error { return h.c.MonitorExit(ptRemotePid, ptLocalPid, "killed", ptRef) },

@@ -88,6 +88,18 @@
 // ergo's string reasons go out as the term they spell (term.Parse), else as
 // an atom.
 //
+// Alternative activation signals (ALTACT_SIG, OTP 28+, which deprecates
+// ALIAS_SEND and schedules it for removal in OTP 30) are advertised. Such a
+// peer sends every message to an alias, and every priority message or exit
+// signal (to a pid, an alias or a name), as ALTACT_SIG_SEND; each is routed
+// like the SEND_SENDER, ALIAS_SEND, REG_SEND or EXIT2 it stands for. ergo has
+// no priority queue, so a priority signal is delivered as an ordinary one,
+// which is what a BEAM does too unless the target is an active priority
+// alias; trace tokens are ignored, as on every _TT operation, and so are
+// Flags bits not yet defined, as OTP's receiver does. Outgoing, messages to
+// an alias are sent as ALTACT_SIG_SEND to peers that advertise it, as
+// ALIAS_SEND to the others.
+//
 // Counters (messages and bytes each way) are returned by the connection's
 // Stats and reported to ProtoConfig.Observer.
 //

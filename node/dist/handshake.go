@@ -117,7 +117,7 @@ type Connections interface {
 // implements. DIST_HDR_ATOM_CACHE is left out: we do not use the atom cache.
 const DefaultHandshakeFlags = FlagsMandatory25 | FlagsMandatory26 | FlagMandatory25Digest |
 	FlagPublished | FlagDistMonitor | FlagDistMonitorName | FlagSendSender | FlagExitPayload |
-	FlagFragments | FlagSpawn | FlagAlias | FlagBigSeqtraceLabels
+	FlagFragments | FlagSpawn | FlagAlias | FlagAltactSig | FlagBigSeqtraceLabels
 
 // HandshakeConfig configures a Handshake. It is plain data; NewHandshake
 // never modifies it.

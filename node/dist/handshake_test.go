@@ -225,7 +225,7 @@ func TestHandshakeDefaultFlags(t *testing.T) {
 	f := DefaultHandshakeConfig().Flags
 	for _, want := range []Flags{FlagsMandatory25, FlagsMandatory26, FlagPublished, FlagDistMonitor,
 		FlagDistMonitorName, FlagSendSender, FlagExitPayload, FlagFragments, FlagSpawn, FlagAlias,
-		FlagBigSeqtraceLabels, FlagMandatory25Digest} {
+		FlagAltactSig, FlagBigSeqtraceLabels, FlagMandatory25Digest} {
 		if !f.Has(want) {
 			t.Errorf("default flags lack %s", f.Missing(want))
 		}

@@ -155,8 +155,9 @@ func ptEventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Fatalf("%s: still not true after 30s; last state: %s", what, last)
 }
 
-// ptGoNode starts an ergo node with this package's handshake and proto.
-func ptGoNode(t testing.TB, name, cookie string, tick time.Duration) node.Node {
+// ptGoNode starts an ergo node with this package's handshake and proto,
+// whose config each of opts may change.
+func ptGoNode(t testing.TB, name, cookie string, tick time.Duration, opts ...func(*ProtoConfig)) node.Node {
 	t.Helper()
 	hcfg := DefaultHandshakeConfig()
 	hcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -167,6 +168,9 @@ func ptGoNode(t testing.TB, name, cookie string, tick time.Duration) node.Node {
 	pcfg := DefaultProtoConfig()
 	pcfg.NetTickTime = tick
 	pcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	for _, o := range opts {
+		o(&pcfg)
+	}
 	proto, err := NewProto(pcfg)
 	if err != nil {
 		t.Fatal(err)
