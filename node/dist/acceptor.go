@@ -250,6 +250,7 @@ func (h *Handshake) Serve(ln net.Listener, cookie, forward string) error {
 		}
 		mu.Unlock()
 		wg.Wait()
+		h.lim.Flush()
 	}()
 	for {
 		c, err := ln.Accept()

@@ -3,15 +3,18 @@ package dist
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ergo-services/ergo/node"
 
+	"github.com/gonode/gonode/internal/ratelog"
 	"github.com/gonode/gonode/internal/testutil"
 )
 
@@ -295,5 +298,30 @@ func TestGateRefillsAndForgets(t *testing.T) {
 	}
 	if n := len(g.fails); n > maxTrackedAddrs {
 		t.Errorf("%d addresses tracked, want at most %d", n, maxTrackedAddrs)
+	}
+}
+
+// A flood of failing connections from one address writes a few log lines,
+// not one per connection; the observer counts every one.
+func TestServeFailureLogsAreRateLimited(t *testing.T) {
+	b := newTestHS(t, testSelf, nil)
+	addr, _ := serveTest(t, b.Handshake)
+	const n = 200
+	for range n {
+		c := dialFrom(t, "127.0.0.50", addr)
+		_, _ = c.Write([]byte{0, 3, 'x', 'y', 'z'}) // not a name message
+		waitClosed(c, 30*time.Second)
+		_ = c.Close()
+	}
+	count := func() int {
+		return b.obs.count(observation{DirectionIn, ResultError}) + b.obs.count(observation{DirectionIn, ResultThrottled})
+	}
+	testutil.EventuallyNamed(t, 30*time.Second, "every connection observed", func() (bool, string) {
+		return count() == n, fmt.Sprint(count())
+	})
+	lines := strings.Count(b.logs.String(), "component=dist.handshake")
+	if lines > ratelog.DefaultBurst+1 {
+		t.Errorf("%d connections that failed from one address wrote %d log lines, want at most %d:\n%s",
+			n, lines, ratelog.DefaultBurst+1, b.logs.String())
 	}
 }

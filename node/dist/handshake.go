@@ -19,6 +19,8 @@ import (
 
 	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
+
+	"github.com/gonode/gonode/internal/ratelog"
 )
 
 // Errors of the handshake. Every error Start and Accept return wraps one of
@@ -232,9 +234,10 @@ type Handshake struct {
 	flags Flags // advertised
 	log   *slog.Logger
 
-	gate     *gate       // bounds and throttles Serve's handshakes
-	handoffs handoffs    // Serve's completed handshakes, for Accept
-	serving  atomic.Bool // Serve runs: Accept only takes hand-offs
+	lim      *ratelog.Limiter // failures' log lines
+	gate     *gate            // bounds and throttles Serve's handshakes
+	handoffs handoffs         // Serve's completed handshakes, for Accept
+	serving  atomic.Bool      // Serve runs: Accept only takes hand-offs
 
 	mu       sync.Mutex
 	self     string
@@ -280,6 +283,7 @@ func NewHandshake(cfg HandshakeConfig) (*Handshake, error) {
 		cfg:        cfg,
 		flags:      flags,
 		log:        logger.With("component", "dist.handshake"),
+		lim:        ratelog.New(logger.With("component", "dist.handshake"), ratelog.Config{}),
 		gate:       newGate(cfg),
 		dialing:    make(map[string]int),
 		accepting:  make(map[string]bool),
@@ -746,22 +750,32 @@ func (h *Handshake) finish(dir HandshakeDirection, remote net.Addr, peer string,
 	if remote != nil {
 		addr = remote.String()
 	}
-	who := peer
-	if who == "" {
-		who = "at " + addr
+	attrs := []any{"peer", ratelog.Truncate(peer, ratelog.MaxString), "addr", addr, "direction", string(dir), "result", string(result)}
+	if err != nil {
+		attrs = append(attrs, "err", ratelog.Truncate(err.Error(), 2*ratelog.MaxString))
 	}
-	attrs := []any{"peer", peer, "addr", addr, "direction", string(dir), "result", string(result)}
-	switch result {
-	case ResultOK:
+	if result == ResultOK {
 		h.log.Info("distribution handshake completed", attrs...)
+		return
+	}
+	// Failures are the peer's or the network's doing: a few lines per
+	// source address (incoming) or peer (outgoing) a minute; the observer
+	// counts every one.
+	key := peer
+	if dir == DirectionIn {
+		key = remoteIP(remote).String()
+	}
+	switch result {
 	case ResultBadCookie:
-		h.log.Warn("cookie mismatch with node "+who, append(attrs, "err", err)...)
+		h.lim.Warn(key, "distribution handshake failed: cookie mismatch", attrs...)
 	case ResultMissingFlags:
-		h.log.Warn("node "+who+" lacks required distribution flags", append(attrs, "err", err)...)
+		h.lim.Warn(key, "distribution handshake failed: the peer lacks required distribution flags", attrs...)
 	case ResultRefused:
-		h.log.Info("distribution handshake refused", append(attrs, "err", err)...)
+		h.lim.Info(key, "distribution handshake refused", attrs...)
+	case ResultThrottled, ResultOverloaded:
+		h.lim.Warn(key, "incoming connection closed unheard", attrs...)
 	default:
-		h.log.Warn("distribution handshake failed", append(attrs, "err", err)...)
+		h.lim.Warn(key, "distribution handshake failed", attrs...)
 	}
 }
 

@@ -495,10 +495,10 @@ func TestHandshakeWrongCookie(t *testing.T) {
 			mustNotContain(t, "error", e.Error(), c)
 		}
 	}
-	if !strings.Contains(b.logs.String(), "cookie mismatch with node "+testPeer) {
+	if !strings.Contains(b.logs.String(), "cookie mismatch") || !strings.Contains(b.logs.String(), "peer="+testPeer) {
 		t.Errorf("acceptor log lacks the cookie mismatch line:\n%s", b.logs.String())
 	}
-	if !strings.Contains(a.logs.String(), "cookie mismatch with node "+testSelf) {
+	if !strings.Contains(a.logs.String(), "cookie mismatch") || !strings.Contains(a.logs.String(), "peer="+testSelf) {
 		t.Errorf("initiator log lacks the cookie mismatch line:\n%s", a.logs.String())
 	}
 	if !a.obs.has(observation{DirectionOut, ResultBadCookie}) || !b.obs.has(observation{DirectionIn, ResultBadCookie}) {
