@@ -19,6 +19,7 @@ import (
 
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/epmd/epmdtest"
+	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/internal/testutil"
 )
 
@@ -346,6 +347,7 @@ func TestServerMaxConns(t *testing.T) {
 }
 
 func TestServerNonLocalRegistrationRefused(t *testing.T) {
+	beamtest.RequireNetns(t) // it adds addresses to loopback
 	// Two addresses of 198.18.0.0/15 on this test namespace's loopback: a
 	// connection from .2 to .1 comes from neither loopback nor the address it
 	// reached, so OTP's epmd would call it remote.

@@ -30,10 +30,8 @@ import (
 // binary's network namespace.
 func netnsEPMDs(t *testing.T) []int {
 	t.Helper()
+	beamtest.RequireNetns(t)
 	ns := beamtest.NetnsName()
-	if ns == "" {
-		t.Fatal("not running in a beamtest network namespace (TestMain must call beamtest.RunInNetns)")
-	}
 	out, err := exec.Command("ip", "netns", "pids", ns).Output()
 	if err != nil {
 		t.Fatalf("ip netns pids %s: %v", ns, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	ergonode "github.com/ergo-services/ergo/node"
 
+	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/dist"
@@ -81,6 +82,7 @@ func encoded(t *testing.T, v etf.Term) []byte {
 }
 
 func TestMalformedTermDroppedConnectionKept(t *testing.T) {
+	beamtest.RequireNetns(t) // the node serves EPMD on 4369 and listens on a fixed port
 	cookie := "malformed-test-cookie"
 	counter := &malformedCounter{}
 	cfg := node.DefaultConfig()

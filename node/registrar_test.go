@@ -165,6 +165,7 @@ func TestRegistrarEmbeddedUsesRunningEPMD(t *testing.T) {
 // TestRegistrarEmbeddedWithRealEPMD: OTP's epmd serves the port; the
 // registrar registers with it and `epmd -names` lists the node until Close.
 func TestRegistrarEmbeddedWithRealEPMD(t *testing.T) {
+	beamtest.RequireRelease(t, beamtest.Host, "epmd")
 	port := epmdtest.FreePort(t)
 	cmd := exec.Command("epmd", "-port", strconv.Itoa(port))
 	if err := cmd.Start(); err != nil {

@@ -3,7 +3,10 @@
 #   1. installs the packages the tests need and builds the OTP matrix chroots;
 #   2. gofmt, go vet;
 #   3. unit tests of every package (tests that start BEAM nodes run them in a
-#      network namespace of their own, on OTP 25, 27 and 29);
+#      network namespace of their own, on OTP 25, 27 and 29), all of them:
+#      under GONODE_TEST_STRICT=1 a missing prerequisite (root, the namespace,
+#      a release of the matrix) fails its test instead of skipping it, and
+#      internal/testreport fails the step if any test skipped or failed;
 #   4. every fuzz target for a bounded number of inputs;
 #   5. the integration suite: Elixir and gonode pods, real DNS (test/integration).
 # Any failure exits non-zero.
@@ -27,8 +30,11 @@ fi
 go vet ./...
 go vet -tags integration ./test/integration/...
 
-step "unit tests (BEAM tests run on OTP 25, 27, 29)"
-go test -count=1 -timeout 15m -p 2 ./...
+step "unit tests (BEAM tests run on OTP 25, 27, 29; a skipped test fails the step)"
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/testreport" ./internal/testreport
+GONODE_TEST_STRICT=1 go test -json -count=1 -timeout 15m -p 2 ./... 2>&1 | "$bin/testreport"
 
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can
 # report "context deadline exceeded" as a failure at the deadline without any

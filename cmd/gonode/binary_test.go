@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gonode/gonode/internal/beamtest"
 )
 
 // buildBinary builds gonode with its version set at link time, once per
@@ -28,8 +30,10 @@ func buildBinary(t *testing.T) string {
 }
 
 // TestBinary runs the built program: --version shows the link-time version,
-// and SIGTERM or SIGINT stops a running node with status 0.
+// and SIGTERM or SIGINT stops a running node with status 0. The node serves
+// EPMD on port 4369: it needs the test's network namespace.
 func TestBinary(t *testing.T) {
+	beamtest.RequireNetns(t)
 	bin := buildBinary(t)
 
 	out, err := exec.Command(bin, "--version").Output()

@@ -243,8 +243,10 @@ func TestSignalContextStopWithoutSignal(t *testing.T) {
 }
 
 // TestRunLeavesNoGoroutines starts and stops a node with discovery off and
-// the HTTP listener on, then checks that nothing run started is left.
+// the HTTP listener on, then checks that nothing run started is left. The
+// node serves EPMD on port 4369: it needs the test's network namespace.
 func TestRunLeavesNoGoroutines(t *testing.T) {
+	beamtest.RequireNetns(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	code := func() int {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -265,8 +267,10 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 }
 
 // TestRunCancelledBeforeStart: a stop requested while the node starts is a
-// clean exit, whichever of the start and the stop wins.
+// clean exit, whichever of the start and the stop wins. A start that wins
+// serves EPMD on port 4369: it needs the test's network namespace.
 func TestRunCancelledBeforeStart(t *testing.T) {
+	beamtest.RequireNetns(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

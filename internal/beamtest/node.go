@@ -106,9 +106,17 @@ end
 spawn(&BeamTestLoop.loop/0)`
 
 // Start starts a node and waits until it evaluates expressions. The node is
-// halted in t.Cleanup, and its output is printed if the test failed.
+// halted in t.Cleanup, and its output is printed if the test failed. It
+// needs the test's network namespace (RequireNetns: a node starts epmd on
+// port 4369 unless told otherwise) and the release (RequireRelease).
 func Start(t testing.TB, rel Release, o Options) *Node {
 	t.Helper()
+	RequireNetns(t)
+	prog := "erl"
+	if o.Elixir {
+		prog = "elixir"
+	}
+	RequireRelease(t, rel, prog)
 	n, err := StartE(rel, o)
 	if err != nil {
 		t.Fatalf("start %s node %s: %v", rel.Name, o.Name, err)
@@ -122,7 +130,8 @@ func Start(t testing.TB, rel Release, o Options) *Node {
 	return n
 }
 
-// StartE is Start without a testing.TB: the caller must Stop the node.
+// StartE is Start without a testing.TB and without its prerequisite checks:
+// the caller must Stop the node.
 func StartE(rel Release, o Options) (*Node, error) {
 	if o.Cookie == "" {
 		return nil, errors.New("beamtest: a cookie is required")

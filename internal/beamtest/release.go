@@ -26,28 +26,37 @@ func CacheDir() string {
 	return "/var/cache/gonode/otp"
 }
 
-// Releases returns the whole matrix: OTP 25 on the host, OTP 27.3 (trixie) and
-// OTP 29.1 (sid) in chroots. A chroot that scripts/otp-matrix.sh has not built
-// fails the test: the matrix is the claim, so a missing release is an error.
-func Releases(t testing.TB) []Release {
-	t.Helper()
-	rels := []Release{Host,
+// Matrix returns the whole matrix: OTP 25 on the host, OTP 27.3 (trixie) and
+// OTP 29.1 (sid) in chroots under CacheDir, built or not (RequireRelease
+// tells).
+func Matrix() []Release {
+	return []Release{Host,
 		{Name: "otp27", Root: filepath.Join(CacheDir(), "trixie")},
 		{Name: "otp29", Root: filepath.Join(CacheDir(), "sid")},
 	}
-	for _, r := range rels[1:] {
-		if _, err := os.Stat(filepath.Join(r.Root, ".gonode-ready")); err != nil {
-			t.Fatalf("OTP release %s is missing at %s: run scripts/otp-matrix.sh first", r.Name, r.Root)
-		}
-	}
-	return rels
 }
 
-// ForEach runs f as a subtest for every release of the matrix.
+// Releases returns Matrix for a test or benchmark that starts nodes of every
+// release, after RequireNetns(t). Start checks each release before it starts
+// a node of it.
+func Releases(t testing.TB) []Release {
+	t.Helper()
+	RequireNetns(t)
+	return Matrix()
+}
+
+// ForEach runs f as a subtest for every release of the matrix. It needs the
+// namespace (RequireNetns); each subtest needs its release (RequireRelease):
+// a chroot that scripts/otp-matrix.sh has not built skips that release's
+// subtest, or fails it under GONODE_TEST_STRICT=1, since the matrix is the
+// claim.
 func ForEach(t *testing.T, f func(t *testing.T, rel Release)) {
 	t.Helper()
 	for _, rel := range Releases(t) {
-		t.Run(rel.Name, func(t *testing.T) { f(t, rel) })
+		t.Run(rel.Name, func(t *testing.T) {
+			RequireRelease(t, rel, "erl")
+			f(t, rel)
+		})
 	}
 }
 

@@ -8,19 +8,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 )
 
 // Start creates and starts a node from cfg with opts, and stops it in
 // t.Cleanup. The node logs at debug level to logs (nil discards the log);
-// when the test failed, the log is printed with the test's output.
+// when the test failed, the log is printed with the test's output. A node
+// that serves or registers with EPMD on port 4369 (the default) needs the
+// test's network namespace (beamtest.RequireNetns).
 func Start(t testing.TB, cfg node.Config, logs *testutil.SyncBuffer, opts ...node.Option) *node.Node {
 	t.Helper()
+	if usesPort4369(cfg) {
+		beamtest.RequireNetns(t)
+	}
 	var w io.Writer = io.Discard
 	if logs != nil {
 		w = logs
@@ -46,6 +54,19 @@ func Start(t testing.TB, cfg node.Config, logs *testutil.SyncBuffer, opts ...nod
 		}
 	})
 	return n
+}
+
+// usesPort4369 reports whether a node of cfg serves EPMD's port 4369
+// (embedded mode) or registers with an EPMD on it (external mode).
+func usesPort4369(cfg node.Config) bool {
+	switch cfg.EPMD {
+	case node.EPMDEmbedded:
+		return cfg.EPMDPort == node.DefaultEPMDPort
+	case node.EPMDExternal:
+		_, port, err := net.SplitHostPort(cfg.EPMDAddr)
+		return err != nil || port == strconv.Itoa(node.DefaultEPMDPort)
+	}
+	return false
 }
 
 var seq struct {

@@ -179,11 +179,13 @@ func SilentListener(t testing.TB) net.Listener {
 // MainInNetns is the TestMain of a package whose tests need a network
 // namespace of their own (port 4369, addresses they add) and must leave no
 // goroutine behind: outside the namespace it re-runs the test binary inside
-// a new one (beamtest.RunInNetns); inside, it runs the tests under
-// goleak.VerifyTestMain with opts. It does not return.
+// a new one (beamtest.ReexecInNetns); inside, or where no namespace can be
+// made (not root), it runs the tests here under goleak.VerifyTestMain with
+// opts, and those that need the namespace stop at beamtest.RequireNetns. It
+// does not return.
 func MainInNetns(m *testing.M, opts ...goleak.Option) {
-	if !beamtest.InNetns() {
-		os.Exit(beamtest.RunInNetns(m))
+	if code, ran := beamtest.ReexecInNetns(); ran {
+		os.Exit(code)
 	}
 	goleak.VerifyTestMain(m, opts...)
 }

@@ -42,6 +42,8 @@ func (netKernel) HandleCall(_ *gen.ServerProcess, _ gen.ServerFrom, msg etf.Term
 // one (perhaps started by an erl node) already serves 127.0.0.1:4369.
 func ensureEPMD(t *testing.T) {
 	t.Helper()
+	beamtest.RequireNetns(t)
+	beamtest.RequireRelease(t, beamtest.Host, "epmd")
 	up := func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:4369", time.Second)
 		if err == nil {

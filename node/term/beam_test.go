@@ -11,27 +11,39 @@ import (
 	"testing"
 
 	"github.com/ergo-services/ergo/etf"
+
+	"github.com/gonode/gonode/internal/beamtest"
 )
 
-// These tests hand Go's output to a real BEAM: the host's OTP 25, and the
-// OTP 27 and 29 chroots when scripts/otp-matrix.sh has built them. They fail
-// when erl or unshare is missing (scripts/install-deps.sh installs both);
-// the golden tests above need no BEAM.
+// These tests hand Go's output to a real BEAM of every release of the OTP
+// matrix: the host's OTP 25, and the OTP 27 and 29 chroots that
+// scripts/otp-matrix.sh builds. erl runs in network and mount namespaces of
+// its own (unshare), which needs root: without root, unshare, erl or a
+// chroot, they stop at beamtest.Missing (a skip, or under
+// GONODE_TEST_STRICT=1 a failure); the golden tests above need no BEAM.
 
-func beamReleases(t *testing.T) []struct{ name, root string } {
+// beamReleases checks what running erl in its own namespaces needs and
+// returns the matrix; each release's subtest then calls chrootOf.
+func beamReleases(t *testing.T) []beamtest.Release {
 	t.Helper()
-	for _, tool := range []string{"erl", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed: run scripts/install-deps.sh", tool)
-		}
+	if os.Geteuid() != 0 {
+		beamtest.Missing(t, "root, to run erl in a network namespace of its own (unshare --net)")
 	}
-	rels := []struct{ name, root string }{{"otp25", ""}}
-	for _, r := range []struct{ name, root string }{{"otp27", "/var/cache/gonode/otp/trixie"}, {"otp29", "/var/cache/gonode/otp/sid"}} {
-		if _, err := os.Stat(r.root + "/.gonode-ready"); err == nil {
-			rels = append(rels, r)
-		}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		beamtest.Missing(t, "unshare, to run erl in a network namespace of its own (run scripts/install-deps.sh)")
 	}
-	return rels
+	return beamtest.Matrix()
+}
+
+// chrootOf checks that erl of rel can run (beamtest.RequireRelease) and
+// returns the root runErl takes: "" for the host.
+func chrootOf(t *testing.T, rel beamtest.Release) string {
+	t.Helper()
+	beamtest.RequireRelease(t, rel, "erl")
+	if rel.Root == "/" {
+		return ""
+	}
+	return rel.Root
 }
 
 var extensionForm = regexp.MustCompile(`#[A-Z]`)
@@ -48,7 +60,7 @@ var extensionForm = regexp.MustCompile(`#[A-Z]`)
 func TestBEAMEcho(t *testing.T) {
 	entries := goldenFiles(t)
 	for _, rel := range beamReleases(t) {
-		t.Run(rel.name, func(t *testing.T) {
+		t.Run(rel.Name, func(t *testing.T) {
 			var sb strings.Builder
 			sb.WriteString(`Echo = fun(Name, Go, Orig) ->
     T2B = fun(B) -> term_to_binary(binary_to_term(binary:decode_hex(B)), [{minor_version, 2}]) end,
@@ -74,7 +86,7 @@ end,
 			want := 0
 			for _, c := range goldenCases {
 				for _, e := range entries[c.name] {
-					if e.release != rel.name || c.name == "local_ext" {
+					if e.release != rel.Name || c.name == "local_ext" {
 						continue
 					}
 					got, _, err := Decode(e.bytes)
@@ -95,7 +107,7 @@ end,
 				}
 			}
 			sb.WriteString("ok.\n")
-			out := runErl(t, rel.root, sb.String())
+			out := runErl(t, chrootOf(t, rel), sb.String())
 			oks := strings.Count(out, "OK\t")
 			if strings.Contains(out, "MISMATCH") || oks != want {
 				t.Fatalf("%d of %d checks passed:\n%s", oks, want, out)
@@ -162,8 +174,8 @@ end,
 	}
 	sb.WriteString("ok.\n")
 	for _, rel := range beamReleases(t) {
-		t.Run(rel.name, func(t *testing.T) {
-			out := runErl(t, rel.root, sb.String())
+		t.Run(rel.Name, func(t *testing.T) {
+			out := runErl(t, chrootOf(t, rel), sb.String())
 			if oks := strings.Count(out, "OK\t"); oks != len(cases) {
 				t.Fatalf("%d of %d accepted:\n%s", oks, len(cases), out)
 			}
