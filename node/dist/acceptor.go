@@ -264,7 +264,7 @@ func (h *Handshake) Serve(ln net.Listener, cookie, forward string) error {
 			}
 			// Out of file descriptors and the like: wait a little, as
 			// net/http's server does, instead of spinning.
-			h.log.Warn("accepting a distribution connection failed", "err", err)
+			h.lim.Warn("accept", "accepting a distribution connection failed", "err", err)
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
