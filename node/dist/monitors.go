@@ -162,7 +162,9 @@ func (c *conn) endMonitor(ref etf.Ref, m *sentMonitor) {
 				c.monMu.Lock()
 				delete(c.ending, ref)
 				c.monMu.Unlock()
-				c.log.Warn("monitor never recorded by the runtime: its DOWN is lost",
+				// Never recorded, or ended meanwhile by the node-down of
+				// an earlier connection to the peer.
+				c.log.Warn("monitor not found in the runtime's table: its DOWN is not delivered",
 					"monitor", ref.String(), "reason", m.reason, "waited", monitorRecordWait)
 				return
 			}
