@@ -48,6 +48,14 @@ func TestCallEndsWhenTheCalleeIsDown(t *testing.T) {
 				t.Errorf("the error names the callee %d times, want once: %v", n, err)
 			}
 		})
+		t.Run("a node that cannot be reached", func(t *testing.T) {
+			// As gen_server:call to a node that does not answer: the
+			// monitor's noconnection, not the failed send's error.
+			_, err := gn.Call(ctx, gen.ProcessID{Name: "nobody", Node: uniq("absent") + "@127.0.0.1"}, etf.Atom("hello"))
+			if r := downReason(t, err); r != "noconnection" {
+				t.Fatalf("reason = %q, want noconnection", r)
+			}
+		})
 		t.Run("a local name nobody registered", func(t *testing.T) {
 			_, err := gn.Call(ctx, "nobody_here", etf.Atom("hello"))
 			if r := downReason(t, err); r != "noproc" {

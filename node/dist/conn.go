@@ -95,6 +95,13 @@ type conn struct {
 	suppressMu sync.Mutex
 	suppress   map[linkPair]int
 
+	// monitors local processes set on the peer's processes (monitors.go)
+	monMu    sync.Mutex
+	monitors map[etf.Ref]*sentMonitor // sent, not ended
+	ending   map[etf.Ref]*sentMonitor // exit received or connection ended
+	monEnded bool                     // the connection ended its monitors
+	monWait  sync.WaitGroup           // goroutines ending monitors
+
 	// reader-only state
 	unknownOps  map[int64]bool
 	lastDropLog time.Time
@@ -134,6 +141,9 @@ func (c *conn) serve(router node.CoreRouter) {
 	stop()
 	c.shutdown(rerr)
 	wrerr := <-werr
+	// Before ergo routes the node-down: it would miss a monitor not
+	// recorded yet.
+	c.endMonitors()
 	err := rerr
 	if isClosedErr(err) && wrerr != nil && !isClosedErr(wrerr) {
 		err = wrerr
@@ -472,11 +482,14 @@ func (c *conn) LinkExit(to, terminated etf.Pid, reason string) error {
 
 // Monitor makes local monitor the remote process.
 func (c *conn) Monitor(local, remote etf.Pid, ref etf.Ref) error {
-	return c.send(etf.Tuple{int64(opMonitorP), local, remote, ref}, nil, false, false)
+	return c.sendMonitor(ref, &sentMonitor{by: local, pid: remote}, remote)
 }
 
 // Demonitor removes the monitor ref of local on remote.
 func (c *conn) Demonitor(local, remote etf.Pid, ref etf.Ref) error {
+	if c.monitorGone(ref) {
+		return nil
+	}
 	return c.send(etf.Tuple{int64(opDemonitorP), local, remote, ref}, nil, false, false)
 }
 
@@ -489,11 +502,14 @@ func (c *conn) MonitorExit(to, terminated etf.Pid, reason string, ref etf.Ref) e
 // MonitorReg makes local monitor the process registered as remote.Name on
 // the peer.
 func (c *conn) MonitorReg(local etf.Pid, remote gen.ProcessID, ref etf.Ref) error {
-	return c.send(etf.Tuple{int64(opMonitorP), local, etf.Atom(remote.Name), ref}, nil, false, false)
+	return c.sendMonitor(ref, &sentMonitor{by: local, name: remote.Name}, etf.Atom(remote.Name))
 }
 
 // DemonitorReg removes the monitor ref of local on the registered name.
 func (c *conn) DemonitorReg(local etf.Pid, remote gen.ProcessID, ref etf.Ref) error {
+	if c.monitorGone(ref) {
+		return nil
+	}
 	return c.send(etf.Tuple{int64(opDemonitorP), local, etf.Atom(remote.Name), ref}, nil, false, false)
 }
 

@@ -255,11 +255,18 @@ func (c *conn) dispatch(m rawMessage) error {
 		if err != nil {
 			return err
 		}
+		// A monitor this connection sent is ended by the connection (see
+		// monitors.go); ergo's router drops an exit that comes before it
+		// recorded the monitor.
 		switch from := t[1].(type) {
 		case etf.Pid:
-			_ = r.RouteMonitorExit(from, reasonString(reason), ref)
+			if !c.sentMonitorExit(ref, reasonString(reason)) {
+				_ = r.RouteMonitorExit(from, reasonString(reason), ref)
+			}
 		case etf.Atom:
-			_ = r.RouteMonitorExitReg(gen.ProcessID{Name: string(from), Node: c.peer.Name}, reasonString(reason), ref)
+			if !c.sentMonitorExit(ref, reasonString(reason)) {
+				_ = r.RouteMonitorExitReg(gen.ProcessID{Name: string(from), Node: c.peer.Name}, reasonString(reason), ref)
+			}
 		default:
 			return malformed("MONITOR_P_EXIT from %T", t[1])
 		}

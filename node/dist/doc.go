@@ -100,6 +100,14 @@
 // an alias are sent as ALTACT_SIG_SEND to peers that advertise it, as
 // ALIAS_SEND to the others.
 //
+// A monitor a local process sets on a process of the peer is kept by the
+// connection until its MONITOR_P_EXIT, its demonitor or the end of the
+// connection, and the connection delivers its DOWN itself (monitors.go):
+// ergo records such a monitor only after sending MONITOR_P and drops an exit
+// that comes first, as the peer's answer to the monitor of a missing name
+// or of a pid that already exited may. When the connection ends, every
+// monitor still open gets its noconnection DOWN before Serve returns.
+//
 // Counters (messages and bytes each way) are returned by the connection's
 // Stats and reported to ProtoConfig.Observer.
 //

@@ -126,8 +126,10 @@ type Observer interface {
 }
 
 // ErrClosed is returned by a connection's methods once it has
-// been closed.
-var ErrClosed = errors.New("dist: connection closed")
+// been closed. It wraps ergo's lib.ErrNoRoute, which ergo returns when the
+// node is not connected at all: either way the peer is out of reach and a
+// monitor of its processes ends with noconnection.
+var ErrClosed = fmt.Errorf("dist: connection closed: %w", lib.ErrNoRoute)
 
 // Proto is gonode's implementation of ergo's node.ProtoInterface: the
 // distribution protocol spoken on a connection after the handshake.

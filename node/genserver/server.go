@@ -314,8 +314,9 @@ func (sp *Process) Call(to any, message etf.Term) (etf.Term, error) {
 // Like gen_server:call it monitors the callee (a pid, a registered name, or
 // a gen.ProcessID on another node) for the duration of the call, so a call
 // to a name nobody has registered, to a process that ends before it
-// replies, or to a node that goes down ends at once with a *DownError
-// (errors.Is ErrServerDown) instead of waiting for the timeout.
+// replies, or to a node that cannot be reached or goes down ends at once
+// with a *DownError (errors.Is ErrServerDown) instead of waiting for the
+// timeout.
 func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Duration) (etf.Term, error) {
 	if sp.channels.Mailbox == nil {
 		return nil, fmt.Errorf("call %v: %w: not called from a running process's callback", to, ErrUnhandled)
@@ -341,11 +342,18 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 	}
 	ref := sp.MakeRef()
 	if err := sp.Send(to, etf.Tuple{etf.Atom("$gen_call"), etf.Tuple{sp.Self(), ref}, message}); err != nil {
-		demonitor()
-		if errors.Is(err, lib.ErrProcessUnknown) {
+		switch {
+		case errors.Is(err, lib.ErrProcessUnknown):
+			demonitor()
 			return nil, &DownError{To: to, Reason: "noproc"}
+		case monitored && errors.Is(err, lib.ErrNoRoute):
+			// The callee's node is not connected (any more): as an
+			// Erlang send to it, the message is lost and the monitor's
+			// DOWN (noconnection) says so, below.
+		default:
+			demonitor()
+			return nil, fmt.Errorf("call %v: %w", to, err)
 		}
-		return nil, fmt.Errorf("call %v: %w", to, err)
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
