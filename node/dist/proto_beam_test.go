@@ -158,6 +158,13 @@ func ptEventually(t *testing.T, what string, cond func() (bool, string)) {
 // ptGoNode starts an ergo node with this package's handshake and proto.
 func ptGoNode(t testing.TB, name, cookie string, tick time.Duration) node.Node {
 	t.Helper()
+	return ptGoNodeWith(t, name, cookie, tick, nil)
+}
+
+// ptGoNodeWith is ptGoNode with the proto's configuration adjusted by
+// configure (nil: none).
+func ptGoNodeWith(t testing.TB, name, cookie string, tick time.Duration, configure func(*ProtoConfig)) node.Node {
+	t.Helper()
 	hcfg := DefaultHandshakeConfig()
 	hcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	hs, err := NewHandshake(hcfg)
@@ -167,6 +174,9 @@ func ptGoNode(t testing.TB, name, cookie string, tick time.Duration) node.Node {
 	pcfg := DefaultProtoConfig()
 	pcfg.NetTickTime = tick
 	pcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if configure != nil {
+		configure(&pcfg)
+	}
 	proto, err := NewProto(pcfg)
 	if err != nil {
 		t.Fatal(err)
