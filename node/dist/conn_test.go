@@ -714,7 +714,7 @@ func FuzzConnRead(f *testing.F) {
 	f.Add(append(ptFrame(append(fragHeader(69, 1, 2), 0, 104, 2)...), ptFrame(append(fragHeader(70, 1, 1), 97, 5, 97, 6)...)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p, err := NewProto(ProtoConfig{NetTickTime: time.Minute, MaxFrameSize: 1 << 16, FragmentSize: 1000,
-			MaxQueueBytes: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
+			MaxQueueBytes: 1 << 20, DecodeBudgetFactor: 4, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
