@@ -41,20 +41,19 @@ type ProtoConfig struct {
 	// The Go form of a term is larger than its encoding: a []
 	// (one byte) takes a 16-byte slot in its list, so without a budget a
 	// 16 MiB message could take 256 MiB or more. Ordinary terms take 1 to
-	// 7 times their size: binaries and strings about 1, floats and pids 2
-	// to 3, lists of integers or tuples and Elixir structs 5 to 7.
+	// 8 times their size: binaries and strings about 1, floats and pids 2
+	// to 3, lists of integers or tuples and Elixir structs 5 to 8.
 	//
 	// DecodeBudgetFactor is a multiple of the message's size, at least 1.
 	// Default 4: a message of 16 MiB or more allocates at most 4 times its
-	// size while it is decoded, whatever it holds. Raise it (8 admits every
-	// ordinary term of any size) to accept large messages of lists and
-	// maps, at that cost.
+	// size while it is decoded, whatever it holds. Raise it (to 8, say) to
+	// accept large messages of lists and maps, at that cost.
 	DecodeBudgetFactor int
 	// DecodeBudgetFloor is the budget, in bytes, of messages too small for
 	// DecodeBudgetFactor to give them as much. Default 16 MiB: a message of
-	// ordinary terms up to about 2 MiB decodes, as does any message up to
-	// 320 KiB (no term takes more than about 50 times its size), and no
-	// small message takes more than 16 MiB. Zero means the factor alone.
+	// ordinary terms up to 2 MiB decodes, as does any message up to 320 KiB
+	// (no term takes more than about 50 times its size), and no small
+	// message takes more than 16 MiB. Zero means the factor alone.
 	DecodeBudgetFloor int
 	// FragmentSize is the largest data part, in bytes, of an outgoing
 	// fragment: messages larger than this are sent as fragments when the peer
@@ -92,8 +91,8 @@ type ProtoConfig struct {
 // DecodeBudgetFactor 4 so that a large message, whatever it holds, costs at
 // most four times its size to decode (a 16 MiB list of [] would otherwise
 // take 256 MiB); DecodeBudgetFloor 16 MiB so that the budget refuses no
-// message of ordinary terms (at most 7 times their size) up to about
-// 2 MiB, while one small message still cannot take more than 16 MiB.
+// message of ordinary terms (at most 8 times their size) up to 2 MiB, while
+// one small message still cannot take more than 16 MiB.
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
 		NetTickTime:        60 * time.Second,

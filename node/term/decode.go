@@ -68,7 +68,8 @@ func WithDecodeBudget(b *DecodeBudget) DecodeOption {
 // Decode charges each allocation before making it, at the size the Go
 // allocator gives it (rounded up to its size class, or a little more):
 // 16 bytes per element of a tuple, list or fun's free variables, 32 per map
-// pair and about 100 more per key when the map becomes an etf.Map; the
+// pair and, when the map becomes an etf.Map, the Go map's tables (336
+// bytes up to 8 keys, 40 to 100 bytes a key beyond); the
 // bytes of every binary, string, bit string, atom and big integer copied
 // out of the input; and the box a value takes inside an etf.Term (8 bytes
 // for an integer outside 0..255 or a float, 16 for an atom or string, 24
