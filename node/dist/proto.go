@@ -51,9 +51,9 @@ type ProtoConfig struct {
 	DecodeBudgetFactor int
 	// DecodeBudgetFloor is the budget, in bytes, of messages too small for
 	// DecodeBudgetFactor to give them as much. Default 16 MiB: a message of
-	// ordinary terms up to 2 MiB decodes, as does any message up to 320 KiB
-	// (no term takes more than about 50 times its size), and no small
-	// message takes more than 16 MiB. Zero means the factor alone.
+	// ordinary terms up to 2 MiB decodes, as does any message up to 256 KiB
+	// (no term takes more than 64 times its size), and no small message
+	// takes more than 16 MiB. Zero means the factor alone.
 	DecodeBudgetFloor int
 	// FragmentSize is the largest data part, in bytes, of an outgoing
 	// fragment: messages larger than this are sent as fragments when the peer
@@ -105,8 +105,8 @@ func DefaultProtoConfig() ProtoConfig {
 }
 
 // maxDecodeBudgetFactor is the largest DecodeBudgetFactor. No term takes
-// more than about 50 times its size in Go (a list of maps of one small
-// integer key), so a larger factor means no budget.
+// more than 64 times its size in Go (maps of one small integer key, nested
+// or in a list, take 57 to 63), so a factor of 64 already means no budget.
 const maxDecodeBudgetFactor = 1024
 
 // decodeBudget returns the decode budget, in bytes, of a message of size

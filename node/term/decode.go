@@ -176,6 +176,9 @@ const (
 func goMapSize(n int64) int64 {
 	const group = 8 + 8*2*slotSize
 	const header = 48
+	if n == 0 {
+		return heapSize(header) // the first insertion allocates the group
+	}
 	if n <= 8 {
 		return heapSize(header) + heapSize(group)
 	}
