@@ -317,3 +317,42 @@ func TestDecodeSmallTupleArityBoundedByInput(t *testing.T) {
 		t.Fatalf("allocated %d bytes for a tuple of 255 claimed elements in 1 byte", got)
 	}
 }
+
+// maxCostPerByte is the most a term costs in Go per byte of its encoding,
+// as the docs of node/dist's ProtoConfig say.
+const maxCostPerByte = 64
+
+// The costliest terms known, maps of one small integer key, nested or in a
+// list, cost less than maxCostPerByte times their size.
+func TestDecodeCostPerByte(t *testing.T) {
+	nested := func(key []byte) []byte {
+		var b []byte
+		for i := 0; i < 5000; i++ {
+			b = append(append(b, tagMap, 0, 0, 0, 1), key...)
+		}
+		return append(b, tagNil)
+	}
+	for _, c := range []struct {
+		name  string
+		in    []byte
+		atoms []etf.Atom
+	}{
+		{name: "list of #{0 => []}", in: repeatList(1<<20, []byte{tagNil}, []byte{tagMap, 0, 0, 0, 1, tagSmallInteger, 0, tagNil})},
+		{name: "nested #{0 => ...}", in: nested([]byte{tagSmallInteger, 0})},
+		{name: "nested #{A => ...}, A from the atom cache", in: nested([]byte{tagAtomCacheRef, 0}), atoms: []etf.Atom{"a"}},
+		{name: "list of #{}", in: repeatList(1<<20, []byte{tagNil}, []byte{tagMap, 0, 0, 0, 0})},
+		{name: "list of {[]}", in: repeatList(1<<20, []byte{tagNil}, []byte{tagSmallTuple, 1, tagNil})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			budget := NewDecodeBudget(math.MaxInt64)
+			if _, _, err := Decode(c.in, WithDecodeBudget(budget), WithAtomCache(c.atoms)); err != nil {
+				t.Fatal(err)
+			}
+			cost := math.MaxInt64 - budget.Left()
+			if cost > maxCostPerByte*int64(len(c.in)) {
+				t.Fatalf("%d bytes cost %d: %.1fx", len(c.in), cost, float64(cost)/float64(len(c.in)))
+			}
+			t.Logf("%.1fx", float64(cost)/float64(len(c.in)))
+		})
+	}
+}

@@ -67,9 +67,10 @@ func WithDecodeBudget(b *DecodeBudget) DecodeOption {
 //
 // Decode charges each allocation before making it, at the size the Go
 // allocator gives it (rounded up to its size class, or a little more):
-// 16 bytes per element of a tuple, list or fun's free variables, 32 per map
-// pair and, when the map becomes an etf.Map, the Go map's tables (336
-// bytes up to 8 keys, 40 to 100 bytes a key beyond); the
+// 16 bytes per element of a tuple, list or fun's free variables; 32 per
+// map pair (except for a map of up to 8 keys that becomes an etf.Map) and,
+// when the map becomes an etf.Map, the Go map's tables (336 bytes up to 8
+// keys, 40 to 100 bytes a key beyond); the
 // bytes of every binary, string, bit string, atom and big integer copied
 // out of the input; and the box a value takes inside an etf.Term (8 bytes
 // for an integer outside 0..255 or a float, 16 for an atom or string, 24
@@ -689,10 +690,29 @@ func (d *decoder) list(b []byte, n int, depth int) (etf.Term, []byte, error) {
 }
 
 func (d *decoder) mapTerm(b []byte, n int, depth int) (etf.Term, []byte, error) {
-	if err := d.charge(b, heapSize(pairSize*int64(n))+sliceBox, "map"); err != nil {
-		return nil, b, err
+	start := b
+	// The pairs of a small map, most of which become an etf.Map, are
+	// gathered on the stack; they go to the heap only for a Map.
+	var small [8]Pair
+	var pairs, onHeap Map
+	if n <= len(small) {
+		pairs = small[:n]
+	} else {
+		if err := d.charge(b, heapSize(pairSize*int64(n))+sliceBox, "map"); err != nil {
+			return nil, b, err
+		}
+		onHeap = make(Map, n)
+		pairs = onHeap
 	}
-	pairs := make(Map, n)
+	asMap := func() (etf.Term, []byte, error) {
+		if onHeap != nil {
+			return onHeap, b, nil
+		}
+		if err := d.charge(start, heapSize(pairSize*int64(n))+sliceBox, "map"); err != nil {
+			return nil, b, err
+		}
+		return append(Map(nil), pairs...), b, nil
+	}
 	hashable := !d.ordered
 	var err error
 	for i := 0; i < n; i++ {
@@ -709,9 +729,9 @@ func (d *decoder) mapTerm(b []byte, n int, depth int) (etf.Term, []byte, error) 
 		}
 	}
 	if !hashable {
-		return pairs, b, nil
+		return asMap()
 	}
-	if err := d.charge(b, goMapSize(int64(n)), "map"); err != nil {
+	if err := d.charge(start, goMapSize(int64(n)), "map"); err != nil {
 		return nil, b, err
 	}
 	m := make(etf.Map, n)
@@ -719,7 +739,7 @@ func (d *decoder) mapTerm(b []byte, n int, depth int) (etf.Term, []byte, error) 
 		if _, dup := m[p.Key]; dup {
 			// Two keys equal in Go but distinct in Erlang (0.0 and -0.0)
 			// or a duplicate: keep every pair.
-			return pairs, b, nil
+			return asMap()
 		}
 		m[p.Key] = p.Value
 	}

@@ -47,6 +47,9 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		if cost := math.MaxInt64 - budget.Left(); cost > 0 {
+			if cost > maxCostPerByte*int64(len(in)) {
+				t.Fatalf("%d bytes cost %d (%.1fx), more than %dx", len(in), cost, float64(cost)/float64(len(in)), maxCostPerByte)
+			}
 			if _, _, err := Decode(in, WithMaxDepth(200), WithDecodeBudget(NewDecodeBudget(cost))); err != nil {
 				t.Fatalf("a budget of the term's cost (%d) refused it: %v", cost, err)
 			}
