@@ -41,17 +41,18 @@ type ProtoConfig struct {
 	// The Go form of a term is larger than its encoding: a []
 	// (one byte) takes a 16-byte slot in its list, so without a budget a
 	// 16 MiB message could take 256 MiB or more. Ordinary terms take 1 to
-	// 8 times their size: binaries and strings about 1, floats and pids 2
-	// to 3, lists of integers or tuples and Elixir structs 5 to 8.
+	// 9 times their size: binaries and strings about 1, floats and pids 2
+	// to 3, Elixir structs and lists of integers or tuples 5 to 8, lists of
+	// atoms from a set of more than 8 up to 9.
 	//
 	// DecodeBudgetFactor is a multiple of the message's size, at least 1.
 	// Default 4: a message of 16 MiB or more allocates at most 4 times its
-	// size while it is decoded, whatever it holds. Raise it (to 8, say) to
+	// size while it is decoded, whatever it holds. Raise it (to 9, say) to
 	// accept large messages of lists and maps, at that cost.
 	DecodeBudgetFactor int
 	// DecodeBudgetFloor is the budget, in bytes, of messages too small for
 	// DecodeBudgetFactor to give them as much. Default 16 MiB: a message of
-	// ordinary terms up to 2 MiB decodes, as does any message up to 256 KiB
+	// ordinary terms up to 1.75 MiB decodes, as does any message up to 256 KiB
 	// (no term takes more than 64 times its size), and no small message
 	// takes more than 16 MiB. Zero means the factor alone.
 	DecodeBudgetFloor int
@@ -91,8 +92,8 @@ type ProtoConfig struct {
 // DecodeBudgetFactor 4 so that a large message, whatever it holds, costs at
 // most four times its size to decode (a 16 MiB list of [] would otherwise
 // take 256 MiB); DecodeBudgetFloor 16 MiB so that the budget refuses no
-// message of ordinary terms (at most 8 times their size) up to 2 MiB, while
-// one small message still cannot take more than 16 MiB.
+// message of ordinary terms (at most 9 times their size) up to 1.75 MiB,
+// while one small message still cannot take more than 16 MiB.
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
 		NetTickTime:        60 * time.Second,
