@@ -306,10 +306,10 @@ func (d *decoder) term(b []byte, depth int) (etf.Term, []byte, error) {
 		if err != nil {
 			return nil, b, err
 		}
-		switch a {
-		case atomTrue:
+		switch s, _ := a.(etf.Atom); s {
+		case "true":
 			return true, rest, nil
-		case atomFalse:
+		case "false":
 			return false, rest, nil
 		}
 		return a, rest, nil
@@ -635,8 +635,6 @@ var commonAtoms = func() map[string]etf.Term {
 // Values decoded without an allocation each. An empty slice cannot be
 // written to, so sharing one is safe.
 var (
-	atomTrue   etf.Term = etf.Atom("true")
-	atomFalse  etf.Term = etf.Atom("false")
 	emptyList  etf.Term = etf.List{}
 	emptyTuple etf.Term = etf.Tuple{}
 )
