@@ -16,6 +16,7 @@ import (
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
+	"github.com/gonode/gonode/node/term"
 )
 
 // Control message operations (OTP erl_dist_protocol, "Protocol between
@@ -106,6 +107,7 @@ type conn struct {
 	unknownOps  map[int64]bool
 	lastDropLog time.Time
 	dropsSince  int
+	budget      term.DecodeBudget // of the message being decoded
 }
 
 var _ node.ConnectionInterface = (*conn)(nil)

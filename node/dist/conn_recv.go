@@ -9,6 +9,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
+	"github.com/gonode/gonode/node/term"
 )
 
 // mailboxFullWait bounds how long the reader waits for a local process's
@@ -100,7 +101,11 @@ func (c *conn) drop(err error) {
 	if now.Sub(c.lastDropLog) < dropLogEvery {
 		return
 	}
-	c.log.Warn("dropped a frame that could not be understood", "err", err, "dropped", c.dropsSince, "dropped_total", c.dropped.Load())
+	msg := "dropped a frame that could not be understood"
+	if errors.Is(err, term.ErrDecodeBudget) {
+		msg = "dropped a message that would take more memory than its decode budget"
+	}
+	c.log.Warn(msg, "err", err, "dropped", c.dropsSince, "dropped_total", c.dropped.Load())
 	c.lastDropLog = now
 	c.dropsSince = 0
 }
@@ -108,8 +113,13 @@ func (c *conn) drop(err error) {
 // dispatch routes one decoded message to ergo's router. An error means the
 // message did not have the shape its operation requires; it is dropped.
 func (c *conn) dispatch(m rawMessage) error {
-	control, payload, hasPayload, err := decodeMessage(m)
+	budget := c.cfg.decodeBudget(len(m.data))
+	c.budget = *term.NewDecodeBudget(budget)
+	control, payload, hasPayload, err := decodeMessage(m, &c.budget)
 	if err != nil {
+		if errors.Is(err, term.ErrDecodeBudget) {
+			return fmt.Errorf("message of %d bytes over its decode budget of %d bytes: %w", len(m.data), budget, err)
+		}
 		return err
 	}
 	t, ok := control.(etf.Tuple)

@@ -131,6 +131,9 @@ func (r *ptRouter) next(t *testing.T) ptCall {
 // ptObserver counts the Observer events.
 type ptObserver struct {
 	msgsIn, msgsOut, bytesIn, bytesOut, dropped, timeouts atomic.Int64
+
+	mu       sync.Mutex
+	dropErrs []error // FrameDropped's errors
 }
 
 func (o *ptObserver) Traffic(_ string, dir TrafficDirection, messages, bytes int) {
@@ -142,9 +145,14 @@ func (o *ptObserver) Traffic(_ string, dir TrafficDirection, messages, bytes int
 	o.msgsOut.Add(int64(messages))
 	o.bytesOut.Add(int64(bytes))
 }
-func (o *ptObserver) FrameDropped(string, error) { o.dropped.Add(1) }
-func (o *ptObserver) TickTimeout(string)         { o.timeouts.Add(1) }
-func (o *ptObserver) MessageDropped(string)      {}
+func (o *ptObserver) FrameDropped(_ string, err error) {
+	o.dropped.Add(1)
+	o.mu.Lock()
+	o.dropErrs = append(o.dropErrs, err)
+	o.mu.Unlock()
+}
+func (o *ptObserver) TickTimeout(string)    { o.timeouts.Add(1) }
+func (o *ptObserver) MessageDropped(string) {}
 
 // ptHarness is a connection served over net.Pipe; the test plays the peer
 // on the other end.
@@ -165,7 +173,9 @@ func ptStart(t *testing.T, cfg ProtoConfig, flags Flags) *ptHarness {
 	h := &ptHarness{peer: remote, router: newPTRouter(), obs: &ptObserver{}, frames: make(chan []byte, 1<<17),
 		served: make(chan struct{}), asm: newAssembler(1 << 30)}
 	cfg.Observer = h.obs
-	cfg.Logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	p, err := NewProto(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +259,7 @@ func (h *ptHarness) nextMessage(t *testing.T) (etf.Tuple, etf.Term) {
 		if !ok {
 			continue
 		}
-		ctrl, payload, _, err := decodeMessage(msg)
+		ctrl, payload, _, err := decodeMessage(msg, nil)
 		if err != nil {
 			t.Fatalf("connection wrote a bad message: %v", err)
 		}
@@ -263,9 +273,10 @@ func TestProtoConfigValidate(t *testing.T) {
 	if err := DefaultProtoConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	bad := ProtoConfig{NetTickTime: time.Millisecond, MaxFrameSize: 10, FragmentSize: 1, MaxQueueBytes: 0}
+	bad := ProtoConfig{NetTickTime: time.Millisecond, MaxFrameSize: 10, FragmentSize: 1, MaxQueueBytes: 0,
+		DecodeBudgetFactor: 0, DecodeBudgetFloor: -1}
 	err := bad.Validate()
-	for _, field := range []string{"NetTickTime", "MaxFrameSize", "FragmentSize", "MaxQueueBytes"} {
+	for _, field := range []string{"NetTickTime", "MaxFrameSize", "FragmentSize", "MaxQueueBytes", "DecodeBudgetFactor", "DecodeBudgetFloor"} {
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(field)) {
 			t.Errorf("Validate() = %v, want a problem with %s", err, field)
 		}
@@ -703,7 +714,7 @@ func FuzzConnRead(f *testing.F) {
 	f.Add(append(ptFrame(append(fragHeader(69, 1, 2), 0, 104, 2)...), ptFrame(append(fragHeader(70, 1, 1), 97, 5, 97, 6)...)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p, err := NewProto(ProtoConfig{NetTickTime: time.Minute, MaxFrameSize: 1 << 16, FragmentSize: 1000,
-			MaxQueueBytes: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
+			MaxQueueBytes: 1 << 20, DecodeBudgetFactor: 4, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

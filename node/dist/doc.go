@@ -80,6 +80,22 @@
 // operation is logged once and dropped. A frame or fragmented message larger
 // than MaxFrameSize closes the connection.
 //
+// # Memory per peer
+//
+// A message's size does not bound the memory its terms take in Go: a []
+// takes one byte on the wire and a 16-byte slot in its list. So each
+// message is decoded with a budget (term.WithDecodeBudget) of
+// max(DecodeBudgetFloor, DecodeBudgetFactor × its size), 16 MiB or 4 times
+// its size by default: every allocation of the decoder is charged before it
+// is made, and a list, tuple or map whose slots alone exceed what is left is
+// refused before anything is allocated for it. A message over its budget
+// is dropped and counted like a frame that cannot be understood, and
+// logged with its size and budget; the connection and every other peer go
+// on. One connection holds at most MaxFrameSize bytes of frames and decodes
+// one message at a time, so what one peer can make the node allocate is
+// bounded by MaxFrameSize plus the budget of a message of MaxFrameSize
+// bytes (1.25 GiB with the defaults), whatever the messages hold.
+//
 // Links use UNLINK_ID/UNLINK_ID_ACK when negotiated (the old UNLINK kills
 // OTP 26+ connections). An unlink requested by the peer is acknowledged
 // first, then removed through ergo's router from the local side, so that

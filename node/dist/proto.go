@@ -24,7 +24,38 @@ type ProtoConfig struct {
 	// MaxFrameSize bounds, in bytes, one frame and one message reassembled
 	// from fragments (and everything held in reassembly at once). A larger
 	// frame closes the connection. Default 256 MiB.
+	//
+	// With the decode budget below it bounds the memory one peer can make
+	// the node allocate: a connection holds at most one message's frames
+	// (MaxFrameSize) and decodes one message at a time, allocating at most
+	// max(DecodeBudgetFloor, DecodeBudgetFactor × its size); 1.25 GiB with
+	// the defaults, for a message of 256 MiB.
 	MaxFrameSize int
+	// DecodeBudgetFactor and DecodeBudgetFloor bound the Go memory that
+	// decoding one incoming message may allocate, its decode budget:
+	// max(DecodeBudgetFloor, DecodeBudgetFactor × the message's size in
+	// bytes, control message and payload). A message over its budget is
+	// dropped, counted and logged like a malformed frame (see
+	// term.DecodeBudget for what is charged); the connection goes on.
+	//
+	// The Go form of a term is larger than its encoding: a []
+	// (one byte) takes a 16-byte slot in its list, so without a budget a
+	// 16 MiB message could take 256 MiB or more. Ordinary terms take 1 to
+	// 9 times their size: binaries and strings about 1, floats and pids 2
+	// to 3, Elixir structs and lists of integers or tuples 5 to 8, lists of
+	// atoms from a set of more than 8 up to 9.
+	//
+	// DecodeBudgetFactor is a multiple of the message's size, at least 1.
+	// Default 4: a message of 16 MiB or more allocates at most 4 times its
+	// size while it is decoded, whatever it holds. Raise it (to 9, say) to
+	// accept large messages of lists and maps, at that cost.
+	DecodeBudgetFactor int
+	// DecodeBudgetFloor is the budget, in bytes, of messages too small for
+	// DecodeBudgetFactor to give them as much. Default 16 MiB: a message of
+	// ordinary terms up to 1.75 MiB decodes, as does any message up to 256 KiB
+	// (no term takes more than 64 times its size), and no small message
+	// takes more than 16 MiB. Zero means the factor alone.
+	DecodeBudgetFloor int
 	// FragmentSize is the largest data part, in bytes, of an outgoing
 	// fragment: messages larger than this are sent as fragments when the peer
 	// negotiated FRAGMENTS. Default 1 MiB (see DefaultProtoConfig).
@@ -57,14 +88,32 @@ type ProtoConfig struct {
 // while the writer drains it, and a larger queue costs the sender: its
 // frame buffers then cycle through as much memory as the queue may hold,
 // which is cold in the cache and partly new (with 64 MiB a sender of 64 KiB
-// messages spent twice the CPU per message, BENCHMARKS.md, "Sixth pass").
+// messages spent twice the CPU per message, BENCHMARKS.md, "Sixth pass");
+// DecodeBudgetFactor 4 so that a large message, whatever it holds, costs at
+// most four times its size to decode (a 16 MiB list of [] would otherwise
+// take 256 MiB); DecodeBudgetFloor 16 MiB so that the budget refuses no
+// message of ordinary terms (at most 9 times their size) up to 1.75 MiB,
+// while one small message still cannot take more than 16 MiB.
 func DefaultProtoConfig() ProtoConfig {
 	return ProtoConfig{
-		NetTickTime:   60 * time.Second,
-		MaxFrameSize:  256 << 20,
-		FragmentSize:  1 << 20,
-		MaxQueueBytes: 1 << 20,
+		NetTickTime:        60 * time.Second,
+		MaxFrameSize:       256 << 20,
+		FragmentSize:       1 << 20,
+		MaxQueueBytes:      1 << 20,
+		DecodeBudgetFactor: 4,
+		DecodeBudgetFloor:  16 << 20,
 	}
+}
+
+// maxDecodeBudgetFactor is the largest DecodeBudgetFactor. No term takes
+// more than 64 times its size in Go (maps of one small integer key, nested
+// or in a list, take 57 to 63), so a factor of 64 already means no budget.
+const maxDecodeBudgetFactor = 1024
+
+// decodeBudget returns the decode budget, in bytes, of a message of size
+// bytes.
+func (c ProtoConfig) decodeBudget(size int) int64 {
+	return max(int64(c.DecodeBudgetFloor), int64(c.DecodeBudgetFactor)*int64(size))
 }
 
 // Validate reports every invalid field; it changes nothing.
@@ -83,6 +132,12 @@ func (c ProtoConfig) Validate() error {
 	}
 	if c.MaxQueueBytes < 1 {
 		errs = append(errs, fmt.Errorf("MaxQueueBytes %d: must be positive", c.MaxQueueBytes))
+	}
+	if c.DecodeBudgetFactor < 1 || c.DecodeBudgetFactor > maxDecodeBudgetFactor {
+		errs = append(errs, fmt.Errorf("DecodeBudgetFactor %d: must be between 1 and %d", c.DecodeBudgetFactor, maxDecodeBudgetFactor))
+	}
+	if c.DecodeBudgetFloor < 0 {
+		errs = append(errs, fmt.Errorf("DecodeBudgetFloor %d: must not be negative", c.DecodeBudgetFloor))
 	}
 	return errors.Join(errs...)
 }

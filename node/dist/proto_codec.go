@@ -122,9 +122,14 @@ func (c *conn) encode(control etf.Tuple, payload etf.Term, hasPayload bool) (fra
 const shareFrom = 64 << 10
 
 // decodeMessage decodes the control term and the optional payload term of
-// a complete message. Errors wrap ErrMalformedFrame.
-func decodeMessage(m rawMessage) (control, payload etf.Term, hasPayload bool, err error) {
+// a complete message, charging both to budget (nil: no budget). Errors wrap
+// ErrMalformedFrame, and also term.ErrDecodeBudget when the message is
+// over its budget.
+func decodeMessage(m rawMessage, budget *term.DecodeBudget) (control, payload etf.Term, hasPayload bool, err error) {
 	var opts []term.DecodeOption
+	if budget != nil {
+		opts = append(opts, term.WithDecodeBudget(budget))
+	}
 	if m.atoms != nil {
 		opts = append(opts, term.WithAtomCache(m.atoms))
 	}

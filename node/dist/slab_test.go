@@ -226,7 +226,7 @@ func TestDecodeSharesOnlyFromShareFrom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, payload, ok, err := decodeMessage(rawMessage{data: data, owned: true})
+		_, payload, ok, err := decodeMessage(rawMessage{data: data, owned: true}, nil)
 		if err != nil || !ok {
 			t.Fatalf("%d bytes: payload %v, %v", tt.size, ok, err)
 		}

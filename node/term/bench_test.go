@@ -18,6 +18,14 @@ func benchTerms() []struct {
 			etf.Atom("tags"): etf.List{etf.Atom("a"), etf.Atom("b")}, etf.Atom("score"): float64(i) / 3}
 		nested[etf.Atom(fmt.Sprintf("k%d", i))] = inner
 	}
+	// Dense lists: the decoder's cost per element (slots, boxing, the
+	// memory budget's bookkeeping) dominates.
+	ints := make(etf.List, 1000)
+	rows := make(etf.List, 1000)
+	for i := range ints {
+		ints[i] = int64(1000 + i)
+		rows[i] = etf.Tuple{etf.Atom("row"), int64(i), etf.Atom("ok"), etf.List{}}
+	}
 	return []struct {
 		name string
 		t    etf.Term
@@ -26,6 +34,8 @@ func benchTerms() []struct {
 		{"binary_1KiB", bytes.Repeat([]byte{'x'}, 1024)},
 		{"binary_64KiB", bytes.Repeat([]byte{'x'}, 64*1024)},
 		{"nested_map", nested},
+		{"list_1000_ints", ints},
+		{"list_1000_tuples", rows},
 	}
 }
 

@@ -9,7 +9,11 @@
 // of the buffer; Encode appends one term to a byte slice. Decoding is
 // bounded: a length field larger than the bytes left fails before any
 // allocation, nesting deeper than DefaultMaxDepth fails, bad input never
-// panics, and every error wraps ErrMalformed. Decoded values never alias the
+// panics, and every error wraps ErrMalformed. The input's size alone does
+// not bound the memory of the result (each element of a list takes a
+// 16-byte slot, a [] takes one byte): WithDecodeBudget bounds it, charging
+// every allocation before it is made and failing with ErrDecodeBudget when
+// the budget runs out. Decoded values never alias the
 // input buffer, except that WithSharedBinaries lets a binary that makes up
 // most of the input keep its bytes in place (the distribution layer uses it
 // for large messages read into a buffer of their own). Format and Parse convert terms to and from Erlang syntax, so

@@ -1,6 +1,8 @@
 package term_test
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/ergo-services/ergo/etf"
@@ -73,4 +75,14 @@ func ExampleWithAtomCache() {
 	fmt.Println(term.Format(t), err)
 	// Output:
 	// {ok,#Pid<a@host,80,0,7>} <nil>
+}
+
+func ExampleWithDecodeBudget() {
+	// A list of 1000 [] takes 1006 bytes, and 16 KiB as an etf.List: one
+	// 16-byte slot per element.
+	wire := append([]byte{108, 0, 0, 0x03, 0xe8}, bytes.Repeat([]byte{106}, 1001)...)
+	budget := term.NewDecodeBudget(4 * int64(len(wire)))
+	_, _, err := term.Decode(wire, term.WithDecodeBudget(budget))
+	fmt.Println(errors.Is(err, term.ErrDecodeBudget), budget.Left())
+	// Output: true 4024
 }

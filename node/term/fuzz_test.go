@@ -2,6 +2,8 @@ package term
 
 import (
 	"encoding/hex"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,8 +36,26 @@ func FuzzDecode(f *testing.F) {
 		if (err == nil) != (errs == nil) || (err == nil && !Equal(x, xs)) {
 			t.Fatalf("WithSharedBinaries changed the result: %v (%v) vs %v (%v)", x, err, xs, errs)
 		}
+		// The budget changes nothing but its own errors: a budget of
+		// exactly what a term costs decodes it, one byte less refuses it.
+		budget := NewDecodeBudget(math.MaxInt64)
+		xb, _, errb := Decode(in, WithMaxDepth(200), WithDecodeBudget(budget))
+		if (err == nil) != (errb == nil) || (err == nil && !Equal(x, xb)) {
+			t.Fatalf("an unlimited budget changed the result: %v (%v) vs %v (%v)", x, err, xb, errb)
+		}
 		if err != nil {
 			return
+		}
+		if cost := math.MaxInt64 - budget.Left(); cost > 0 {
+			if cost > maxCostPerByte*int64(len(in)) {
+				t.Fatalf("%d bytes cost %d (%.1fx), more than %dx", len(in), cost, float64(cost)/float64(len(in)), maxCostPerByte)
+			}
+			if _, _, err := Decode(in, WithMaxDepth(200), WithDecodeBudget(NewDecodeBudget(cost))); err != nil {
+				t.Fatalf("a budget of the term's cost (%d) refused it: %v", cost, err)
+			}
+			if _, _, err := Decode(in, WithMaxDepth(200), WithDecodeBudget(NewDecodeBudget(cost-1))); !errors.Is(err, ErrDecodeBudget) {
+				t.Fatalf("a budget one byte short of the term's cost (%d): %v", cost, err)
+			}
 		}
 		enc, err := Encode(nil, x)
 		if err != nil {

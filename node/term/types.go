@@ -7,12 +7,16 @@ import (
 )
 
 // Errors reported by the codec. Every error returned by Decode wraps
-// ErrMalformed; errors returned by Encode wrap ErrUnsupportedType or
-// ErrInvalidTerm. Check them with errors.Is.
+// ErrMalformed, or ErrDecodeBudget; errors returned by Encode wrap
+// ErrUnsupportedType or ErrInvalidTerm. Check them with errors.Is.
 var (
 	// ErrMalformed is wrapped by every decoding error: the bytes are not a
 	// valid external term (truncated, unknown tag, bad length, too deep...).
 	ErrMalformed = errors.New("term: malformed external term")
+	// ErrDecodeBudget is wrapped when decoding would allocate more than
+	// the DecodeBudget given with WithDecodeBudget has left. The input may
+	// be a valid term, only too costly to hold in memory.
+	ErrDecodeBudget = errors.New("term: decode memory budget exceeded")
 	// ErrUnsupportedType is wrapped when Encode meets a Go value that has no
 	// Erlang representation (a struct, a channel...). See Marshal for structs.
 	ErrUnsupportedType = errors.New("term: unsupported Go type")
