@@ -21,25 +21,28 @@ import (
 // half-written connections open to the target (each reopened when the
 // target closes it). Each cell reports the median and the worst of 21
 // pings, timed inside the pinging node, and the gonode/OTP ratio of the
-// medians (1.0 = as fast as OTP). The release is the first of the matrix
-// (OTP 25) unless GONODE_OTP names another.
+// medians (1.0 = as fast as OTP), for every release of the matrix.
 //
 //	go test -run '^$' -bench BenchmarkPingBehindStrangers -benchtime 1x ./node/
 func BenchmarkPingBehindStrangers(b *testing.B) {
-	rels := beamtest.Releases(b)
-	rel := rels[0]
-	for _, n := range []int{0, 10, 100} {
-		b.Run(fmt.Sprintf("strangers=%d", n), func(b *testing.B) {
-			for range b.N {
-				goMed, goMax := pingBehindStrangers(b, rel, n, true)
-				otpMed, otpMax := pingBehindStrangers(b, rel, n, false)
-				b.ReportMetric(goMed, "gonode_p50_us")
-				b.ReportMetric(goMax, "gonode_max_us")
-				b.ReportMetric(otpMed, "otp_p50_us")
-				b.ReportMetric(otpMax, "otp_max_us")
-				b.ReportMetric(goMed/otpMed, "gonode/otp_p50")
-			}
-		})
+	for _, rel := range beamtest.Releases(b) {
+		for _, n := range []int{0, 10, 100} {
+			b.Run(fmt.Sprintf("%s/strangers=%d", rel.Name, n), func(b *testing.B) {
+				benchPingBehindStrangers(b, rel, n)
+			})
+		}
+	}
+}
+
+func benchPingBehindStrangers(b *testing.B, rel beamtest.Release, n int) {
+	for range b.N {
+		goMed, goMax := pingBehindStrangers(b, rel, n, true)
+		otpMed, otpMax := pingBehindStrangers(b, rel, n, false)
+		b.ReportMetric(goMed, "gonode_p50_us")
+		b.ReportMetric(goMax, "gonode_max_us")
+		b.ReportMetric(otpMed, "otp_p50_us")
+		b.ReportMetric(otpMax, "otp_max_us")
+		b.ReportMetric(goMed/otpMed, "gonode/otp_p50")
 	}
 }
 
