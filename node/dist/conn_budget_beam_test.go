@@ -22,7 +22,7 @@ func TestDecodeBudgetBEAM(t *testing.T) {
 		a := beamtest.Start(t, rel, beamtest.Options{Name: "budget_" + rel.Name + "@127.0.0.1", Cookie: cookie})
 		goName := "gobudget_" + rel.Name + "@127.0.0.1"
 		obs := &ptObserver{}
-		logs := &lockedBuffer{}
+		logs := &syncBuffer{}
 		n := ptGoNode(t, goName, cookie, 60*time.Second, func(c *ProtoConfig) {
 			c.Observer = obs
 			c.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -8,31 +8,12 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ergo-services/ergo/etf"
 
 	"github.com/gonode/gonode/node/term"
 )
-
-// lockedBuffer collects log output written from the connection's reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // nilList is the encoding of a list of n [] (the term
 // lists:duplicate(N, [])): n+6 bytes, 16 bytes a slot once decoded.
@@ -79,7 +60,7 @@ func TestConnOverBudgetMessageDropped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &syncBuffer{}
 			tt.cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 			h := ptStart(t, tt.cfg, ptFlags())
 			var before, after runtime.MemStats

@@ -192,10 +192,20 @@ func ptStart(t *testing.T, cfg ProtoConfig, flags Flags) *ptHarness {
 		p.Serve(ci, h.router)
 		p.Terminate(ci)
 	}()
+	h.collectFrames(t, remote, 1<<30, ignore)
+	return h
+}
+
+// write sends a frame to the connection as the peer.
+// collectFrames puts every frame the connection writes to remote (up to
+// maxFrame bytes) on h.frames; at the test's end it closes remote, waits
+// for Serve and the reader, and checks that no goroutine is left but those
+// in ignore.
+func (h *ptHarness) collectFrames(t *testing.T, remote net.Conn, maxFrame int, ignore goleak.Option) {
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		fr := newFrameReader(remote, 4096, 1<<30)
+		fr := newFrameReader(remote, 4096, maxFrame)
 		for {
 			b, _, err := fr.next()
 			if err != nil {
@@ -210,10 +220,8 @@ func ptStart(t *testing.T, cfg ProtoConfig, flags Flags) *ptHarness {
 		<-readDone
 		goleak.VerifyNone(t, ignore)
 	})
-	return h
 }
 
-// write sends a frame to the connection as the peer.
 func (h *ptHarness) write(t *testing.T, body []byte) {
 	t.Helper()
 	if _, err := h.peer.Write(ptFrame(body...)); err != nil {

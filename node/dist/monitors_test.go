@@ -1,7 +1,6 @@
 package dist
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -159,24 +158,7 @@ func mtStart(t *testing.T) (*ptHarness, *mtRouter) {
 		r.RouteNodeDown(ptRemote, nil)
 		p.Terminate(ci)
 	}()
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		fr := newFrameReader(remote, 4096, 1<<20)
-		for {
-			b, _, err := fr.next()
-			if err != nil {
-				return
-			}
-			h.frames <- bytes.Clone(b)
-		}
-	}()
-	t.Cleanup(func() {
-		remote.Close()
-		<-h.served
-		<-readDone
-		goleak.VerifyNone(t, ignore)
-	})
+	h.collectFrames(t, remote, 1<<20, ignore)
 	return h, r
 }
 
