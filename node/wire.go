@@ -118,6 +118,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
 	hcfg.HandshakeTimeout = cfg.HandshakeTimeout
+	hcfg.Fronted = true // wire.serve runs dist's listener in front of ergo's
 	hcfg.Connections = handshakeConns{conns}
 	hcfg.Logger = log
 	hcfg.Observer = stats

@@ -237,7 +237,9 @@ func (h *Handshake) Serve(ln net.Listener, cookie, forward string) error {
 	if _, _, err := h.identity(); err != nil {
 		return err
 	}
-	h.serving.Store(true)
+	if !h.cfg.Fronted {
+		return errors.New("dist: Serve needs HandshakeConfig.Fronted, so that ergo's Accept takes only its hand-offs")
+	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex

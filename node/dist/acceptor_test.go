@@ -99,6 +99,17 @@ func serveTest(t *testing.T, h *Handshake) (string, *ergoLoop) {
 	return ln.Addr().String(), loop
 }
 
+// newFrontedHS is newTestHS(testSelf) for Serve (HandshakeConfig.Fronted).
+func newFrontedHS(t *testing.T, mutate func(*HandshakeConfig)) testHS {
+	t.Helper()
+	return newTestHS(t, testSelf, func(c *HandshakeConfig) {
+		c.Fronted = true
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
 // dialFrom connects to addr from the source IP src.
 func dialFrom(t *testing.T, src, addr string) net.Conn {
 	t.Helper()
@@ -133,7 +144,7 @@ func isReset(err error) bool {
 func TestServeSilentConnectionsDoNotStallOthers(t *testing.T) {
 	// Long step timeouts: the silent connections stay open for the whole
 	// test, so only concurrency can let the real peer through.
-	b := newTestHS(t, testSelf, func(c *HandshakeConfig) { c.StepTimeout = time.Minute; c.HandshakeTimeout = time.Minute })
+	b := newFrontedHS(t, func(c *HandshakeConfig) { c.StepTimeout = time.Minute; c.HandshakeTimeout = time.Minute })
 	addr, loop := serveTest(t, b.Handshake)
 	for i := range 100 {
 		c := dialFrom(t, netip.AddrFrom4([4]byte{127, 0, 1, byte(i + 1)}).String(), addr)
@@ -162,7 +173,7 @@ func TestServeSilentConnectionsDoNotStallOthers(t *testing.T) {
 }
 
 func TestServeSilentConnectionTimesOutAtStep(t *testing.T) {
-	b := newTestHS(t, testSelf, func(c *HandshakeConfig) { c.StepTimeout = 200 * time.Millisecond })
+	b := newFrontedHS(t, func(c *HandshakeConfig) { c.StepTimeout = 200 * time.Millisecond })
 	addr, _ := serveTest(t, b.Handshake)
 	c := dialFrom(t, "127.0.0.9", addr)
 	defer c.Close()
@@ -173,7 +184,7 @@ func TestServeSilentConnectionTimesOutAtStep(t *testing.T) {
 }
 
 func TestServeBoundsPendingHandshakes(t *testing.T) {
-	b := newTestHS(t, testSelf, func(c *HandshakeConfig) {
+	b := newFrontedHS(t, func(c *HandshakeConfig) {
 		c.StepTimeout, c.HandshakeTimeout = time.Minute, time.Minute
 		c.MaxPending, c.MaxPendingPerAddr = 6, 3
 	})
@@ -207,7 +218,7 @@ func TestServeBoundsPendingHandshakes(t *testing.T) {
 }
 
 func TestServeThrottlesFailingAddress(t *testing.T) {
-	b := newTestHS(t, testSelf, func(c *HandshakeConfig) { c.FailureBurst, c.FailureInterval = 5, time.Hour })
+	b := newFrontedHS(t, func(c *HandshakeConfig) { c.FailureBurst, c.FailureInterval = 5, time.Hour })
 	addr, loop := serveTest(t, b.Handshake)
 	guesser := newTestHS(t, testPeer, nil)
 	// The guesser's first 5 wrong cookies are heard; every later attempt is
@@ -243,7 +254,7 @@ func TestServeThrottlesFailingAddress(t *testing.T) {
 }
 
 func TestAcceptRefusesAStrangerOnTheInternalListener(t *testing.T) {
-	b := newTestHS(t, testSelf, nil)
+	b := newFrontedHS(t, nil)
 	_, loop := serveTest(t, b.Handshake)
 	c := dialFrom(t, "127.0.0.1", loop.ln.Addr().String())
 	defer c.Close()
@@ -304,7 +315,7 @@ func TestGateRefillsAndForgets(t *testing.T) {
 // A flood of failing connections from one address writes a few log lines,
 // not one per connection; the observer counts every one.
 func TestServeFailureLogsAreRateLimited(t *testing.T) {
-	b := newTestHS(t, testSelf, nil)
+	b := newFrontedHS(t, nil)
 	addr, _ := serveTest(t, b.Handshake)
 	const n = 200
 	for range n {
@@ -323,5 +334,19 @@ func TestServeFailureLogsAreRateLimited(t *testing.T) {
 	if lines > ratelog.DefaultBurst+1 {
 		t.Errorf("%d connections that failed from one address wrote %d log lines, want at most %d:\n%s",
 			n, lines, ratelog.DefaultBurst+1, b.logs.String())
+	}
+}
+
+// Serve refuses to run for a handshake whose Accept would still run
+// handshakes itself: a stranger on ergo's listener would hold its loop.
+func TestServeNeedsFronted(t *testing.T) {
+	b := newTestHS(t, testSelf, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := b.Serve(ln, testCookie, "127.0.0.1:1"); err == nil {
+		t.Fatal("Serve ran without HandshakeConfig.Fronted")
 	}
 }

@@ -163,6 +163,11 @@ type HandshakeConfig struct {
 	// (1 s). Both must be positive.
 	FailureBurst    int
 	FailureInterval time.Duration
+	// Fronted says that incoming connections reach ergo's listener only
+	// through Serve, which runs their handshakes: Accept then answers, at
+	// once, only for the connections Serve hands off, and refuses any other.
+	// Default false: Accept runs each handshake itself. Serve requires it.
+	Fronted bool
 	// Connections tells whether a connection to a node is already
 	// established and closes it when the peer proves it has restarted. Nil
 	// means no established connection is known, so "alive" is never asked.
@@ -237,7 +242,6 @@ type Handshake struct {
 	lim      *ratelog.Limiter // failures' log lines
 	gate     *gate            // bounds and throttles Serve's handshakes
 	handoffs handoffs         // Serve's completed handshakes, for Accept
-	serving  atomic.Bool      // Serve runs: Accept only takes hand-offs
 
 	mu       sync.Mutex
 	self     string
@@ -428,9 +432,9 @@ func (h *Handshake) Start(remote net.Addr, conn lib.NetReadWriter, _ bool, cooki
 // Accept implements node.HandshakeInterface: the acceptor's side, run by
 // ergo's accept loop for every incoming connection. Once Serve runs, the
 // handshakes are Serve's and Accept only answers, at once, with the details
-// of the one Serve handed off over conn.
+// of the one Serve handed off over conn (HandshakeConfig.Fronted).
 func (h *Handshake) Accept(remote net.Addr, conn lib.NetReadWriter, _ bool, cookie string) (node.HandshakeDetails, error) {
-	if h.serving.Load() {
+	if h.cfg.Fronted {
 		return h.acceptHandedOff(remote)
 	}
 	begin := time.Now()
