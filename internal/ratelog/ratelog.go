@@ -88,10 +88,6 @@ type Clock interface {
 	Now() time.Time
 }
 
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
 // Option sets an optional dependency of New.
 type Option func(*Limiter)
 

@@ -225,7 +225,7 @@ func (c HandshakeConfig) Validate() error {
 		errs = append(errs, errors.New("Flags must not include NAME_ME: dynamic node names are not supported"))
 	}
 	if c.Required.Has(FlagNameMe) {
-		errs = append(errs, errors.New("Required must not include NAME_ME"))
+		errs = append(errs, errors.New("the Required flags must not include NAME_ME"))
 	}
 	return errors.Join(errs...)
 }

@@ -185,7 +185,7 @@ func TestHandshakeConfigValidate(t *testing.T) {
 		{"default", func(*HandshakeConfig) {}, nil},
 		{"zero timeout", func(c *HandshakeConfig) { c.HandshakeTimeout = 0 }, []string{"HandshakeTimeout"}},
 		{"no handshake 23", func(c *HandshakeConfig) { c.Flags &^= FlagHandshake23 }, []string{"HANDSHAKE_23"}},
-		{"name me", func(c *HandshakeConfig) { c.Flags |= FlagNameMe; c.Required |= FlagNameMe }, []string{"Flags must not include NAME_ME", "Required must not"}},
+		{"name me", func(c *HandshakeConfig) { c.Flags |= FlagNameMe; c.Required |= FlagNameMe }, []string{"Flags must not include NAME_ME", "Required flags must not"}},
 		{"everything wrong", func(c *HandshakeConfig) { c.HandshakeTimeout = -1; c.Flags = FlagNameMe }, []string{"HandshakeTimeout", "HANDSHAKE_23", "NAME_ME"}},
 	}
 	for _, tt := range tests {
