@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: what `make test` and CI (.ci/run) run. As root on Debian.
 #   1. installs the packages the tests need and builds the OTP matrix chroots;
-#   2. gofmt, go vet;
+#   2. gofmt, go vet, staticcheck;
 #   3. unit tests of every package (tests that start BEAM nodes run them in a
 #      network namespace of their own, on OTP 25, 27 and 29), all of them:
 #      under GONODE_TEST_STRICT=1 a missing prerequisite (root, the namespace,
@@ -21,7 +21,7 @@ step "dependencies"
 ./scripts/install-deps.sh
 ./scripts/otp-matrix.sh
 
-step "gofmt and go vet"
+step "gofmt, go vet and staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2
@@ -29,6 +29,15 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags integration ./test/integration/...
+# staticcheck's default checks, at a pinned version built from the Go module
+# proxy into the cache directory (once).
+staticcheck_version=v0.8.2
+tools=${GONODE_TOOLS_CACHE:-/var/cache/gonode/tools}/staticcheck-$staticcheck_version
+if [ ! -x "$tools/staticcheck" ]; then
+  GOBIN="$tools" GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+"$tools/staticcheck" ./...
+"$tools/staticcheck" -tags integration ./test/integration/...
 
 step "unit tests (BEAM tests run on OTP 25, 27, 29; a skipped test fails the step)"
 bin=$(mktemp -d)
