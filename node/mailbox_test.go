@@ -32,7 +32,8 @@ type overflowCounter struct {
 
 func (o *overflowCounter) MailboxOverflow(string) { o.n.Add(1) }
 
-// A message dropped at a full mailbox is counted and logged, never silent (G15).
+// A message dropped at a full mailbox is counted and logged, never silent
+// (ergo alone drops it with only a warning line).
 func TestMailboxOverflowIsVisible(t *testing.T) {
 	obs := &overflowCounter{}
 	n, logs := startGoObserved(t, uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie()), obs, func(c *node.Config) {

@@ -120,8 +120,9 @@ func (n *Node) Start(ctx context.Context) error {
 		Env: map[gen.EnvKey]interface{}{
 			ergonode.EnvKeyVersion: ergonode.Version{Release: "gonode " + Version, Prefix: "gonode", OTP: 25},
 		},
-		// G16: the system application that sends usage metrics is never
-		// started (we start no ergo application at all); this is belt and braces.
+		// ergo sends anonymous usage metrics over UDP unless this is set; its
+		// application that sends them is never started (we start no ergo
+		// application at all), so this is belt and braces.
 		System: ergonode.System{DisableAnonMetrics: true},
 	}
 	w.options(&opts)

@@ -22,7 +22,7 @@ import (
 // given through node.Options. gonode's own handshake and protocol (package
 // dist, with the term codec of package term) replace ergo's, which cannot
 // talk to OTP 26+ and loses data even with OTP 25 (see
-// shared/ERLANG-INTEROP-FACTS.md); the registrar is built on package epmd.
+// docs/interop-notes.md); the registrar is built on package epmd.
 type wire struct {
 	handshake *dist.Handshake
 	proto     *dist.Proto

@@ -2,7 +2,7 @@
 // revisions of the repository, alternating them (A, B, A, B, ...) so that
 // both see the same machine load, and prints per cell the median and range
 // of the Go / BEAM->BEAM ratios of each, and of the Go side's absolute
-// figures: the procedure behind the tables of BENCHMARKS.md ("Third pass").
+// figures: the procedure behind the comparisons in docs/performance-notes.md.
 //
 // Usage (as root: the package's tests run in a network namespace):
 //

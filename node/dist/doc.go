@@ -2,7 +2,7 @@
 // runtime: the version 6 handshake (Handshake, for ergo's
 // node.Options.Handshake) and the protocol between connected nodes (Proto,
 // for node.Options.Proto). It replaces ergo's own, which OTP 26+ refuses and
-// which loses or reorders messages (see shared/ERLANG-INTEROP-FACTS.md).
+// which loses or reorders messages (see docs/interop-notes.md).
 //
 // # Incoming connections
 //

@@ -26,7 +26,7 @@ import (
 // Handshakes with real BEAM nodes of the OTP matrix (25, 27, 29). The Go side
 // is an ergo node with our Handshake and, until our own proto lands, ergo's
 // stock proto with one handler: these tests prove the handshake, not what
-// ergo's proto does after it (see ERLANG-INTEROP-FACTS.md, G2/G3).
+// ergo's proto does after it (it loses OTP 26+ replies: docs/interop-notes.md).
 
 // netKernel answers net_adm:ping's {is_auth, Node} call as OTP's net_kernel does.
 type netKernel struct{ gen.Server }
@@ -187,7 +187,7 @@ func TestHandshakeOTPConnect(t *testing.T) {
 		eventually(t, "Go lists the erl node", func() (bool, string) { return g.connectedTo(erlName) })
 		if ping != "pong" {
 			// With OTP 26+ ergo's stock proto encodes the reply reference
-			// with 3 words (G2) and the reply is lost: not the handshake's part.
+			// with 3 words (OTP 26+ uses 5) and the reply is lost: not the handshake's part.
 			t.Logf("%s: net_adm:ping answered %s after a successful handshake", rel.Name, ping)
 			if rel.Name == "otp25" {
 				t.Errorf("net_adm:ping from OTP 25 answered %s, want pong", ping)

@@ -83,12 +83,13 @@ type ProtoConfig struct {
 // messages between the fragments of a large one, but this connection's
 // writer sends a message's frames back to back anyway, so fragmenting only
 // adds frames (a 64 KiB binary would be two) and OTP reassembles an
-// unfragmented frame of any size just the same (measured in
-// BENCHMARKS.md); MaxQueueBytes as OTP's busy limit: it absorbs a burst
+// unfragmented frame of any size just the same (docs/performance-notes.md,
+// "Fragment size: 1 MiB"); MaxQueueBytes as OTP's busy limit: it absorbs a burst
 // while the writer drains it, and a larger queue costs the sender: its
 // frame buffers then cycle through as much memory as the queue may hold,
 // which is cold in the cache and partly new (with 64 MiB a sender of 64 KiB
-// messages spent twice the CPU per message, BENCHMARKS.md, "Sixth pass");
+// messages spent twice the CPU per message; docs/performance-notes.md,
+// "The send queue bound: 1 MiB");
 // DecodeBudgetFactor 4 so that a large message, whatever it holds, costs at
 // most four times its size to decode (a 16 MiB list of [] would otherwise
 // take 256 MiB); DecodeBudgetFloor 16 MiB so that the budget refuses no

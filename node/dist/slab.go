@@ -19,7 +19,8 @@ import (
 // The budget is what keeps memory bounded: a recycled slab is live memory,
 // so recycling without a bound made every collection cycle longer, each
 // longer cycle needed more slabs, and a steady stream of 64 KiB messages
-// grew the heap by gigabytes (BENCHMARKS.md, "Fifth pass"). The plain
+// grew the heap by gigabytes (docs/performance-notes.md, "Recycled slabs,
+// within a budget"). The plain
 // allocations also count toward the next collection, which is what brings
 // the recycled slabs back.
 //
