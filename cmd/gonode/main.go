@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		mainLog.Error("cannot create the metrics", "err", err)
 		return exitFailure
 	}
-	n, err := node.New(cfg.Node, node.WithLogger(log),
+	n, err := node.New(cfg.Node, node.WithLogger(log), node.WithErgoLogs(),
 		node.WithObserver(m.NodeObserver()), node.WithEPMDObserver(m.EPMDObserver()))
 	if err != nil {
 		writeConfigError(stderr, err)
