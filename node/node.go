@@ -76,8 +76,9 @@ func WithEPMDObserver(o epmd.Observer) Option { return func(n *Node) { n.epmdObs
 // Start sets ergo's -ergo.warning flag and replaces the log package's output
 // (log.SetOutput) for the whole process, once. Lines that are not ergo's go on
 // to the previous output unchanged. The most recently started node with this
-// option receives ergo's warnings. See routeErgoLogs for what is read from
-// ergo's text and why.
+// option receives ergo's warnings. A message one local process sends
+// another through ergo's own send is known to be dropped only from ergo's
+// warning text, which this routing reads.
 //
 // The node's logger must not write through the log package, which the routing
 // replaces; slog's built-in default handler does. When the logger is
