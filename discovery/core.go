@@ -151,15 +151,16 @@ type Event struct {
 	Count     int  // EvCut: targets cut; 0 when the answer fits again
 }
 
-// PeerInfo is the read-only view of one discovered peer for /debug/peers.
+// PeerInfo is the read-only view of one discovered peer for /debug/peers
+// (metrics.PeerStatus is its JSON form).
 type PeerInfo struct {
-	Name      string    `json:"name"`
-	Address   string    `json:"address"`
-	State     PeerState `json:"state"`
-	Since     time.Time `json:"since"`
-	LastError string    `json:"last_error,omitempty"`
-	Failures  int       `json:"failures,omitempty"`
-	NextRetry time.Time `json:"next_retry,omitzero"`
+	Name      string
+	Address   string
+	State     PeerState
+	Since     time.Time
+	LastError string
+	Failures  int
+	NextRetry time.Time
 }
 
 // Peers returns every discovered peer, sorted by name.

@@ -2,12 +2,10 @@ package discovery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +58,7 @@ type globalRand struct{}
 func (globalRand) Uint64() uint64 { return rand.Uint64() }
 
 // Discoverer is the I/O shell around Plan: one poll loop, a bounded pool of
-// connects, and a read-only snapshot for /debug/peers.
+// connects, and a read-only snapshot for /debug/peers (served by package metrics).
 type Discoverer struct {
 	cfg      Config
 	policy   Policy
@@ -161,16 +159,17 @@ func (d *Discoverer) Stop() {
 	}
 }
 
-// Snapshot is the read-only view served on /debug/peers.
+// Snapshot is the read-only view of discovery's state; package metrics
+// serves it, merged with the node's connections, on /debug/peers.
 type Snapshot struct {
-	Strategy   StrategyName `json:"strategy"`
-	Enabled    bool         `json:"enabled"`
-	Ready      bool         `json:"ready"`
-	LastPoll   time.Time    `json:"last_poll,omitzero"`
-	LastResult PollResult   `json:"last_result,omitempty"`
-	LastError  string       `json:"last_error,omitempty"`
-	Counts     PeerCounts   `json:"counts"`
-	Peers      []PeerInfo   `json:"peers"`
+	Strategy   StrategyName
+	Enabled    bool
+	Ready      bool
+	LastPoll   time.Time
+	LastResult PollResult
+	LastError  string
+	Counts     PeerCounts
+	Peers      []PeerInfo
 }
 
 // Snapshot returns a copy of the current per-peer state. Safe for
@@ -183,14 +182,6 @@ func (d *Discoverer) Snapshot() Snapshot {
 		LastPoll: d.lastPoll, LastResult: d.lastResult, LastError: d.lastErr,
 		Counts: d.state.Counts(), Peers: d.state.Peers(),
 	}
-}
-
-// ServeHTTP serves the snapshot as JSON, for a /debug/peers endpoint.
-func (d *Discoverer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(d.Snapshot())
 }
 
 // ErrAlreadyStarted: Run was called twice.

@@ -30,8 +30,9 @@
 // the actions with at most MaxConcurrentConnects at once, each bounded by
 // ConnectTimeout, feeds the results back, and reports to an Observer. When
 // its context ends (or Stop is called) it cancels running connects, waits
-// for them and starts nothing new. Snapshot (and ServeHTTP) expose per-peer
-// state for /debug/peers; Ready reports that the first poll succeeded.
+// for them and starts nothing new. Snapshot exposes per-peer state, which
+// package metrics serves on /debug/peers; Ready reports that the first poll
+// succeeded.
 // Connect- and disconnect-failure warnings are rate-limited (2 a minute per
 // peer, 20 a minute in all, with suppressed=N counts); the Observer hears
 // every failure.

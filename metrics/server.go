@@ -50,7 +50,7 @@ var ErrAlreadyListening = errors.New("metrics server already listens")
 // ServerConfig is the plain-data configuration of the HTTP server. Zero
 // durations and an empty Addr mean their defaults.
 type ServerConfig struct {
-	// Addr is the host:port to listen on. Default ":9568" (all interfaces);
+	// Addr is the host:port to listen on. Default DefaultAddr (all interfaces);
 	// "127.0.0.1:0" picks a free loopback port (see Server.Addr).
 	Addr string
 	// MinPeers is how many peers must be connected before /readyz answers

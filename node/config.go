@@ -125,6 +125,11 @@ func DefaultConfig() Config {
 // ErrInvalidConfig wraps every problem Validate reports.
 var ErrInvalidConfig = errors.New("invalid node configuration")
 
+// ErrEmptyCookie is the problem Validate reports for an empty cookie (with
+// ErrInvalidConfig), so that a caller which failed to read the cookie can
+// tell it from the problems it has not reported itself.
+var ErrEmptyCookie = errors.New("the cookie is empty")
+
 // Validate reports every problem in c, joined, each wrapping ErrInvalidConfig.
 // It changes nothing and never mentions the cookie's value.
 func (c Config) Validate() error {
@@ -141,7 +146,7 @@ func (c Config) Validate() error {
 		bad("unknown distribution mode %q (want %q or %q)", c.NameMode, LongNames, ShortNames)
 	}
 	if c.Cookie == "" {
-		bad("the cookie is empty")
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrEmptyCookie))
 	} else if err := validateCookie(c.Cookie); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}

@@ -25,8 +25,10 @@
 // connection protocol and the term codec are gonode's own (subpackages dist
 // and term), and the registrar is built on package epmd. The node starts no
 // ergo application, so nothing phones home (ergo's anonymous usage metrics)
-// and every process gets Config.MailboxSize; ergo's warnings, including a
-// message dropped at a full mailbox, are routed to slog and the Observer.
+// and every process gets Config.MailboxSize. The package changes no
+// process-wide state on its own: with WithErgoLogs (cmd/gonode sets it),
+// ergo's warnings, including a message dropped at a full mailbox, are routed
+// to slog and the Observer, which replaces the log package's output.
 //
 // The cookie is a Cookie, whose String and LogValue redact it: it never
 // appears in a log line or an error returned by this package.

@@ -17,28 +17,40 @@ import (
 	"github.com/ergo-services/ergo/lib"
 )
 
-// ergo writes its warnings through the standard library's log package, and
-// prints them only when its -ergo.warning flag is set. routeErgoLogs turns
-// them on and sends them to slog: a dropped message (ergo's "mailbox ... is
-// full") becomes a rate-limited warning and an Observer.MailboxOverflow call;
-// every other ergo warning becomes a warning with component=ergo. A full
-// mailbox met by a message from a peer is not counted here: the dist layer
-// retries that delivery and reports the message only if it finally drops it.
-// Lines that are not ergo's (anything else using the log package, slog's
-// default handler) go to the log package's previous output unchanged. The
-// routing is process-wide (ergo's logging is global); the most recently
-// started node's logger and observer receive ergo's warnings.
+// routeErgoLogs is WithErgoLogs' routing, which Start runs only for a node
+// given that option. ergo writes its warnings through the standard library's
+// log package, and prints them only when its -ergo.warning flag is set.
+// routeErgoLogs turns them on and sends them to slog: a dropped message
+// (ergo's "mailbox ... is full") becomes a rate-limited warning and an
+// Observer.MailboxOverflow call; every other ergo warning becomes a warning
+// with component=ergo. Lines that are not ergo's (anything else using the log
+// package) go to the log package's previous output unchanged. The routing is
+// process-wide (ergo's logging is global); the most recently started node
+// with the option receives ergo's warnings.
+//
+// Why a drop is read from ergo's text: a message one local process sends
+// another goes through ergo's own send (gen.Process.Send, called by user
+// code), which returns lib.ErrProcessMailboxFull to the sender, not to
+// gonode; ergo's warning is the only trace gonode sees of it. (Node.Call's
+// own send returns that error to Call's caller; counting it there as well
+// would count its drop twice.) A full mailbox met
+// by a message from a peer is not counted here: the dist layer delivers it,
+// retries, and reports the message only if it finally drops it
+// (wireStats.MessageDropped), with or without this routing.
 func routeErgoLogs(l *slog.Logger, obs Observer, nodeName string) {
-	// A logger on slog's default handler writes through the log package
-	// itself; ergo's warnings then go straight to the previous output.
-	if isSlogDefaultHandler(l.Handler()) {
-		l = slog.New(slog.NewTextHandler(ergoLog.passThrough(), nil))
-	}
 	ergoLogOnce.Do(func() {
 		_ = flag.Set("ergo.warning", "true")
 		ergoLog.setPrevious(log.Writer())
 		log.SetOutput(ergoLog)
 	})
+	// slog.Default() may write through the log package (slog's built-in
+	// handler does), whose output the routing replaces: logging to it from
+	// inside the log package's Write would wait for the log package's own
+	// lock forever. ergo's warnings then go, as text, to the log package's
+	// previous output.
+	if l == slog.Default() {
+		l = slog.New(slog.NewTextHandler(ergoLog.passThrough(), nil))
+	}
 	ergoLog.set(l.With("component", "ergo"), obs, nodeName)
 }
 
@@ -159,10 +171,4 @@ func (r *rateLimiter) allow(key string) (int, bool) {
 	n := r.held[key]
 	delete(r.held, key)
 	return n, true
-}
-
-// isSlogDefaultHandler reports whether h is slog's built-in default handler,
-// the one that writes through the log package.
-func isSlogDefaultHandler(h slog.Handler) bool {
-	return fmt.Sprintf("%T", h) == "*slog.defaultHandler"
 }

@@ -38,6 +38,8 @@ type Node struct {
 	log     *slog.Logger
 	obs     Observer
 	epmdObs epmd.Observer
+	// ergoLogs: Start routes ergo's process-wide logging (WithErgoLogs).
+	ergoLogs bool
 
 	mu       sync.Mutex
 	ergo     ergonode.Node
@@ -63,6 +65,33 @@ func WithObserver(o Observer) Option { return func(n *Node) { n.obs = o } }
 
 // WithEPMDObserver sets the observer of the embedded EPMD server's requests.
 func WithEPMDObserver(o epmd.Observer) Option { return func(n *Node) { n.epmdObs = o } }
+
+// WithErgoLogs makes Start route ergo's warnings to the node's logger (with
+// component=ergo) and report the messages ergo drops at a full mailbox to the
+// Observer (MailboxOverflow), rate-limiting their log lines. It is for a
+// program, such as cmd/gonode, that wants ergo's warnings in its own log.
+//
+// It changes process-wide state, which is why a Node does it only when asked:
+// ergo writes its warnings through the standard library's log package, so
+// Start sets ergo's -ergo.warning flag and replaces the log package's output
+// (log.SetOutput) for the whole process, once. Lines that are not ergo's go on
+// to the previous output unchanged. The most recently started node with this
+// option receives ergo's warnings. A message one local process sends
+// another through ergo's own send is known to be dropped only from ergo's
+// warning text, which this routing reads.
+//
+// The node's logger must not write through the log package, which the routing
+// replaces; slog's built-in default handler does. When the logger is
+// slog.Default() itself (WithLogger not given), ergo's warnings go to the log
+// package's previous output as text; do not give a logger derived from slog's
+// built-in default (slog.Default().With(...) in a program that never called
+// slog.SetDefault).
+//
+// Without this option the node leaves the log package and ergo's flags alone:
+// ergo prints its warnings through the log package as it does by default, and
+// MailboxOverflow is reported only for messages from peers, which the node's
+// distribution layer delivers itself.
+func WithErgoLogs() Option { return func(n *Node) { n.ergoLogs = true } }
 
 // New validates cfg and returns an unstarted Node. cfg is copied, never modified.
 func New(cfg Config, opts ...Option) (*Node, error) {
@@ -99,7 +128,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.stopping {
 		return ErrStopping
 	}
-	routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
+	if n.ergoLogs {
+		routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
+	}
 
 	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n)
 	if err != nil {

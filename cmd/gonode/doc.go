@@ -15,9 +15,11 @@
 // (<application-name>@<pod-ip> by default) and the cookie (--cookie, else
 // --cookie-file, else $HOME/.erlang.cookie) and joins node.Config.Validate,
 // discovery.Config.Validate and this command's checks, so bad configuration
-// exits with status 2 and one message listing every problem. run wires the
-// node, discovery and the HTTP listener and stops them when its context
-// ends; main only turns SIGTERM and SIGINT into that context (a second
+// exits with status 2 and one message listing every problem (a configError,
+// whose problems errors.Is and errors.As see). run wires the node,
+// discovery and the HTTP listener and stops them when its context ends; it
+// opts in to node.WithErgoLogs, so ergo's warnings (a process-wide log
+// package output the library leaves alone) land in gonode's own log; main only turns SIGTERM and SIGINT into that context (a second
 // signal exits at once) and the process environment into an environment.
 //
 // The cookie is a node.Cookie, which redacts itself, and no error of this

@@ -65,12 +65,90 @@ const (
 	actionHelpMarkdown
 )
 
-// errUsage wraps a command line that cannot be read at all (an unknown flag,
-// a flag without its value, a stray argument).
+// errUsage is wrapped by every usageError.
 var errUsage = errors.New("usage")
 
-// errInvalid wraps every problem in an otherwise readable configuration.
+// usageError is a command line that cannot be read at all (an unknown flag,
+// a flag without its value, a stray argument). It wraps errUsage and the
+// problem.
+type usageError struct {
+	problem error
+}
+
+func (e *usageError) Error() string   { return errUsage.Error() + ": " + e.problem.Error() }
+func (e *usageError) Unwrap() []error { return []error{errUsage, e.problem} }
+
+// usagef is a usageError described by format and args (%w wraps).
+func usagef(format string, args ...any) error {
+	return &usageError{problem: fmt.Errorf(format, args...)}
+}
+
+// errInvalid is wrapped by every configError: the problems of an otherwise
+// readable configuration.
 var errInvalid = errors.New("invalid configuration")
+
+// configError is every problem of a configuration that could be read, in the
+// order found. It wraps errInvalid and each problem, so errors.Is finds the
+// sentinels the problems wrap (node.ErrInvalidName, discovery.ErrInvalidConfig
+// and so on) and errors.As finds the list.
+type configError struct {
+	problems []error
+}
+
+// Error is one line a problem, each starting with errInvalid's text.
+func (e *configError) Error() string {
+	lines := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		lines[i] = errInvalid.Error() + ": " + p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *configError) Unwrap() []error { return append([]error{errInvalid}, e.problems...) }
+
+// problems collects a configError.
+type problems []error
+
+// addf adds a problem described by format and args (%w wraps).
+func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+// addValidation adds the problems a package's Validate reported, less those
+// skip selects. Every Validate here (node.Config, discovery.Config,
+// metrics.ServerConfig) returns errors.Join of its problems, so they are
+// what the join unwraps to, one level: a problem that wraps two errors
+// (fmt.Errorf with two %w) stays one problem.
+func (p *problems) addValidation(err error, skip func(error) bool) {
+	if err == nil {
+		return
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	for _, e := range parts {
+		if skip == nil || !skip(e) {
+			*p = append(*p, e)
+		}
+	}
+}
+
+// merge adds the problems of a configError (nil adds nothing).
+func (p *problems) merge(err error) {
+	var ce *configError
+	if errors.As(err, &ce) {
+		*p = append(*p, ce.problems...)
+	} else if err != nil {
+		*p = append(*p, err)
+	}
+}
+
+// err is the configError of the problems, nil when there are none.
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &configError{problems: p}
+}
 
 // rawValue records the last value a flag was given; the table converts it
 // later, so that every bad value is reported, not just the first.
@@ -86,8 +164,8 @@ func (r *rawValue) IsBoolFlag() bool   { return r.bool }
 
 // parse reads args and the environment onto the defaults: a flag overrides
 // its environment variable, which overrides the default. It returns every
-// bad value joined, each wrapping errInvalid; a command line that cannot be
-// read returns an error wrapping errUsage.
+// bad value in a configError; a command line that cannot be read returns an
+// usageError.
 func parse(args []string, env environment) (config, action, error) {
 	opts := options()
 	fs := flag.NewFlagSet("gonode", flag.ContinueOnError)
@@ -107,7 +185,7 @@ func parse(args []string, env environment) (config, action, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, actionHelp, nil
 		}
-		return config{}, actionRun, fmt.Errorf("%w: %w", errUsage, err)
+		return config{}, actionRun, &usageError{problem: err}
 	}
 	switch {
 	case *help:
@@ -121,15 +199,15 @@ func parse(args []string, env environment) (config, action, error) {
 		if i := len(args) - fs.NArg(); i > 0 {
 			prev := strings.TrimLeft(args[i-1], "-")
 			if r, ok := raw[prev]; ok && r.bool && !strings.Contains(prev, "=") {
-				return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q: a boolean flag takes its value after '=', as in --%s=%s",
-					errUsage, stray, prev, stray)
+				return config{}, actionRun, usagef("unexpected argument %q: a boolean flag takes its value after '=', as in --%s=%s",
+					stray, prev, stray)
 			}
 		}
-		return config{}, actionRun, fmt.Errorf("%w: unexpected argument %q (every setting is a --flag)", errUsage, stray)
+		return config{}, actionRun, usagef("unexpected argument %q (every setting is a --flag)", stray)
 	}
 
 	c := defaultConfig()
-	var errs []error
+	var errs problems
 	for _, o := range opts {
 		var source, v string
 		if r := raw[o.name]; r.set {
@@ -143,22 +221,20 @@ func parse(args []string, env environment) (config, action, error) {
 			if o.secret {
 				err = errors.New("invalid value")
 			}
-			errs = append(errs, fmt.Errorf("%w: %s: %w", errInvalid, source, err))
+			errs.addf("%s: %w", source, err)
 		}
 	}
-	return c, actionRun, errors.Join(errs...)
+	return c, actionRun, errs.err()
 }
 
 // resolve fills in what the configuration derives (the default name, the
 // cookie from its file, the EPMD address from the EPMD port, discovery's
 // application name) and checks the whole: node.Config.Validate,
 // discovery.Config.Validate and this binary's own rules. It reports every
-// problem, joined, and never mentions the cookie's value.
+// problem in a configError and never mentions the cookie's value.
 func resolve(c config, env environment) (config, error) {
-	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{errInvalid}, args...)...))
-	}
+	var errs problems
+	bad := errs.addf
 
 	nameDerived := c.Node.Name == ""
 	nameBroken := false // a derived name's own part is already reported
@@ -200,7 +276,7 @@ func resolve(c config, env environment) (config, error) {
 	if c.Cookie == "" {
 		ck, file, err := readCookie(c.CookieFile, env)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
+			errs = append(errs, err)
 			cookieOK = false
 		}
 		c.Cookie = ck
@@ -211,24 +287,17 @@ func resolve(c config, env environment) (config, error) {
 	c.Node.Cookie = c.Cookie
 
 	// The node's own checks, less what is reported above already: a cookie
-	// that could not be read is not also "empty", and a name that could not
-	// be derived is not also invalid.
-	check := c.Node
-	if !cookieOK {
-		check.Cookie = "validation-only"
-	}
-	for _, err := range flatten(check.Validate()) {
-		if nameBroken && errors.Is(err, node.ErrInvalidName) {
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
-	}
+	// that could not be read is not also empty, and a name that could not be
+	// derived is not also invalid.
+	errs.addValidation(c.Node.Validate(), func(err error) bool {
+		return !cookieOK && errors.Is(err, node.ErrEmptyCookie) || nameBroken && errors.Is(err, node.ErrInvalidName)
+	})
 
 	if m := c.Node.NameMode; m != node.LongNames && m != node.ShortNames && !nameBroken {
 		// node.Config.Validate checks the name only under a known mode;
 		// report a name that no mode accepts as well.
 		if err := node.ValidateName(c.Node.Name, node.LongNames); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w: %w", errInvalid, node.ErrInvalidConfig, err))
+			errs.addf("%w: %w", node.ErrInvalidConfig, err)
 		}
 	}
 
@@ -241,9 +310,7 @@ func resolve(c config, env environment) (config, error) {
 	if !appNameOK {
 		checkDisc.ApplicationName = "" // reported above
 	}
-	for _, err := range flatten(checkDisc.Validate()) {
-		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
-	}
+	errs.addValidation(checkDisc.Validate(), nil)
 
 	if c.MetricsAddr != "" {
 		if err := checkHostPort(c.MetricsAddr, 0); err != nil {
@@ -252,9 +319,7 @@ func resolve(c config, env environment) (config, error) {
 	}
 	// The server's own rules, less the address checked above (it also
 	// accepts what checkHostPort refuses, such as a port name).
-	for _, err := range flatten(metrics.ServerConfig{MinPeers: c.MinPeers}.Validate()) {
-		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
-	}
+	errs.addValidation(metrics.ServerConfig{MinPeers: c.MinPeers}.Validate(), nil)
 	switch c.LogFormat {
 	case "", "json", "text":
 	default:
@@ -263,44 +328,20 @@ func resolve(c config, env environment) (config, error) {
 	if _, err := logLevel(c.LogLevel); err != nil {
 		bad("--log-level (GONODE_LOG_LEVEL): %v", err)
 	}
-	return c, errors.Join(errs...)
+	return c, errs.err()
 }
 
-// load is parse then resolve.
+// load is parse then resolve; a configError holds the problems of both.
 func load(args []string, env environment) (config, action, error) {
 	c, act, err := parse(args, env)
 	if act != actionRun || errors.Is(err, errUsage) {
 		return c, act, err
 	}
 	c, rerr := resolve(c, env)
-	return c, act, errors.Join(err, rerr)
-}
-
-// flatten lists the leaves of a tree of errors.Join results, in order. An
-// error that wraps several errors but is not a join (fmt.Errorf with two %w)
-// is a leaf: a join is recognised by its message being its parts' messages,
-// one a line.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	parts := j.Unwrap()
-	msgs := make([]string, len(parts))
-	for i, e := range parts {
-		msgs[i] = e.Error()
-	}
-	if err.Error() != strings.Join(msgs, "\n") {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range parts {
-		out = append(out, flatten(e)...)
-	}
-	return out
+	var errs problems
+	errs.merge(err)
+	errs.merge(rerr)
+	return c, act, errs.err()
 }
 
 // parsePodIP accepts an IPv4 or IPv6 address, IPv6 optionally in brackets,

@@ -221,7 +221,7 @@ func TestCookieErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.mentions) {
 				t.Errorf("error %q does not mention %q", err, tt.mentions)
 			}
-			if n := len(flatten(err)); n != 1 {
+			if n := problemCount(t, err); n != 1 {
 				t.Errorf("%d problems reported, want 1: %v", n, err)
 			}
 		})
@@ -304,7 +304,7 @@ func TestInvalidConfigurations(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.mentions) {
 				t.Errorf("error %q does not mention %q", err, tt.mentions)
 			}
-			if n := len(flatten(err)); n != 1 {
+			if n := problemCount(t, err); n != 1 {
 				t.Errorf("%d problems reported, want exactly 1: %v", n, err)
 			}
 		})
@@ -381,20 +381,83 @@ func TestCookieNeverInErrors(t *testing.T) {
 	}
 }
 
-func TestFlatten(t *testing.T) {
+// problemCount is how many problems load's configError holds.
+func problemCount(t *testing.T, err error) int {
+	t.Helper()
+	var ce *configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a configError", err)
+	}
+	return len(ce.problems)
+}
+
+// A configError is checked with errors.Is and errors.As, never by its text:
+// it wraps errInvalid and each problem; a Validate's join is split one
+// level, so a problem wrapping two errors stays one.
+func TestConfigError(t *testing.T) {
 	a, b, c := errors.New("a"), errors.New("b"), errors.New("c")
 	wrapped := fmt.Errorf("%w: %w", a, b) // two %w: one problem, not two
-	got := flatten(errors.Join(a, errors.Join(wrapped, nil, c)))
-	want := []error{a, wrapped, c}
-	if len(got) != len(want) {
-		t.Fatalf("flatten gave %d errors %v, want %d", len(got), got, len(want))
+	var list problems
+	list.addValidation(errors.Join(a, wrapped, c), func(err error) bool { return err == c })
+	list.addValidation(nil, nil)
+	list.addf("bad %q", "x")
+	err := list.err()
+	var ce *configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("%v is not a configError", err)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("flatten[%d] = %v, want %v", i, got[i], want[i])
+	if want := []error{a, wrapped}; len(ce.problems) != 3 || ce.problems[0] != want[0] || ce.problems[1] != want[1] {
+		t.Fatalf("problems = %v, want a, the two-%%w error, bad \"x\"", ce.problems)
+	}
+	for _, target := range []error{errInvalid, a, b} {
+		if !errors.Is(err, target) {
+			t.Errorf("errors.Is(%v, %v) = false", err, target)
 		}
 	}
-	if flatten(nil) != nil {
-		t.Error("flatten(nil) is not nil")
+	if errors.Is(err, c) || errors.Is(err, errUsage) {
+		t.Errorf("%v wraps the skipped problem or errUsage", err)
+	}
+	if got, want := err.Error(), "invalid configuration: a\ninvalid configuration: a: b\ninvalid configuration: bad \"x\""; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+
+	var merged problems
+	merged.merge(err)
+	merged.merge(nil)
+	merged.merge(problems{c}.err())
+	if n := problemCount(t, merged.err()); n != 4 {
+		t.Errorf("merged %d problems, want 4", n)
+	}
+	if problems(nil).err() != nil {
+		t.Error("no problems is not a nil error")
+	}
+}
+
+// writeConfigError prints the problems of load's configError, of a
+// package's Validate (node.New) and a usage error, each from its type.
+func TestWriteConfigError(t *testing.T) {
+	bad := node.DefaultConfig()
+	bad.Name, bad.EPMDPort = "a@127.0.0.1", 0 // and no cookie
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"configError", problems{errors.New("--hidden: \"perhaps\" is not a boolean")}.err(),
+			"gonode: invalid configuration (1 problem):\n  - --hidden: \"perhaps\" is not a boolean\n"},
+		{"node.Config.Validate", bad.Validate(),
+			"gonode: invalid configuration (2 problems):\n  - invalid node configuration: the cookie is empty\n" +
+				"  - invalid node configuration: EPMD port 0 is out of range 1-65535\n"},
+		{"usage", usagef("unexpected argument %q (every setting is a --flag)", "x"),
+			"gonode: unexpected argument \"x\" (every setting is a --flag)\nRun gonode --help for the flags and their environment variables.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			writeConfigError(&out, tt.err)
+			if out.String() != tt.want {
+				t.Errorf("printed\n%s\nwant\n%s", out.String(), tt.want)
+			}
+		})
 	}
 }

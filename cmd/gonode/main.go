@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -120,7 +119,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		mainLog.Error("cannot create the metrics", "err", err)
 		return exitFailure
 	}
-	n, err := node.New(cfg.Node, node.WithLogger(log),
+	n, err := node.New(cfg.Node, node.WithLogger(log), node.WithErgoLogs(),
 		node.WithObserver(m.NodeObserver()), node.WithEPMDObserver(m.EPMDObserver()))
 	if err != nil {
 		writeConfigError(stderr, err)
@@ -232,17 +231,25 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	return code
 }
 
-// writeConfigError prints every problem of a configuration, one a line.
+// writeConfigError prints every problem of a configuration, one a line: those
+// of load's configError, or those a package's Validate reported (node.New,
+// discovery.New).
 func writeConfigError(w io.Writer, err error) {
-	if errors.Is(err, errUsage) {
-		fmt.Fprintf(w, "gonode: %s\nRun gonode --help for the flags and their environment variables.\n",
-			strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "gonode: %s\nRun gonode --help for the flags and their environment variables.\n", ue.problem)
 		return
 	}
-	problems := flatten(err)
-	fmt.Fprintf(w, "gonode: invalid configuration (%d problem%s):\n", len(problems), plural(len(problems)))
-	for _, p := range problems {
-		fmt.Fprintf(w, "  - %s\n", strings.TrimPrefix(p.Error(), errInvalid.Error()+": "))
+	var list problems
+	var ce *configError
+	if errors.As(err, &ce) {
+		list = ce.problems
+	} else {
+		list.addValidation(err, nil)
+	}
+	fmt.Fprintf(w, "gonode: invalid configuration (%d problem%s):\n", len(list), plural(len(list)))
+	for _, p := range list {
+		fmt.Fprintf(w, "  - %s\n", p)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 )
 
@@ -54,9 +55,6 @@ const (
 	// defaultAppName is the basename when neither --name nor
 	// --application-name says otherwise.
 	defaultAppName = "gonode"
-	// defaultMetricsAddr is the port the Elixir world uses for PromEx and
-	// TelemetryMetricsPrometheus (9568), on every interface.
-	defaultMetricsAddr = ":9568"
 	// defaultLogLevel keeps routine per-peer events (debug) out of the logs.
 	defaultLogLevel = "info"
 )
@@ -67,7 +65,7 @@ func defaultConfig() config {
 		Node:        node.DefaultConfig(),
 		Discovery:   d,
 		AppName:     defaultAppName,
-		MetricsAddr: defaultMetricsAddr,
+		MetricsAddr: metrics.DefaultAddr, // the metrics package's, with its reason
 		LogLevel:    defaultLogLevel,
 	}
 }
@@ -191,7 +189,7 @@ func options() []option {
 			libcluster: f.Libcluster, usage: usage, set: set})
 	}
 	opts = append(opts,
-		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: defaultMetricsAddr, kind: kindString,
+		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: metrics.DefaultAddr, kind: kindString,
 			usage: "listen address of /metrics, /healthz, /readyz and /debug/peers; empty disables it",
 			set:   func(c *config, v string) error { c.MetricsAddr = v; return nil }},
 		option{group: groupMetrics, name: "min-peers", env: "GONODE_MIN_PEERS", def: "0", kind: kindInt,
