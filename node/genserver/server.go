@@ -153,6 +153,15 @@ func (s *Server) ProcessLoop(ps gen.ProcessState, started chan<- bool) string {
 				return sp.terminate(reason)
 			}
 		case <-sp.Context().Done():
+			// ergo queues an exit signal for a process that does not trap
+			// exits, then cancels its context at once: when both are
+			// ready, the signal's reason is the one to end with, as on a
+			// BEAM (a linked process's "bye", not "kill").
+			select {
+			case ex := <-sp.channels.GracefulExit:
+				return sp.terminate(ex.Reason)
+			default:
+			}
 			return sp.terminate("kill")
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/internal/nodetest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/genserver"
 )
@@ -298,6 +299,9 @@ type exitServer struct {
 	genserver.Server
 	trap   bool
 	events chan string
+	// release ends a hold: the message hold keeps the server busy in
+	// HandleInfo until release is closed.
+	release chan struct{}
 }
 
 func (s *exitServer) Init(p *genserver.Process, args ...etf.Term) error {
@@ -309,6 +313,10 @@ func (s *exitServer) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStat
 	if ex, ok := m.(gen.MessageExit); ok {
 		s.events <- "exit message " + ex.Reason
 	}
+	if m == etf.Atom("hold") {
+		s.events <- "holding"
+		<-s.release
+	}
 	return gen.ServerStatusOK
 }
 
@@ -317,43 +325,60 @@ func (s *exitServer) Terminate(p *genserver.Process, reason string) {
 }
 
 // TestExitSignals: a linked process's exit reaches a trapping server as
-// gen.MessageExit and stops a server that does not trap exits.
+// gen.MessageExit and stops a server that does not trap exits, with the
+// exit's reason, also when the signal comes while the server is busy (ergo
+// queues the signal and cancels the process's context at once: the loop
+// then finds both ready).
 func TestExitSignals(t *testing.T) {
 	gn := startGo(t, uniq("exits")+"@127.0.0.1", beamtest.RandomCookie())
 	tests := []struct {
-		name string
-		trap bool
-		want string
+		name   string
+		trap   bool
+		busy   bool
+		rounds int
+		want   string
 	}{
-		{"trapped", true, "exit message bye"},
-		{"not trapped", false, "terminate bye"},
+		{"trapped", true, false, 1, "exit message bye"},
+		{"not trapped", false, false, 1, "terminate bye"},
+		// Each round ends with "kill" half the time when the loop picks
+		// at random between the two.
+		{"not trapped, busy", false, true, 20, "terminate bye"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := &exitServer{trap: tt.trap, events: make(chan string, 4)}
-			sp, err := gn.RegisterServer("", srv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sp.Kill)
-			other, err := gn.RegisterServer("", &exitServer{events: make(chan string, 4)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := other.Link(sp.Self()); err != nil {
-				t.Fatal(err)
-			}
-			if err := other.Exit("bye"); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case e := <-srv.events:
-				if e != tt.want {
+		for round := range tt.rounds {
+			t.Run(fmt.Sprintf("%s/%d", tt.name, round), func(t *testing.T) {
+				srv := &exitServer{trap: tt.trap, events: make(chan string, 4), release: make(chan struct{})}
+				sp, err := gn.RegisterServer("", srv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(sp.Kill)
+				other, err := gn.RegisterServer("", &exitServer{events: make(chan string, 4)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.busy {
+					if err := other.Send(sp.Self(), etf.Atom("hold")); err != nil {
+						t.Fatal(err)
+					}
+					if e := testutil.Receive(t, srv.events, 20*time.Second); e != "holding" {
+						t.Fatalf("event %q, want holding", e)
+					}
+				}
+				if err := other.Link(sp.Self()); err != nil {
+					t.Fatal(err)
+				}
+				if err := other.Exit("bye"); err != nil {
+					t.Fatal(err)
+				}
+				if tt.busy {
+					testutil.Receive(t, sp.Context().Done(), 20*time.Second)
+					close(srv.release)
+				}
+				if e := testutil.Receive(t, srv.events, 20*time.Second); e != tt.want {
 					t.Fatalf("event %q, want %q", e, tt.want)
 				}
-			case <-time.After(20 * time.Second):
-				t.Fatalf("no event within 20s, want %q", tt.want)
-			}
-		})
+			})
+		}
 	}
 }
