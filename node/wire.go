@@ -113,8 +113,11 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 	return nil
 }
 
-func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, conns connections) (*wire, error) {
-	stats := &wireStats{obs: obs, tickTimeouts: map[string]bool{}}
+// newWire builds the wire layer. conns is the node's side of the
+// connections, spawner takes the peers' spawn requests (erpc and rpc:call,
+// rpc.go; nil leaves them all to ergo).
+func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, conns connections, spawner dist.Spawner) (*wire, error) {
+	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
 	hcfg.HandshakeTimeout = cfg.HandshakeTimeout
@@ -129,7 +132,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 	pcfg.NetTickTime = cfg.NetTickTime
 	pcfg.Logger = log
 	pcfg.Observer = stats
-	pcfg.Spawner = rpcSpawnerFor(conns) // erpc and rpc:call (rpc.go)
+	pcfg.Spawner = spawner
 	proto, err := dist.NewProto(pcfg)
 	if err != nil {
 		return nil, err
@@ -212,45 +215,25 @@ type wireStats struct {
 	// handshake already reported.
 	outHandshakes atomic.Uint64
 
-	mu           sync.Mutex
-	tickTimeouts map[string]bool
+	mu   sync.Mutex
+	ends map[string]DisconnectReason // by peer, until the node takes it
 }
 
-func (s *wireStats) ObserveHandshake(dir dist.HandshakeDirection, result dist.HandshakeResult, _ time.Duration) {
-	d := Incoming
-	if dir == dist.DirectionOut {
-		d = Outgoing
+// ObserveHandshake implements dist.HandshakeObserver.
+func (s *wireStats) ObserveHandshake(e dist.HandshakeEvent) {
+	if e.Direction == Outgoing {
 		s.outHandshakes.Add(1)
 	}
-	if result == dist.ResultOK {
-		s.obs.Connected("", d)
+	if e.Result == ConnectOK {
+		s.obs.Connected(e.Peer, e.Direction)
 		return
 	}
-	s.obs.ConnectFailed("", d, connectResult(result))
+	s.obs.ConnectFailed(e.Peer, e.Direction, e.Result)
 }
 
-func connectResult(r dist.HandshakeResult) ConnectResult {
-	switch r {
-	case dist.ResultOK:
-		return ConnectOK
-	case dist.ResultBadCookie:
-		return ConnectBadCookie
-	case dist.ResultMissingFlags:
-		return ConnectMissingFlags
-	case dist.ResultTimeout:
-		return ConnectTimeout
-	case dist.ResultRefused:
-		return ConnectRefused
-	case dist.ResultThrottled:
-		return ConnectThrottled
-	case dist.ResultOverloaded:
-		return ConnectOverloaded
-	}
-	return ConnectError
-}
-
-func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes int) {
-	if dir == dist.TrafficIn {
+// Traffic implements dist.Observer.
+func (s *wireStats) Traffic(_ string, dir Direction, messages, bytes int) {
+	if dir == Incoming {
 		s.msgsIn.Add(uint64(messages))
 		s.bytesIn.Add(uint64(bytes))
 		return
@@ -259,25 +242,33 @@ func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes
 	s.bytesOut.Add(uint64(bytes))
 }
 
+// FrameDropped implements dist.Observer.
 func (s *wireStats) FrameDropped(peer string, _ error) { s.obs.MalformedFrame(peer) }
 
-// MessageDropped: a message from a peer was dropped at a mailbox that stayed
-// full (the dist layer retries for a while first).
-func (s *wireStats) MessageDropped(peer string) { s.obs.MailboxOverflow(peer) }
+// MessageDropped implements dist.Observer: a message from a peer was dropped
+// at a mailbox that stayed full (the dist layer retries for a while first).
+func (s *wireStats) MessageDropped(peer string) { s.obs.MessageDropped(peer) }
 
-func (s *wireStats) TickTimeout(peer string) {
+// Disconnected implements dist.Observer: the connection says why it ended;
+// the node adds what only it knows (takeEnd) and reports the disconnect
+// when ergo has unregistered the connection.
+func (s *wireStats) Disconnected(peer string, reason DisconnectReason) {
 	s.mu.Lock()
-	s.tickTimeouts[peer] = true
+	s.ends[peer] = reason
 	s.mu.Unlock()
 }
 
-// takeTickTimeout reports (once) whether peer's last disconnect was a tick timeout.
-func (s *wireStats) takeTickTimeout(peer string) bool {
+// takeEnd returns (once) the reason peer's last connection gave for its
+// end, DisconnectPeerClosed when it gave none.
+func (s *wireStats) takeEnd(peer string) DisconnectReason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tickTimeouts[peer]
-	delete(s.tickTimeouts, peer)
-	return t
+	r, ok := s.ends[peer]
+	if !ok {
+		return DisconnectPeerClosed
+	}
+	delete(s.ends, peer)
+	return r
 }
 
 func (s *wireStats) traffic() Traffic {
