@@ -101,7 +101,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
 
-	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n, rpcSpawner{n: n})
+	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n})
 	if err != nil {
 		return err
 	}

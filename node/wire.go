@@ -29,18 +29,23 @@ type wire struct {
 	registrar *registrar
 	created   uint32
 	stats     *wireStats
-	conns     connections
+	events    peerEvents
 
 	ln      net.Listener // the distribution listener, in front of ergo's
 	serving sync.WaitGroup
 }
 
-// connections is what the wire layer asks the node about live connections
-// (the handshake's simultaneous-connect and `alive` rules need it), and
-// tells it when a connection came up and when it is gone.
-type connections interface {
+// connectedPeers is the node as the handshake asks it about established
+// connections (the simultaneous-connect and `alive` rules), through
+// handshakeConns.
+type connectedPeers interface {
 	IsConnected(peer string) bool
 	Disconnect(peer string) error
+}
+
+// peerEvents is told, by eventProto, when a connection came up and when it
+// is gone.
+type peerEvents interface {
 	// peerUp: conn to peer is registered and starts serving.
 	peerUp(peer string, conn any)
 	// peerDown: conn to peer has been unregistered and closed.
@@ -54,7 +59,7 @@ type connections interface {
 // process the earlier one never hears of its peers (ErrEventOwner).
 type eventProto struct {
 	*dist.Proto
-	conns connections
+	events peerEvents
 }
 
 // peerConn is a connection made by Init, carrying its peer's name for
@@ -79,7 +84,7 @@ func (p eventProto) Serve(ci ergonode.ConnectionInterface, router ergonode.CoreR
 		p.Proto.Serve(ci, router)
 		return
 	}
-	p.conns.peerUp(pc.peer, pc)
+	p.events.peerUp(pc.peer, pc)
 	p.Proto.Serve(pc.ConnectionInterface, router)
 }
 
@@ -91,11 +96,11 @@ func (p eventProto) Terminate(ci ergonode.ConnectionInterface) {
 		return
 	}
 	p.Proto.Terminate(pc.ConnectionInterface)
-	p.conns.peerDown(pc.peer, pc)
+	p.events.peerDown(pc.peer, pc)
 }
 
 // handshakeConns adapts the node to dist.Connections.
-type handshakeConns struct{ n connections }
+type handshakeConns struct{ n connectedPeers }
 
 func (c handshakeConns) Connected(peer string) bool { return c.n.IsConnected(peer) }
 
@@ -113,15 +118,16 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 	return nil
 }
 
-// newWire builds the wire layer. conns is the node's side of the
-// connections, spawner takes the peers' spawn requests (erpc and rpc:call,
-// rpc.go; nil leaves them all to ergo).
-func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, conns connections, spawner dist.Spawner) (*wire, error) {
+// newWire builds the wire layer. obs receives the node's events; the
+// handshake asks peers about established connections; events is told when a
+// connection comes up and goes down; spawner takes the peers' spawn requests
+// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router).
+func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
 	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
 	hcfg.HandshakeTimeout = cfg.HandshakeTimeout
-	hcfg.Connections = handshakeConns{conns}
+	hcfg.Connections = handshakeConns{peers}
 	hcfg.Logger = log
 	hcfg.Observer = stats
 	hs, err := dist.NewHandshake(hcfg)
@@ -143,7 +149,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 		registrar: newRegistrar(cfg, log, epmdObs),
 		created:   uint32(time.Now().Unix()),
 		stats:     stats,
-		conns:     conns,
+		events:    events,
 	}, nil
 }
 
@@ -194,7 +200,7 @@ func (w *wire) close() {
 // options fills ergo's wire-layer options.
 func (w *wire) options(o *ergonode.Options) {
 	o.Handshake = w.handshake
-	o.Proto = eventProto{Proto: w.proto, conns: w.conns}
+	o.Proto = eventProto{Proto: w.proto, events: w.events}
 	o.Registrar = w.registrar
 }
 

@@ -1083,7 +1083,6 @@ func TestHandshakeDialing(t *testing.T) {
 	}
 }
 
-
 // TestHandshakeSuperseded: once Accept has let a simultaneous incoming
 // attempt from P win (ok_simultaneous), our own attempt to P gives way, as
 // OTP's net_kernel kills it.
