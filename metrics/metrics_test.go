@@ -189,7 +189,7 @@ func TestGolden(t *testing.T) {
 			o.Disconnected("b@10.0.0.2", node.DisconnectLocal)
 			o.Disconnected("x@10.0.0.9", "cosmic ray") // unknown: error
 			o.MailboxOverflow("<0.1.0>")
-			o.MailboxOverflow("gonode")
+			o.MessageDropped("c@10.0.0.3") // a peer's message at a full mailbox: an overflow too
 			o.MalformedFrame("c@10.0.0.3")
 			p := &peers{}
 			p.set("b@10.0.0.2", "c@10.0.0.3")
@@ -328,6 +328,7 @@ func TestLabelsStaySmall(t *testing.T) {
 			no.ConnectFailed(peer, node.Direction(peer), node.ConnectResult(peer))
 			no.Disconnected(peer, node.DisconnectReason(peer))
 			no.MailboxOverflow(peer)
+			no.MessageDropped(peer)
 			no.MalformedFrame(peer)
 			d.Poll(discovery.PollEvent{Strategy: discovery.StrategyName(peer), Result: discovery.PollResult(peer)})
 			d.Lookup(discovery.LookupEvent{Transport: discovery.Transport(peer), Result: discovery.PollResult(peer)})

@@ -31,7 +31,11 @@ func (o nodeObserver) Disconnected(_ string, reason node.DisconnectReason) {
 	o.m.disconnects.WithLabelValues(oneOf(string(reason), reasons, string(node.DisconnectError))).Inc()
 }
 
+// MailboxOverflow and MessageDropped are the same fact, a message dropped at
+// a full mailbox, whether its sender was local or a peer.
 func (o nodeObserver) MailboxOverflow(string) { o.m.mailboxOverflows.Inc() }
+
+func (o nodeObserver) MessageDropped(string) { o.m.mailboxOverflows.Inc() }
 
 func (o nodeObserver) MalformedFrame(string) { o.m.malformedFrames.Inc() }
 

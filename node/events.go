@@ -112,13 +112,13 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 	return n.events.subscribe(buffer)
 }
 
-// peerUp implements connections: the wire layer registered conn to peer.
+// peerUp implements peerEvents: the wire layer registered conn to peer.
 func (n *Node) peerUp(peer string, conn any) {
 	n.log.Info("peer connected", "peer", peer)
 	n.events.up(conn, Event{Peer: peer, Up: true, At: time.Now()})
 }
 
-// peerDown implements connections: conn to peer was unregistered and closed.
+// peerDown implements peerEvents: conn to peer was unregistered and closed.
 func (n *Node) peerDown(peer string, conn any) {
 	reason := n.disconnectReason(peer)
 	n.log.Info("peer disconnected", "peer", peer, "reason", string(reason))

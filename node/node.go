@@ -132,7 +132,7 @@ func (n *Node) Start(ctx context.Context) error {
 		routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
 	}
 
-	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n)
+	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n})
 	if err != nil {
 		return err
 	}
@@ -448,19 +448,26 @@ func (n *Node) Traffic() Traffic {
 	return w.stats.traffic()
 }
 
-// disconnectReason classifies the end of peer's connection, once.
+// disconnectReason classifies the end of peer's connection, once: the
+// connection's own reason (wireStats.takeEnd), unless the node is stopping or
+// disconnected the peer itself. A tick timeout is reported as such even
+// after a local Disconnect: the peer was gone first.
 func (n *Node) disconnectReason(peer string) DisconnectReason {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	local := n.localDisconnects[peer]
 	delete(n.localDisconnects, peer)
+	ended := DisconnectPeerClosed
+	if n.wire != nil {
+		ended = n.wire.stats.takeEnd(peer)
+	}
 	switch {
 	case n.stopping:
 		return DisconnectShutdown
-	case n.wire != nil && n.wire.stats.takeTickTimeout(peer):
+	case ended == DisconnectTickTimeout:
 		return DisconnectTickTimeout
 	case local:
 		return DisconnectLocal
 	}
-	return DisconnectPeerClosed
+	return ended
 }

@@ -1,62 +1,76 @@
 package node
 
-// Direction says which side opened a connection.
-type Direction string
+import "github.com/gonode/gonode/node/dist"
+
+// The node's events use the distribution layer's vocabulary (package dist
+// owns the facts: it sees the handshakes and the connections), under the
+// names below. Each type is a small fixed set of strings, fit for a metric
+// label.
+
+// Direction says which side opened a connection: Outgoing when this node
+// dialled, Incoming when the peer did.
+type Direction = dist.Direction
 
 // Directions.
 const (
-	Outgoing Direction = "out"
-	Incoming Direction = "in"
+	Outgoing = dist.DirectionOut
+	Incoming = dist.DirectionIn
 )
 
-// ConnectResult is the outcome of a connection attempt, a small fixed set
-// fit for a metric label.
-type ConnectResult string
+// ConnectResult is the outcome of a connection attempt.
+type ConnectResult = dist.ConnectResult
 
 // Connect results.
 const (
-	ConnectOK           ConnectResult = "ok"
-	ConnectBadCookie    ConnectResult = "bad_cookie"
-	ConnectMissingFlags ConnectResult = "missing_flags"
-	ConnectTimeout      ConnectResult = "timeout"
-	ConnectRefused      ConnectResult = "refused"     // the peer said nok/not_allowed or the TCP connect was refused
-	ConnectUnreachable  ConnectResult = "unreachable" // name resolution or EPMD lookup failed
-	ConnectError        ConnectResult = "error"
+	ConnectOK           = dist.ResultOK
+	ConnectBadCookie    = dist.ResultBadCookie
+	ConnectMissingFlags = dist.ResultMissingFlags
+	ConnectTimeout      = dist.ResultTimeout
+	ConnectRefused      = dist.ResultRefused     // the peer said nok/not_allowed/false to alive, or we refused it
+	ConnectUnreachable  = dist.ResultUnreachable // name resolution, EPMD lookup or the TCP connect failed
+	ConnectError        = dist.ResultError
 	// ConnectThrottled: an incoming connection closed unheard, its address
 	// having failed too many handshakes lately.
-	ConnectThrottled ConnectResult = "throttled"
+	ConnectThrottled = dist.ResultThrottled
 	// ConnectOverloaded: an incoming connection closed unheard, too many
 	// handshakes being under way (in all or from its address).
-	ConnectOverloaded ConnectResult = "overloaded"
+	ConnectOverloaded = dist.ResultOverloaded
 )
 
-// DisconnectReason says why a connection ended, a small fixed set fit for a
-// metric label.
-type DisconnectReason string
+// DisconnectReason says why a connection ended.
+type DisconnectReason = dist.DisconnectReason
 
 // Disconnect reasons.
 const (
-	DisconnectPeerClosed  DisconnectReason = "peer_closed"  // the peer closed the connection
-	DisconnectTickTimeout DisconnectReason = "tick_timeout" // nothing heard for net_ticktime
-	DisconnectLocal       DisconnectReason = "local"        // this node disconnected (Disconnect, discovery prune)
-	DisconnectShutdown    DisconnectReason = "shutdown"     // this node is stopping
-	DisconnectError       DisconnectReason = "error"        // a protocol or I/O error
+	DisconnectPeerClosed  = dist.DisconnectPeerClosed  // the peer closed the connection
+	DisconnectTickTimeout = dist.DisconnectTickTimeout // nothing heard for net_ticktime
+	DisconnectLocal       = dist.DisconnectLocal       // this node disconnected (Disconnect, discovery prune)
+	DisconnectShutdown    = dist.DisconnectShutdown    // this node is stopping
+	DisconnectError       = dist.DisconnectError       // a protocol or I/O error
 )
 
 // Observer receives the node's events, typically to turn them into metrics.
 // Methods are called from many goroutines at once and must not block. Peer
-// names are passed for logging and debugging, never to be used as metric
-// labels; the other arguments come from small fixed sets.
+// and process names are passed for logging and debugging, never to be used
+// as metric labels; the other arguments come from small fixed sets.
 type Observer interface {
 	// Connected is called when a connection to peer completed its handshake.
 	Connected(peer string, dir Direction)
-	// ConnectFailed is called when a connection attempt failed; peer is "" when
-	// an incoming attempt failed before the peer said its name.
+	// ConnectFailed is called when a connection attempt failed. peer is ""
+	// only when the attempt failed before the peer said its name: an
+	// incoming attempt before its name message, an outgoing handshake before
+	// the peer's challenge.
 	ConnectFailed(peer string, dir Direction, result ConnectResult)
 	// Disconnected is called when the connection to peer is gone.
 	Disconnected(peer string, reason DisconnectReason)
-	// MailboxOverflow is called when a message to a full mailbox was dropped.
+	// MailboxOverflow is called when a message from a local process to
+	// process's full mailbox was dropped; process is its registered name, or
+	// its pid when it has none.
 	MailboxOverflow(process string)
+	// MessageDropped is called when a message from peer was dropped because
+	// the local process it was sent to kept its mailbox full for the whole
+	// wait (the connection stops reading from peer while it waits).
+	MessageDropped(peer string)
 	// MalformedFrame is called when a frame from peer could not be decoded and
 	// was dropped (the connection stays up).
 	MalformedFrame(peer string)
@@ -69,4 +83,5 @@ func (NopObserver) Connected(string, Direction)                    {}
 func (NopObserver) ConnectFailed(string, Direction, ConnectResult) {}
 func (NopObserver) Disconnected(string, DisconnectReason)          {}
 func (NopObserver) MailboxOverflow(string)                         {}
+func (NopObserver) MessageDropped(string)                          {}
 func (NopObserver) MalformedFrame(string)                          {}

@@ -309,15 +309,6 @@ func rexReply(o rpcOutcome) etf.Term {
 // other spawn request goes to ergo's router.
 type rpcSpawner struct{ n *Node }
 
-// rpcSpawnerFor returns the Spawner of the node behind the wire layer's
-// connections, nil when it is not a *Node.
-func rpcSpawnerFor(c connections) dist.Spawner {
-	if n, ok := c.(*Node); ok {
-		return rpcSpawner{n: n}
-	}
-	return nil
-}
-
 func (s rpcSpawner) Spawn(req dist.SpawnRequest) (dist.Spawned, error) {
 	if req.Module != "erpc" {
 		return dist.Spawned{}, dist.ErrSpawnNotHandled

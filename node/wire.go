@@ -29,18 +29,23 @@ type wire struct {
 	registrar *registrar
 	created   uint32
 	stats     *wireStats
-	conns     connections
+	events    peerEvents
 
 	ln      net.Listener // the distribution listener, in front of ergo's
 	serving sync.WaitGroup
 }
 
-// connections is what the wire layer asks the node about live connections
-// (the handshake's simultaneous-connect and `alive` rules need it), and
-// tells it when a connection came up and when it is gone.
-type connections interface {
+// connectedPeers is the node as the handshake asks it about established
+// connections (the simultaneous-connect and `alive` rules), through
+// handshakeConns.
+type connectedPeers interface {
 	IsConnected(peer string) bool
 	Disconnect(peer string) error
+}
+
+// peerEvents is told, by eventProto, when a connection came up and when it
+// is gone.
+type peerEvents interface {
 	// peerUp: conn to peer is registered and starts serving.
 	peerUp(peer string, conn any)
 	// peerDown: conn to peer has been unregistered and closed.
@@ -54,7 +59,7 @@ type connections interface {
 // process the earlier one never hears of its peers (ErrEventOwner).
 type eventProto struct {
 	*dist.Proto
-	conns connections
+	events peerEvents
 }
 
 // peerConn is a connection made by Init, carrying its peer's name for
@@ -79,7 +84,7 @@ func (p eventProto) Serve(ci ergonode.ConnectionInterface, router ergonode.CoreR
 		p.Proto.Serve(ci, router)
 		return
 	}
-	p.conns.peerUp(pc.peer, pc)
+	p.events.peerUp(pc.peer, pc)
 	p.Proto.Serve(pc.ConnectionInterface, router)
 }
 
@@ -91,11 +96,11 @@ func (p eventProto) Terminate(ci ergonode.ConnectionInterface) {
 		return
 	}
 	p.Proto.Terminate(pc.ConnectionInterface)
-	p.conns.peerDown(pc.peer, pc)
+	p.events.peerDown(pc.peer, pc)
 }
 
 // handshakeConns adapts the node to dist.Connections.
-type handshakeConns struct{ n connections }
+type handshakeConns struct{ n connectedPeers }
 
 func (c handshakeConns) Connected(peer string) bool { return c.n.IsConnected(peer) }
 
@@ -113,13 +118,17 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 	return nil
 }
 
-func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, conns connections) (*wire, error) {
-	stats := &wireStats{obs: obs, tickTimeouts: map[string]bool{}}
+// newWire builds the wire layer. obs receives the node's events; the
+// handshake asks peers about established connections; events is told when a
+// connection comes up and goes down; spawner takes the peers' spawn requests
+// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router).
+func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
+	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
 	hcfg.HandshakeTimeout = cfg.HandshakeTimeout
 	hcfg.Fronted = true // wire.serve runs dist's listener in front of ergo's
-	hcfg.Connections = handshakeConns{conns}
+	hcfg.Connections = handshakeConns{peers}
 	hcfg.Logger = log
 	hcfg.Observer = stats
 	hs, err := dist.NewHandshake(hcfg)
@@ -130,7 +139,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 	pcfg.NetTickTime = cfg.NetTickTime
 	pcfg.Logger = log
 	pcfg.Observer = stats
-	pcfg.Spawner = rpcSpawnerFor(conns) // erpc and rpc:call (rpc.go)
+	pcfg.Spawner = spawner
 	proto, err := dist.NewProto(pcfg)
 	if err != nil {
 		return nil, err
@@ -141,7 +150,7 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 		registrar: newRegistrar(cfg, log, epmdObs),
 		created:   uint32(time.Now().Unix()),
 		stats:     stats,
-		conns:     conns,
+		events:    events,
 	}, nil
 }
 
@@ -192,7 +201,7 @@ func (w *wire) close() {
 // options fills ergo's wire-layer options.
 func (w *wire) options(o *ergonode.Options) {
 	o.Handshake = w.handshake
-	o.Proto = eventProto{Proto: w.proto, conns: w.conns}
+	o.Proto = eventProto{Proto: w.proto, events: w.events}
 	o.Registrar = w.registrar
 }
 
@@ -213,45 +222,25 @@ type wireStats struct {
 	// handshake already reported.
 	outHandshakes atomic.Uint64
 
-	mu           sync.Mutex
-	tickTimeouts map[string]bool
+	mu   sync.Mutex
+	ends map[string]DisconnectReason // by peer, until the node takes it
 }
 
-func (s *wireStats) ObserveHandshake(dir dist.HandshakeDirection, result dist.HandshakeResult, _ time.Duration) {
-	d := Incoming
-	if dir == dist.DirectionOut {
-		d = Outgoing
+// ObserveHandshake implements dist.HandshakeObserver.
+func (s *wireStats) ObserveHandshake(e dist.HandshakeEvent) {
+	if e.Direction == Outgoing {
 		s.outHandshakes.Add(1)
 	}
-	if result == dist.ResultOK {
-		s.obs.Connected("", d)
+	if e.Result == ConnectOK {
+		s.obs.Connected(e.Peer, e.Direction)
 		return
 	}
-	s.obs.ConnectFailed("", d, connectResult(result))
+	s.obs.ConnectFailed(e.Peer, e.Direction, e.Result)
 }
 
-func connectResult(r dist.HandshakeResult) ConnectResult {
-	switch r {
-	case dist.ResultOK:
-		return ConnectOK
-	case dist.ResultBadCookie:
-		return ConnectBadCookie
-	case dist.ResultMissingFlags:
-		return ConnectMissingFlags
-	case dist.ResultTimeout:
-		return ConnectTimeout
-	case dist.ResultRefused:
-		return ConnectRefused
-	case dist.ResultThrottled:
-		return ConnectThrottled
-	case dist.ResultOverloaded:
-		return ConnectOverloaded
-	}
-	return ConnectError
-}
-
-func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes int) {
-	if dir == dist.TrafficIn {
+// Traffic implements dist.Observer.
+func (s *wireStats) Traffic(_ string, dir Direction, messages, bytes int) {
+	if dir == Incoming {
 		s.msgsIn.Add(uint64(messages))
 		s.bytesIn.Add(uint64(bytes))
 		return
@@ -260,25 +249,33 @@ func (s *wireStats) Traffic(_ string, dir dist.TrafficDirection, messages, bytes
 	s.bytesOut.Add(uint64(bytes))
 }
 
+// FrameDropped implements dist.Observer.
 func (s *wireStats) FrameDropped(peer string, _ error) { s.obs.MalformedFrame(peer) }
 
-// MessageDropped: a message from a peer was dropped at a mailbox that stayed
-// full (the dist layer retries for a while first).
-func (s *wireStats) MessageDropped(peer string) { s.obs.MailboxOverflow(peer) }
+// MessageDropped implements dist.Observer: a message from a peer was dropped
+// at a mailbox that stayed full (the dist layer retries for a while first).
+func (s *wireStats) MessageDropped(peer string) { s.obs.MessageDropped(peer) }
 
-func (s *wireStats) TickTimeout(peer string) {
+// Disconnected implements dist.Observer: the connection says why it ended;
+// the node adds what only it knows (takeEnd) and reports the disconnect
+// when ergo has unregistered the connection.
+func (s *wireStats) Disconnected(peer string, reason DisconnectReason) {
 	s.mu.Lock()
-	s.tickTimeouts[peer] = true
+	s.ends[peer] = reason
 	s.mu.Unlock()
 }
 
-// takeTickTimeout reports (once) whether peer's last disconnect was a tick timeout.
-func (s *wireStats) takeTickTimeout(peer string) bool {
+// takeEnd returns (once) the reason peer's last connection gave for its
+// end, DisconnectPeerClosed when it gave none.
+func (s *wireStats) takeEnd(peer string) DisconnectReason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tickTimeouts[peer]
-	delete(s.tickTimeouts, peer)
-	return t
+	r, ok := s.ends[peer]
+	if !ok {
+		return DisconnectPeerClosed
+	}
+	delete(s.ends, peer)
+	return r
 }
 
 func (s *wireStats) traffic() Traffic {

@@ -101,7 +101,7 @@ func newGate(cfg HandshakeConfig) *gate {
 
 // enter admits a handshake from addr at now, or says why not:
 // ResultThrottled or ResultOverloaded. An admitted handshake must leave.
-func (g *gate) enter(addr netip.Addr, now time.Time) (HandshakeResult, bool) {
+func (g *gate) enter(addr netip.Addr, now time.Time) (ConnectResult, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if b := g.fails[addr]; b != nil && g.refill(b, now) < 1 {
@@ -292,7 +292,7 @@ func (h *Handshake) Serve(ln net.Listener, cookie, forward string) error {
 
 // refusal is the error of a connection the gate closed before its
 // handshake.
-func refusal(r HandshakeResult) error {
+func refusal(r ConnectResult) error {
 	if r == ResultThrottled {
 		return fmt.Errorf("%w: too many failed handshakes from this address lately", ErrThrottled)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -158,6 +159,28 @@ func (c *conn) serve(router node.CoreRouter) {
 	default:
 		c.log.Warn("connection closed", "err", err)
 	}
+	if c.obs != nil {
+		c.obs.Disconnected(c.peer.Name, c.endReason(rerr, err))
+	}
+}
+
+// endReason classifies the end of the connection: rerr is the error that
+// ended the reader, err the one that ended the connection (the writer's
+// when the reader only saw the connection closed).
+func (c *conn) endReason(rerr, err error) DisconnectReason {
+	switch {
+	case c.ctx.Err() != nil:
+		return DisconnectShutdown
+	case isTimeout(rerr):
+		return DisconnectTickTimeout
+	case isClosedErr(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		// The peer closed or reset the connection, or this node closed it
+		// (the node tells a disconnect it asked for apart itself).
+		return DisconnectPeerClosed
+	default:
+		return DisconnectError
+	}
 }
 
 func isClosedErr(err error) bool {
@@ -254,7 +277,7 @@ func (c *conn) writeLoop() error {
 				}
 				c.bytesOut.Add(4)
 				if c.obs != nil {
-					c.obs.Traffic(c.peer.Name, TrafficOut, 0, 4)
+					c.obs.Traffic(c.peer.Name, DirectionOut, 0, 4)
 				}
 			}
 			continue
@@ -275,7 +298,7 @@ func (c *conn) writeLoop() error {
 		c.msgsOut.Add(uint64(msgs))
 		c.bytesOut.Add(uint64(n))
 		if c.obs != nil {
-			c.obs.Traffic(c.peer.Name, TrafficOut, msgs, n)
+			c.obs.Traffic(c.peer.Name, DirectionOut, msgs, n)
 		}
 	}
 }

@@ -34,9 +34,6 @@ func (c *conn) readLoop() error {
 			switch {
 			case isTimeout(err):
 				c.tickTimeouts.Add(1)
-				if c.obs != nil {
-					c.obs.TickTimeout(c.peer.Name)
-				}
 				c.log.Warn("peer silent for net_ticktime: disconnecting", "net_ticktime", c.cfg.NetTickTime)
 				return fmt.Errorf("dist: nothing received from %s for %s: %w", c.peer.Name, c.cfg.NetTickTime, err)
 			case errors.Is(err, ErrFrameTooLarge):
@@ -48,7 +45,7 @@ func (c *conn) readLoop() error {
 		c.bytesIn.Add(uint64(n))
 		if len(body) == 0 { // tick
 			if c.obs != nil {
-				c.obs.Traffic(c.peer.Name, TrafficIn, 0, n)
+				c.obs.Traffic(c.peer.Name, DirectionIn, 0, n)
 			}
 			continue
 		}
@@ -67,7 +64,7 @@ func (c *conn) readLoop() error {
 			c.msgsIn.Add(1)
 		}
 		if c.obs != nil {
-			c.obs.Traffic(c.peer.Name, TrafficIn, msgs, n)
+			c.obs.Traffic(c.peer.Name, DirectionIn, msgs, n)
 		}
 		if !complete {
 			continue

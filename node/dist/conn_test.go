@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,14 +131,15 @@ func (r *ptRouter) next(t *testing.T) ptCall {
 
 // ptObserver counts the Observer events.
 type ptObserver struct {
-	msgsIn, msgsOut, bytesIn, bytesOut, dropped, timeouts atomic.Int64
+	msgsIn, msgsOut, bytesIn, bytesOut, dropped atomic.Int64
 
 	mu       sync.Mutex
-	dropErrs []error // FrameDropped's errors
+	dropErrs []error            // FrameDropped's errors
+	reasons  []DisconnectReason // Disconnected's reasons
 }
 
-func (o *ptObserver) Traffic(_ string, dir TrafficDirection, messages, bytes int) {
-	if dir == TrafficIn {
+func (o *ptObserver) Traffic(_ string, dir Direction, messages, bytes int) {
+	if dir == DirectionIn {
 		o.msgsIn.Add(int64(messages))
 		o.bytesIn.Add(int64(bytes))
 		return
@@ -151,8 +153,19 @@ func (o *ptObserver) FrameDropped(_ string, err error) {
 	o.dropErrs = append(o.dropErrs, err)
 	o.mu.Unlock()
 }
-func (o *ptObserver) TickTimeout(string)    { o.timeouts.Add(1) }
 func (o *ptObserver) MessageDropped(string) {}
+func (o *ptObserver) Disconnected(_ string, reason DisconnectReason) {
+	o.mu.Lock()
+	o.reasons = append(o.reasons, reason)
+	o.mu.Unlock()
+}
+
+// disconnects returns the reasons Disconnected was called with, in order.
+func (o *ptObserver) disconnects() []DisconnectReason {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.reasons)
+}
 
 // ptHarness is a connection served over net.Pipe; the test plays the peer
 // on the other end.
@@ -593,6 +606,24 @@ func TestConnOversizedFrameCloses(t *testing.T) {
 	if err := h.c.Send(ptProcess{self: ptLocalPid}, ptRemotePid, etf.Atom("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after close = %v, want ErrClosed", err)
 	}
+	// A protocol error ended it.
+	if got := h.obs.disconnects(); !slices.Equal(got, []DisconnectReason{DisconnectError}) {
+		t.Fatalf("disconnect reasons = %v, want [error]", got)
+	}
+}
+
+// A connection the peer closes is reported once, as closed by the peer.
+func TestConnPeerClosedReported(t *testing.T) {
+	h := ptStart(t, DefaultProtoConfig(), ptFlags())
+	h.peer.Close()
+	select {
+	case <-h.served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection outlived its peer")
+	}
+	if got := h.obs.disconnects(); !slices.Equal(got, []DisconnectReason{DisconnectPeerClosed}) {
+		t.Fatalf("disconnect reasons = %v, want [peer_closed]", got)
+	}
 }
 
 // An idle connection sends ticks, and one from which nothing arrives for
@@ -614,8 +645,8 @@ func TestConnTicks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a silent peer was not disconnected")
 	}
-	if h.obs.timeouts.Load() != 1 {
-		t.Fatalf("tick timeouts = %d, want 1", h.obs.timeouts.Load())
+	if got := h.obs.disconnects(); !slices.Equal(got, []DisconnectReason{DisconnectTickTimeout}) {
+		t.Fatalf("disconnect reasons = %v, want [tick_timeout]", got)
 	}
 }
 

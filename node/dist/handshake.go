@@ -64,45 +64,6 @@ var (
 	ErrOverloaded = errors.New("dist: too many handshakes under way")
 )
 
-// HandshakeDirection tells which side opened the connection: "out" when we
-// did (Start), "in" when the peer did (Accept).
-type HandshakeDirection string
-
-// Handshake directions.
-const (
-	DirectionIn  HandshakeDirection = "in"
-	DirectionOut HandshakeDirection = "out"
-)
-
-// HandshakeResult classifies how a handshake ended; the set is small and
-// fixed so that it can label a metric.
-type HandshakeResult string
-
-// Handshake results.
-const (
-	ResultOK           HandshakeResult = "ok"
-	ResultBadCookie    HandshakeResult = "bad_cookie"
-	ResultMissingFlags HandshakeResult = "missing_flags"
-	ResultTimeout      HandshakeResult = "timeout"
-	// ResultRefused: either side refused (nok, not_allowed, false to alive).
-	ResultRefused HandshakeResult = "refused"
-	// ResultError: anything else (malformed message, connection closed, I/O).
-	ResultError HandshakeResult = "error"
-	// ResultThrottled: an incoming connection closed unheard because its
-	// address failed too many handshakes lately.
-	ResultThrottled HandshakeResult = "throttled"
-	// ResultOverloaded: an incoming connection closed unheard because too
-	// many handshakes were under way.
-	ResultOverloaded HandshakeResult = "overloaded"
-)
-
-// HandshakeObserver is told the outcome of every handshake. It is called
-// synchronously from Start and Accept, possibly from several goroutines at
-// once, so it must be quick and safe for concurrent use.
-type HandshakeObserver interface {
-	ObserveHandshake(dir HandshakeDirection, result HandshakeResult, elapsed time.Duration)
-}
-
 // Connections is the handshake's view of the node's established
 // connections. Its methods may be called concurrently.
 type Connections interface {
@@ -719,7 +680,7 @@ func hsMissingFlagsError(peer string, missing Flags) error {
 }
 
 // hsClassify maps a handshake error onto its result label.
-func hsClassify(err error) HandshakeResult {
+func hsClassify(err error) ConnectResult {
 	switch {
 	case err == nil:
 		return ResultOK
@@ -741,14 +702,14 @@ func hsClassify(err error) HandshakeResult {
 }
 
 // finish logs the outcome of a handshake and reports it to the observer.
-func (h *Handshake) finish(dir HandshakeDirection, remote net.Addr, peer string, begin time.Time, err error) {
+func (h *Handshake) finish(dir Direction, remote net.Addr, peer string, begin time.Time, err error) {
 	elapsed := time.Since(begin)
 	result := hsClassify(err)
 	if dir == DirectionOut && errors.Is(err, ErrPeerRefused) {
 		h.gaveWay.Add(1)
 	}
 	if h.cfg.Observer != nil {
-		h.cfg.Observer.ObserveHandshake(dir, result, elapsed)
+		h.cfg.Observer.ObserveHandshake(HandshakeEvent{Peer: peer, Direction: dir, Result: result, Elapsed: elapsed})
 	}
 	addr := ""
 	if remote != nil {

@@ -7,14 +7,13 @@ import (
 	"github.com/gonode/gonode/node/dist"
 )
 
-// A hidden node with a shorter setup bound; the node package binds
-// NodeConnections to the ergo node once it has started.
+// A hidden node with a shorter setup bound. Config.Connections, left nil
+// here, tells the handshake about established connections; the node package
+// gives it a view of its Node.
 func ExampleNewHandshake() {
-	conns := &dist.NodeConnections{}
 	cfg := dist.DefaultHandshakeConfig()
 	cfg.Hidden = true
 	cfg.HandshakeTimeout = 3 * time.Second
-	cfg.Connections = conns
 	hs, err := dist.NewHandshake(cfg)
 	if err != nil {
 		fmt.Println(err)

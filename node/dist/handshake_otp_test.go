@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,38 @@ type goNode struct {
 	obs  *recordingObserver
 }
 
+// ergoConns is the handshake's Connections for a bare ergo node: the node
+// is bound once it has started (the handshake is configured before). The
+// node package has its own, over its Node.
+type ergoConns struct{ n atomic.Pointer[node.Node] }
+
+func (c *ergoConns) Bind(n node.Node) { c.n.Store(&n) }
+
+func (c *ergoConns) Connected(peer string) bool {
+	n := c.n.Load()
+	return n != nil && slices.Contains((*n).Nodes(), peer)
+}
+
+// Disconnect closes the connection to peer and waits until ergo no longer
+// lists it.
+func (c *ergoConns) Disconnect(ctx context.Context, peer string) error {
+	n := c.n.Load()
+	if n == nil {
+		return nil
+	}
+	if err := (*n).Disconnect(peer); err != nil && !errors.Is(err, lib.ErrNoRoute) {
+		return fmt.Errorf("disconnect %s: %w", peer, err)
+	}
+	for c.Connected(peer) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the connection to %s is still up: %w", peer, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // startGoNode starts an ergo node with our handshake; wrap, if given, wraps
 // the handshake ergo uses.
 func startGoNode(t *testing.T, name, cookie string, mutate func(*HandshakeConfig), wrap ...func(*Handshake) node.HandshakeInterface) *goNode {
@@ -93,7 +126,7 @@ func startGoNode(t *testing.T, name, cookie string, mutate func(*HandshakeConfig
 	ensureEPMD(t)
 	logs := &syncBuffer{}
 	obs := &recordingObserver{}
-	conns := &NodeConnections{}
+	conns := &ergoConns{}
 	cfg := DefaultHandshakeConfig()
 	cfg.Logger = newTestLogger(logs)
 	cfg.Observer = obs
@@ -381,7 +414,7 @@ func TestHandshakeOTPSimultaneousGated(t *testing.T) {
 		e := startErl(t, rel, erlName, cookie)
 		tests := []struct {
 			base         string
-			in, out      HandshakeResult
+			in, out      ConnectResult
 			goConnectErr bool
 		}{
 			{base: "z_gate", in: ResultRefused, out: ResultOK},

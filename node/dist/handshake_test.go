@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,27 +36,42 @@ const (
 // syncBuffer collects a logger's concurrent writes.
 type syncBuffer = testutil.SyncBuffer
 
-// observation is one ObserveHandshake call.
+// observation is one ObserveHandshake call's direction and result.
 type observation struct {
-	Dir    HandshakeDirection
-	Result HandshakeResult
+	Dir    Direction
+	Result ConnectResult
 }
 
 type recordingObserver struct {
-	mu  sync.Mutex
-	obs []observation
+	mu     sync.Mutex
+	events []HandshakeEvent
 }
 
-func (r *recordingObserver) ObserveHandshake(dir HandshakeDirection, result HandshakeResult, _ time.Duration) {
+func (r *recordingObserver) ObserveHandshake(e HandshakeEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.obs = append(r.obs, observation{dir, result})
+	r.events = append(r.events, e)
 }
 
 func (r *recordingObserver) all() []observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]observation(nil), r.obs...)
+	out := make([]observation, len(r.events))
+	for i, e := range r.events {
+		out[i] = observation{e.Direction, e.Result}
+	}
+	return out
+}
+
+// peers returns the peer names of the events, in order.
+func (r *recordingObserver) peers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.events))
+	for i, e := range r.events {
+		out[i] = e.Peer
+	}
+	return out
 }
 
 func (r *recordingObserver) count(o observation) int {
@@ -443,6 +459,9 @@ func TestHandshakeGoToGo(t *testing.T) {
 	if !a.obs.has(observation{DirectionOut, ResultOK}) || !b.obs.has(observation{DirectionIn, ResultOK}) {
 		t.Errorf("observations: a %v, b %v", a.obs.all(), b.obs.all())
 	}
+	if got, got2 := a.obs.peers(), b.obs.peers(); !slices.Equal(got, []string{testSelf}) || !slices.Equal(got2, []string{testPeer}) {
+		t.Errorf("observed peers: a %q, want [%s]; b %q, want [%s]", got, testSelf, got2, testPeer)
+	}
 	if !strings.Contains(a.logs.String(), "component=dist.handshake") {
 		t.Errorf("log lines lack component=dist.handshake:\n%s", a.logs.String())
 	}
@@ -503,6 +522,10 @@ func TestHandshakeWrongCookie(t *testing.T) {
 	}
 	if !a.obs.has(observation{DirectionOut, ResultBadCookie}) || !b.obs.has(observation{DirectionIn, ResultBadCookie}) {
 		t.Errorf("observations: a %v, b %v", a.obs.all(), b.obs.all())
+	}
+	// Both sides learned the other's name before the cookie failed.
+	if got, got2 := a.obs.peers(), b.obs.peers(); !slices.Equal(got, []string{testSelf}) || !slices.Equal(got2, []string{testPeer}) {
+		t.Errorf("observed peers: a %q, want [%s]; b %q, want [%s]", got, testSelf, got2, testPeer)
 	}
 }
 
@@ -592,7 +615,7 @@ func TestHandshakeStartScripted(t *testing.T) {
 		name    string
 		peer    func(t *testing.T, peer net.Conn)
 		wantErr error
-		result  HandshakeResult
+		result  ConnectResult
 	}{
 		{
 			name: "ok_simultaneous continues",
@@ -763,7 +786,7 @@ func TestHandshakeAcceptScripted(t *testing.T) {
 		self      string
 		peer      func(t *testing.T, peer net.Conn)
 		wantErr   error
-		result    HandshakeResult
+		result    ConnectResult
 		// wantDisconnect: the old connection must have been closed.
 		wantDisconnect bool
 	}{
@@ -959,7 +982,7 @@ func TestHandshakeAcceptOldNameCreation(t *testing.T) {
 }
 
 func TestHandshakeTimeout(t *testing.T) {
-	for _, dir := range []HandshakeDirection{DirectionIn, DirectionOut} {
+	for _, dir := range []Direction{DirectionIn, DirectionOut} {
 		t.Run(string(dir), func(t *testing.T) {
 			h := newTestHS(t, testSelf, func(c *HandshakeConfig) { c.HandshakeTimeout = 50 * time.Millisecond })
 			// The peer reads what it is sent and never answers.
@@ -1058,65 +1081,6 @@ func TestHandshakeDialing(t *testing.T) {
 	if h.isDialing(testPeer) {
 		t.Fatalf("still marked after both attempts ended")
 	}
-}
-
-func TestNodeConnections(t *testing.T) {
-	var c NodeConnections
-	if c.Connected("x@h") {
-		t.Fatalf("unbound NodeConnections reports a connection")
-	}
-	if err := c.Disconnect(context.Background(), "x@h"); err != nil {
-		t.Fatalf("unbound Disconnect: %v", err)
-	}
-	n := &fakeErgoNodes{nodes: map[string]bool{"x@h": true}, closes: make(chan string, 1)}
-	c.Bind(n)
-	if !c.Connected("x@h") || c.Connected("y@h") {
-		t.Fatalf("Connected wrong")
-	}
-	// The node drops the connection a little after Disconnect, as ergo does.
-	go func() {
-		name := <-n.closes
-		n.mu.Lock()
-		delete(n.nodes, name)
-		n.mu.Unlock()
-	}()
-	if err := c.Disconnect(context.Background(), "x@h"); err != nil {
-		t.Fatal(err)
-	}
-	if c.Connected("x@h") {
-		t.Fatalf("still connected after Disconnect")
-	}
-	// A connection that never goes away: Disconnect ends with ctx.
-	n.mu.Lock()
-	n.nodes["y@h"] = true
-	n.mu.Unlock()
-	n.closes = make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := c.Disconnect(ctx, "y@h"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Disconnect of a stuck connection = %v", err)
-	}
-}
-
-type fakeErgoNodes struct {
-	mu     sync.Mutex
-	nodes  map[string]bool
-	closes chan string
-}
-
-func (f *fakeErgoNodes) Nodes() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for n := range f.nodes {
-		out = append(out, n)
-	}
-	return out
-}
-
-func (f *fakeErgoNodes) Disconnect(node string) error {
-	f.closes <- node
-	return nil
 }
 
 // TestHandshakeSuperseded: once Accept has let a simultaneous incoming

@@ -143,44 +143,6 @@ func (c ProtoConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// TrafficDirection tells which way traffic went.
-type TrafficDirection uint8
-
-// Traffic directions.
-const (
-	TrafficIn TrafficDirection = iota
-	TrafficOut
-)
-
-// String returns "in" or "out", fit for a metric label.
-func (d TrafficDirection) String() string {
-	if d == TrafficIn {
-		return "in"
-	}
-	return "out"
-}
-
-// Observer receives a connection's events, for metrics. Its methods are
-// called concurrently from every connection's reader and writer goroutines,
-// on the hot path: they must be cheap and must not block. peer is the peer's
-// node name (for logs or debug pages, not for metric labels).
-type Observer interface {
-	// Traffic reports distribution messages and bytes moved in one
-	// direction. bytes counts everything on the wire: length prefixes,
-	// headers and ticks; messages counts complete distribution messages
-	// (a fragmented message counts once, when complete; a tick counts 0).
-	Traffic(peer string, dir TrafficDirection, messages, bytes int)
-	// FrameDropped reports a frame dropped because it could not be
-	// understood (err wraps ErrMalformedFrame). The connection goes on.
-	FrameDropped(peer string, err error)
-	// TickTimeout reports a peer disconnected because nothing arrived from
-	// it within NetTickTime.
-	TickTimeout(peer string)
-	// MessageDropped reports a message from peer dropped because the local
-	// receiver's mailbox stayed full for the whole wait (see conn.deliver).
-	MessageDropped(peer string)
-}
-
 // ErrClosed is returned by a connection's methods once it has
 // been closed. It wraps ergo's lib.ErrNoRoute, which ergo returns when the
 // node is not connected at all: either way the peer is out of reach and a
