@@ -131,7 +131,7 @@ func (c *conn) dispatch(m rawMessage) error {
 		return malformed("control message operation %v", t[0])
 	}
 	if hasPayload {
-		payload = ergoShape(payload)
+		payload = term.AdaptGenCall(payload)
 	}
 	d := decoder{t: t, op: op}
 	r := c.router
@@ -300,27 +300,6 @@ func (c *conn) dispatch(m rawMessage) error {
 	return nil
 }
 
-// ergoShape adapts a message to what ergo's gen.Server recognizes. OTP 24+
-// tags a gen_server call with the improper list [alias|Ref], which the term
-// codec decodes faithfully as etf.ListImproper; ergo's gen.Server only knows
-// it as a two-element etf.List and would otherwise treat the call as a plain
-// message and never answer it. Its reply is sent back with the improper
-// list, as OTP expects.
-func ergoShape(m etf.Term) etf.Term {
-	t, ok := m.(etf.Tuple)
-	if !ok || len(t) != 3 || t[0] != etf.Atom("$gen_call") {
-		return m
-	}
-	from, ok := t[1].(etf.Tuple)
-	if !ok || len(from) != 2 {
-		return m
-	}
-	if tag, ok := from[1].(etf.ListImproper); ok && len(tag) == 2 && tag[0] == etf.Atom("alias") {
-		from[1] = etf.List{tag[0], tag[1]}
-	}
-	return m
-}
-
 // deliver runs one delivery to a local process. While the receiver's
 // mailbox is full it waits and retries, which stops reading from the peer:
 // the peer's sender is then held back by TCP, as a BEAM process is suspended
@@ -437,19 +416,9 @@ func (c *conn) spawnRequest(d *decoder, payload etf.Term, hasPayload bool) error
 	if !ok1 || !ok2 {
 		return malformed("SPAWN_REQUEST entry point %v", mfa)
 	}
-	var args []etf.Term
-	switch a := payload.(type) {
-	case etf.List:
-		args = a
-	case string: // a list of small integers may decode as a string
-		for _, b := range []byte(a) {
-			args = append(args, int64(b))
-		}
-	case nil:
-	default:
-		if hasPayload {
-			return malformed("SPAWN_REQUEST arguments %T", payload)
-		}
+	args, ok := term.ListElements(payload) // nil without a payload: no arguments
+	if !ok {
+		return malformed("SPAWN_REQUEST arguments %T", payload)
 	}
 	req := gen.RemoteSpawnRequest{From: from, Ref: ref, Options: gen.RemoteSpawnOptions{Function: string(function)}}
 	for _, o := range opts {

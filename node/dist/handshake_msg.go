@@ -227,15 +227,6 @@ func hsDecodeComplement(b []byte) (flagsHigh, creation uint32, err error) {
 	return binary.BigEndian.Uint32(b[1:5]), binary.BigEndian.Uint32(b[5:9]), nil
 }
 
-// hsAppendComplement appends a framed complement message (used by tests that
-// play an OTP 23/24 initiator; we never send the old name message).
-func hsAppendComplement(dst []byte, flagsHigh, creation uint32) []byte {
-	dst = binary.BigEndian.AppendUint16(dst, 9)
-	dst = append(dst, hsTagComplement)
-	dst = binary.BigEndian.AppendUint32(dst, flagsHigh)
-	return binary.BigEndian.AppendUint32(dst, creation)
-}
-
 // hsDecodeChallengeReply decodes a challenge_reply: the initiator's own
 // challenge and its digest of ours.
 func hsDecodeChallengeReply(b []byte) (challenge uint32, digest [hsDigestLen]byte, err error) {

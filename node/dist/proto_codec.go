@@ -188,29 +188,4 @@ func reasonTerm(s string) etf.Term {
 
 // reasonString turns a reason received from the peer into ergo's string
 // form: Erlang syntax, which reasonTerm reads back.
-func reasonString(t etf.Term) string {
-	if a, ok := t.(etf.Atom); ok && plainAtom(a) {
-		return string(a)
-	}
-	return term.Format(t)
-}
-
-// plainAtom reports an atom that Erlang prints without quotes.
-func plainAtom(a etf.Atom) bool {
-	if len(a) == 0 || a[0] < 'a' || a[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(a); i++ {
-		ch := a[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '@') {
-			return false
-		}
-	}
-	switch a {
-	case "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case", "catch",
-		"cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse", "receive",
-		"rem", "try", "when", "xor":
-		return false
-	}
-	return true
-}
+func reasonString(t etf.Term) string { return term.Format(t) }

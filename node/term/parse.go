@@ -139,7 +139,7 @@ func (p *parser) term(depth int) (etf.Term, error) {
 		if word == "fun" {
 			return p.export()
 		}
-		if reservedWords[word] {
+		if reservedWord(word) {
 			return nil, p.errf("reserved word %q is not a term", word)
 		}
 		return atomTerm(word), nil
@@ -675,17 +675,11 @@ func (p *parser) extension(depth int) (etf.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch l := fv.(type) {
-		case etf.List:
-			f.FreeVars = []etf.Term(l)
-		case string:
-			f.FreeVars = make([]etf.Term, len(l))
-			for i := range len(l) {
-				f.FreeVars[i] = int64(l[i])
-			}
-		default:
+		vars, ok := ListElements(fv)
+		if !ok {
 			return nil, p.errf("fun free variables must be a list")
 		}
+		f.FreeVars = vars
 		t = f
 	case "Local":
 		p.space()
