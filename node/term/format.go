@@ -75,12 +75,7 @@ func appendFormat(b []byte, t etf.Term, depth int) []byte {
 		return append(b, "[]"...)
 	case etf.List:
 		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v, depth)
 		return append(b, ']')
 	case []etf.Term:
 		return appendFormat(b, etf.List(v), depth)
@@ -89,23 +84,13 @@ func appendFormat(b []byte, t etf.Term, depth int) []byte {
 			return appendFormat(b, etf.List(v), depth)
 		}
 		b = append(b, '[')
-		for i, x := range v[:len(v)-1] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v[:len(v)-1], depth)
 		b = append(b, '|')
 		b = appendFormat(b, v[len(v)-1], depth+1)
 		return append(b, ']')
 	case etf.Tuple:
 		b = append(b, '{')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v, depth)
 		return append(b, '}')
 	case etf.Map:
 		keys := make([]etf.Term, 0, len(v))
@@ -202,6 +187,18 @@ func charlistTerm(s string) etf.Term {
 		return string(buf)
 	}
 	return l
+}
+
+// appendSeq writes the elements of a list or tuple at depth, separated by
+// commas.
+func appendSeq(b []byte, elems []etf.Term, depth int) []byte {
+	for i, x := range elems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFormat(b, x, depth+1)
+	}
+	return b
 }
 
 // appendErlFloat writes the shortest decimal that reads back as f, in a form
