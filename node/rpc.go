@@ -175,24 +175,6 @@ type rpcOutcome struct {
 	stack etf.List
 }
 
-// argList turns the Args of apply(M, F, Args) into a Go slice: a list, a
-// string (a list of bytes, as the codec decodes a list of small integers).
-func argList(t etf.Term) ([]etf.Term, bool) {
-	switch v := t.(type) {
-	case etf.List:
-		return v, true
-	case string:
-		out := make([]etf.Term, len(v))
-		for i := 0; i < len(v); i++ {
-			out[i] = int64(v[i])
-		}
-		return out, true
-	case nil:
-		return []etf.Term{}, true
-	}
-	return nil, false
-}
-
 func argsTerm(args []etf.Term) etf.List {
 	if args == nil {
 		return etf.List{}
@@ -324,7 +306,7 @@ func (s rpcSpawner) Spawn(req dist.SpawnRequest) (dist.Spawned, error) {
 	}
 	module, ok1 := m.(etf.Atom)
 	function, ok2 := f.(etf.Atom)
-	args, ok3 := argList(a)
+	args, ok3 := term.ListElements(a)
 	if !ok1 || !ok2 || !ok3 {
 		return dist.Spawned{}, &dist.SpawnError{Reason: "badarg"}
 	}
@@ -425,7 +407,7 @@ func rexRequest(t etf.Term) (kind, module, function etf.Atom, args []etf.Term, o
 	kind, ok1 := v[0].(etf.Atom)
 	module, ok2 := v[1].(etf.Atom)
 	function, ok3 := v[2].(etf.Atom)
-	args, ok4 := argList(v[3])
+	args, ok4 := term.ListElements(v[3])
 	return kind, module, function, args, ok1 && ok2 && ok3 && ok4
 }
 

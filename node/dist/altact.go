@@ -42,7 +42,7 @@ const (
 // REG_SEND; an exit signal like EXIT2, to the process that owns the alias or
 // name when it is one. Priority is not kept (see altactPrio) and the trace
 // token is ignored, as on every _TT operation.
-func (c *conn) altactSig(d *decoder, payload etf.Term, hasPayload bool) error {
+func (c *conn) altactSig(d *decoder) error {
 	if len(d.t) < 4 {
 		return malformed("ALTACT_SIG_SEND with %d elements", len(d.t))
 	}
@@ -57,7 +57,8 @@ func (c *conn) altactSig(d *decoder, payload etf.Term, hasPayload bool) error {
 	if flags&altactToken != 0 && len(d.t) < 5 {
 		return malformed("ALTACT_SIG_SEND flags %#x announce a trace token the tuple lacks", flags)
 	}
-	if !hasPayload {
+	payload := d.payload
+	if !d.hasPayload {
 		if flags&altactExit != 0 {
 			return malformed("ALTACT_SIG_SEND exit signal without its reason")
 		}
@@ -142,10 +143,7 @@ type procLookup interface {
 func (c *conn) altactExit(from etf.Pid, reason string, find func(procLookup) gen.Process) {
 	f, ok := c.router.(procLookup)
 	if !ok {
-		if !c.unknownOps[opAltactSigSend] {
-			c.unknownOps[opAltactSigSend] = true
-			c.log.Warn("exit signal to an alias or name dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
-		}
+		c.warnOnce(opAltactSigSend, "exit signal to an alias or name dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
 		return
 	}
 	p := find(f)

@@ -431,9 +431,9 @@ func isTimeout(err error) bool {
 // Send sends message to the remote process to.
 func (c *conn) Send(from gen.Process, to etf.Pid, message etf.Term) error {
 	if c.flags.Has(FlagSendSender) && from != nil {
-		return c.send(etf.Tuple{int64(opSendSender), from.Self(), to}, message, true, true)
+		return c.sendMessage(etf.Tuple{int64(opSendSender), from.Self(), to}, message)
 	}
-	return c.send(etf.Tuple{int64(opSend), etf.Atom(""), to}, message, true, true)
+	return c.sendMessage(etf.Tuple{int64(opSend), etf.Atom(""), to}, message)
 }
 
 // SendReg sends message to the process registered as to.Name on the peer.
@@ -442,7 +442,7 @@ func (c *conn) SendReg(from gen.Process, to gen.ProcessID, message etf.Term) err
 	if from != nil {
 		self = from.Self()
 	}
-	return c.send(etf.Tuple{int64(opRegSend), self, etf.Atom(""), etf.Atom(to.Name)}, message, true, true)
+	return c.sendMessage(etf.Tuple{int64(opRegSend), self, etf.Atom(""), etf.Atom(to.Name)}, message)
 }
 
 // SendAlias sends message to the process alias to: as ALTACT_SIG_SEND when
@@ -456,9 +456,9 @@ func (c *conn) SendAlias(from gen.Process, to etf.Alias, message etf.Term) error
 	}
 	switch {
 	case c.flags.Has(FlagAltactSig):
-		return c.send(etf.Tuple{int64(opAltactSigSend), int64(altactAlias), self, etf.Ref(to)}, message, true, true)
+		return c.sendMessage(etf.Tuple{int64(opAltactSigSend), int64(altactAlias), self, etf.Ref(to)}, message)
 	case c.flags.Has(FlagAlias):
-		return c.send(etf.Tuple{int64(opAliasSend), self, etf.Ref(to)}, message, true, true)
+		return c.sendMessage(etf.Tuple{int64(opAliasSend), self, etf.Ref(to)}, message)
 	}
 	return lib.ErrPeerUnsupported
 }
@@ -467,7 +467,7 @@ func (c *conn) SendAlias(from gen.Process, to etf.Alias, message etf.Term) error
 
 // Link asks the peer to link remote with local.
 func (c *conn) Link(local, remote etf.Pid) error {
-	return c.send(etf.Tuple{int64(opLink), local, remote}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opLink), local, remote})
 }
 
 // Unlink removes the link between local and remote on the peer: UNLINK_ID
@@ -488,19 +488,15 @@ func (c *conn) Unlink(local, remote etf.Pid) error {
 	c.suppressMu.Unlock()
 	if c.flags.Has(FlagUnlinkID) {
 		id := c.unlinkID.Add(1)
-		return c.send(etf.Tuple{int64(opUnlinkID), int64(id), local, remote}, nil, false, false)
+		return c.sendSignal(etf.Tuple{int64(opUnlinkID), int64(id), local, remote})
 	}
-	return c.send(etf.Tuple{int64(opUnlink), local, remote}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opUnlink), local, remote})
 }
 
 // LinkExit tells the remote process to, linked with the local process
 // terminated, that terminated exited with reason.
 func (c *conn) LinkExit(to, terminated etf.Pid, reason string) error {
-	r := reasonTerm(reason)
-	if c.flags.Has(FlagExitPayload) {
-		return c.send(etf.Tuple{int64(opPayloadExit), terminated, to}, r, true, false)
-	}
-	return c.send(etf.Tuple{int64(opExit), terminated, to, r}, nil, false, false)
+	return c.sendExit(opExit, opPayloadExit, reasonTerm(reason), terminated, to)
 }
 
 // --- monitors ---
@@ -515,7 +511,7 @@ func (c *conn) Demonitor(local, remote etf.Pid, ref etf.Ref) error {
 	if c.monitorGone(ref) {
 		return nil
 	}
-	return c.send(etf.Tuple{int64(opDemonitorP), local, remote, ref}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opDemonitorP), local, remote, ref})
 }
 
 // MonitorExit tells the remote monitoring process to that the local process
@@ -535,7 +531,7 @@ func (c *conn) DemonitorReg(local etf.Pid, remote gen.ProcessID, ref etf.Ref) er
 	if c.monitorGone(ref) {
 		return nil
 	}
-	return c.send(etf.Tuple{int64(opDemonitorP), local, etf.Atom(remote.Name), ref}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opDemonitorP), local, etf.Atom(remote.Name), ref})
 }
 
 // MonitorExitReg tells the remote process to that the process registered
@@ -545,11 +541,7 @@ func (c *conn) MonitorExitReg(to etf.Pid, terminated gen.ProcessID, reason strin
 }
 
 func (c *conn) monitorExit(to etf.Pid, from etf.Term, reason string, ref etf.Ref) error {
-	r := reasonTerm(reason)
-	if c.flags.Has(FlagExitPayload) {
-		return c.send(etf.Tuple{int64(opPayloadMonitorPExit), from, to, ref}, r, true, false)
-	}
-	return c.send(etf.Tuple{int64(opMonitorPExit), from, to, ref, r}, nil, false, false)
+	return c.sendExit(opMonitorPExit, opPayloadMonitorPExit, reasonTerm(reason), from, to, ref)
 }
 
 // --- remote spawn ---
@@ -575,17 +567,17 @@ func (c *conn) SpawnRequest(nodeName string, behaviorName string, request gen.Re
 	if argList == nil {
 		argList = etf.List{}
 	}
-	return c.send(etf.Tuple{int64(opSpawnRequest), request.Ref, request.From, request.From, mfa, opts}, argList, true, false)
+	return c.sendSignalWith(etf.Tuple{int64(opSpawnRequest), request.Ref, request.From, request.From, mfa, opts}, argList)
 }
 
 // SpawnReply answers a spawn request of the peer with the spawned pid.
 func (c *conn) SpawnReply(to etf.Pid, ref etf.Ref, spawned etf.Pid) error {
-	return c.send(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawned}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawned})
 }
 
 // SpawnReplyError answers a spawn request of the peer with a failure.
 func (c *conn) SpawnReplyError(to etf.Pid, ref etf.Ref, err error) error {
-	return c.send(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawnErrorAtom(err)}, nil, false, false)
+	return c.sendSignal(etf.Tuple{int64(opSpawnReply), ref, to, int64(0), spawnErrorAtom(err)})
 }
 
 // spawnErrorAtom maps a spawn failure to the atoms OTP's spawn_request

@@ -3,7 +3,6 @@ package dist
 import (
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -107,215 +106,56 @@ func (c *conn) drop(err error) {
 	c.dropsSince = 0
 }
 
-// dispatch routes one decoded message to ergo's router. An error means the
-// message did not have the shape its operation requires; it is dropped.
+// dispatch routes one decoded message through the handler of its
+// operation (recvHandlers). An error means the message did not have the
+// shape its operation requires; it is dropped.
 func (c *conn) dispatch(m rawMessage) error {
+	d, err := c.decodeControl(m)
+	if err != nil {
+		return err
+	}
+	if h := handlerFor(d.op); h != nil {
+		return h(c, d)
+	}
+	c.warnOnce(d.op, "unsupported control message: dropped (logged once per operation)", "op", d.op, "arity", len(d.t))
+	return nil
+}
+
+// decodeControl decodes a message within its decode budget and reads its
+// operation. A message for a local process is adapted to ergo's gen.Server
+// (term.AdaptGenCall): its reply goes back in the form OTP expects.
+func (c *conn) decodeControl(m rawMessage) (*decoder, error) {
 	budget := c.cfg.decodeBudget(len(m.data))
 	c.budget = *term.NewDecodeBudget(budget)
 	control, payload, hasPayload, err := decodeMessage(m, &c.budget)
 	if err != nil {
 		if errors.Is(err, term.ErrDecodeBudget) {
-			return fmt.Errorf("message of %d bytes over its decode budget of %d bytes: %w", len(m.data), budget, err)
+			return nil, fmt.Errorf("message of %d bytes over its decode budget of %d bytes: %w", len(m.data), budget, err)
 		}
-		return err
+		return nil, err
 	}
 	t, ok := control.(etf.Tuple)
 	if !ok || len(t) == 0 {
-		return malformed("control message is %T, not a tuple", control)
+		return nil, malformed("control message is %T, not a tuple", control)
 	}
 	op, ok := asInt(t[0])
 	if !ok {
-		return malformed("control message operation %v", t[0])
+		return nil, malformed("control message operation %v", t[0])
 	}
 	if hasPayload {
-		payload = ergoShape(payload)
+		payload = term.AdaptGenCall(payload)
 	}
-	d := decoder{t: t, op: op}
-	r := c.router
-	needPayload := func() error {
-		if !hasPayload {
-			return malformed("operation %d without its message", op)
-		}
-		return nil
-	}
-
-	switch op {
-	case opSend, opSendTT: // {2, Unused, ToPid} | {12, Unused, ToPid, Token}
-		to := d.pid(2)
-		if err := d.check(3, 4); err != nil {
-			return err
-		}
-		if err := needPayload(); err != nil {
-			return err
-		}
-		c.deliver(func() error { return r.RouteSend(etf.Pid{}, to, payload) })
-
-	case opSendSender, opSendSenderTT: // {22, FromPid, ToPid} | {23, FromPid, ToPid, Token}
-		from, to := d.pid(1), d.pid(2)
-		if err := d.check(3, 4); err != nil {
-			return err
-		}
-		if err := needPayload(); err != nil {
-			return err
-		}
-		c.deliver(func() error { return r.RouteSend(from, to, payload) })
-
-	case opRegSend, opRegSendTT: // {6, FromPid, Unused, ToName} | {16, ..., Token}
-		from, name := d.pid(1), d.atom(3)
-		if err := d.check(4, 5); err != nil {
-			return err
-		}
-		if err := needPayload(); err != nil {
-			return err
-		}
-		to := gen.ProcessID{Name: string(name), Node: c.nodename}
-		c.deliver(func() error { return r.RouteSendReg(from, to, payload) })
-
-	case opAliasSend, opAliasSendTT: // {33, FromPid, Alias} | {34, FromPid, Alias, Token}
-		from, alias := d.pid(1), d.ref(2)
-		if err := d.check(3, 4); err != nil {
-			return err
-		}
-		if err := needPayload(); err != nil {
-			return err
-		}
-		c.deliver(func() error { return r.RouteSendAlias(from, etf.Alias(alias), payload) })
-
-	case opAltactSigSend: // {37, Flags, SenderPid, To} | {37, Flags, SenderPid, To, Token}
-		return c.altactSig(&d, payload, hasPayload)
-
-	case opLink: // {1, FromPid, ToPid}
-		from, to := d.pid(1), d.pid(2)
-		if err := d.check(3, 3); err != nil {
-			return err
-		}
-		_ = r.RouteLink(from, to)
-
-	case opUnlink: // {4, FromPid, ToPid}: the link protocol before OTP 26
-		from, to := d.pid(1), d.pid(2)
-		if err := d.check(3, 3); err != nil {
-			return err
-		}
-		c.remoteUnlink(from, to)
-
-	case opUnlinkID: // {35, Id, FromPid, ToPid}
-		id, from, to := d.get(1), d.pid(2), d.pid(3)
-		if err := d.check(4, 4); err != nil {
-			return err
-		}
-		// The acknowledgement must precede every other signal to the
-		// unlinking process.
-		if err := c.send(etf.Tuple{int64(opUnlinkIDAck), id, to, from}, nil, false, false); err != nil {
-			return nil
-		}
-		c.remoteUnlink(from, to)
-
-	case opUnlinkIDAck: // {36, Id, FromPid, ToPid}: ergo already forgot the link
-		if err := d.check(4, 4); err != nil {
-			return err
-		}
-
-	case opExit, opExitTT, opPayloadExit, opPayloadExitTT:
-		// {3, From, To, Reason} | {13, From, To, Token, Reason} |
-		// {24, From, To} + Reason | {25, From, To, Token} + Reason
-		from, to := d.pid(1), d.pid(2)
-		reason, err := d.reason(op, payload, hasPayload)
-		if err != nil {
-			return err
-		}
-		_ = r.RouteExit(to, from, reasonString(reason))
-
-	case opExit2, opExit2TT, opPayloadExit2, opPayloadExit2TT:
-		from, to := d.pid(1), d.pid(2)
-		reason, err := d.reason(op, payload, hasPayload)
-		if err != nil {
-			return err
-		}
-		c.exit2(from, to, reasonString(reason))
-
-	case opMonitorP: // {19, FromPid, ToProc, Ref}
-		from, ref := d.pid(1), d.ref(3)
-		if err := d.check(4, 4); err != nil {
-			return err
-		}
-		switch to := t[2].(type) {
-		case etf.Pid:
-			_ = r.RouteMonitor(from, to, ref)
-		case etf.Atom:
-			_ = r.RouteMonitorReg(from, gen.ProcessID{Name: string(to), Node: c.nodename}, ref)
-		default:
-			return malformed("MONITOR_P of %T", t[2])
-		}
-
-	case opDemonitorP: // {20, FromPid, ToProc, Ref}
-		from, ref := d.pid(1), d.ref(3)
-		if err := d.check(4, 4); err != nil {
-			return err
-		}
-		_ = r.RouteDemonitor(from, ref)
-
-	case opMonitorPExit, opPayloadMonitorPExit:
-		// {21, FromProc, ToPid, Ref, Reason} | {28, FromProc, ToPid, Ref} + Reason
-		ref := d.ref(3)
-		_ = d.pid(2)
-		reason, err := d.reason(op, payload, hasPayload)
-		if err != nil {
-			return err
-		}
-		// A monitor this connection sent is ended by the connection (see
-		// monitors.go); ergo's router drops an exit that comes before it
-		// recorded the monitor.
-		switch from := t[1].(type) {
-		case etf.Pid:
-			if !c.sentMonitorExit(ref, reasonString(reason)) {
-				_ = r.RouteMonitorExit(from, reasonString(reason), ref)
-			}
-		case etf.Atom:
-			if !c.sentMonitorExit(ref, reasonString(reason)) {
-				_ = r.RouteMonitorExitReg(gen.ProcessID{Name: string(from), Node: c.peer.Name}, reasonString(reason), ref)
-			}
-		default:
-			return malformed("MONITOR_P_EXIT from %T", t[1])
-		}
-
-	case opSpawnRequest, opSpawnRequestTT:
-		return c.spawnRequest(&d, payload, hasPayload)
-
-	case opSpawnReply, opSpawnReplyTT: // {31, ReqId, To, Flags, Result} | {32, ..., Token}
-		ref, to, result := d.ref(1), d.pid(2), d.get(4)
-		if err := d.check(5, 6); err != nil {
-			return err
-		}
-		_ = r.RouteSpawnReply(to, ref, result)
-
-	default:
-		if !c.unknownOps[op] {
-			c.unknownOps[op] = true
-			c.log.Warn("unsupported control message: dropped (logged once per operation)", "op", op, "arity", len(t))
-		}
-	}
-	return nil
+	return &decoder{t: t, op: op, payload: payload, hasPayload: hasPayload}, nil
 }
 
-// ergoShape adapts a message to what ergo's gen.Server recognizes. OTP 24+
-// tags a gen_server call with the improper list [alias|Ref], which the term
-// codec decodes faithfully as etf.ListImproper; ergo's gen.Server only knows
-// it as a two-element etf.List and would otherwise treat the call as a plain
-// message and never answer it. Its reply is sent back with the improper
-// list, as OTP expects.
-func ergoShape(m etf.Term) etf.Term {
-	t, ok := m.(etf.Tuple)
-	if !ok || len(t) != 3 || t[0] != etf.Atom("$gen_call") {
-		return m
+// warnOnce logs msg the first time it is about op on this connection (the
+// reader's own state: call it from the reader only).
+func (c *conn) warnOnce(op int64, msg string, args ...any) {
+	if c.unknownOps[op] {
+		return
 	}
-	from, ok := t[1].(etf.Tuple)
-	if !ok || len(from) != 2 {
-		return m
-	}
-	if tag, ok := from[1].(etf.ListImproper); ok && len(tag) == 2 && tag[0] == etf.Atom("alias") {
-		from[1] = etf.List{tag[0], tag[1]}
-	}
-	return m
+	c.unknownOps[op] = true
+	c.log.Warn(msg, args...)
 }
 
 // deliver runs one delivery to a local process. While the receiver's
@@ -383,10 +223,7 @@ func (c *conn) exit2(from, to etf.Pid, reason string) {
 	}
 	pf, ok := c.router.(processFinder)
 	if !ok {
-		if !c.unknownOps[opExit2] {
-			c.unknownOps[opExit2] = true
-			c.log.Warn("exit signal dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
-		}
+		c.warnOnce(opExit2, "exit signal dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
 		return
 	}
 	p := pf.ProcessByPid(to)
@@ -412,173 +249,4 @@ func (c *conn) exit2(from, to etf.Pid, reason string) {
 	default:
 		_ = p.Exit(reason)
 	}
-}
-
-// spawnRequest routes {29, ReqId, From, GroupLeader, {M, F, A}, Opts} +
-// Args (30 adds a trace token) to ProtoConfig.Spawner when it takes the
-// request, else to ergo's router, which spawns the behavior registered as M
-// and replies. When the router cannot, the requester gets an
-// error reply instead of silence.
-func (c *conn) spawnRequest(d *decoder, payload etf.Term, hasPayload bool) error {
-	ref, from := d.ref(1), d.pid(2)
-	mfa, _ := d.get(4).(etf.Tuple)
-	opts, _ := d.get(5).(etf.List)
-	if err := d.check(6, 7); err != nil {
-		return err
-	}
-	if len(mfa) != 3 {
-		return malformed("SPAWN_REQUEST entry point %v", d.get(4))
-	}
-	module, ok1 := mfa[0].(etf.Atom)
-	function, ok2 := mfa[1].(etf.Atom)
-	if !ok1 || !ok2 {
-		return malformed("SPAWN_REQUEST entry point %v", mfa)
-	}
-	var args []etf.Term
-	switch a := payload.(type) {
-	case etf.List:
-		args = a
-	case string: // a list of small integers may decode as a string
-		for _, b := range []byte(a) {
-			args = append(args, int64(b))
-		}
-	case nil:
-	default:
-		if hasPayload {
-			return malformed("SPAWN_REQUEST arguments %T", payload)
-		}
-	}
-	req := gen.RemoteSpawnRequest{From: from, Ref: ref, Options: gen.RemoteSpawnOptions{Function: string(function)}}
-	for _, o := range opts {
-		switch v := o.(type) {
-		case etf.Atom:
-			switch v {
-			case "link":
-				req.Options.Link = true
-			case "monitor":
-				req.Options.Monitor = ref
-			}
-		case etf.Tuple:
-			if len(v) == 2 && v[0] == etf.Atom("name") {
-				if name, ok := v[1].(etf.Atom); ok {
-					req.Options.Name = string(name)
-				}
-			}
-			if len(v) == 2 && v[0] == etf.Atom("monitor") {
-				req.Options.Monitor = ref
-			}
-		}
-	}
-	if c.spawnHook(req, module, d.get(3), args, opts) {
-		return nil
-	}
-	if err := c.router.RouteSpawnRequest(c.nodename, string(module), req, args...); err != nil {
-		_ = c.SpawnReplyError(from, ref, err)
-	}
-	return nil
-}
-
-// decoder reads the elements of a control tuple, remembering the first
-// element of the wrong type.
-type decoder struct {
-	t   etf.Tuple
-	op  int64
-	err error
-}
-
-func (d *decoder) get(i int) etf.Term {
-	if i >= len(d.t) {
-		if d.err == nil {
-			d.err = malformed("operation %d has %d elements, element %d missing", d.op, len(d.t), i+1)
-		}
-		return nil
-	}
-	return d.t[i]
-}
-
-func (d *decoder) pid(i int) etf.Pid {
-	v := d.get(i)
-	p, ok := v.(etf.Pid)
-	if !ok && d.err == nil {
-		d.err = malformed("operation %d element %d is %T, not a pid", d.op, i+1, v)
-	}
-	return p
-}
-
-func (d *decoder) ref(i int) etf.Ref {
-	v := d.get(i)
-	r, ok := v.(etf.Ref)
-	if !ok && d.err == nil {
-		d.err = malformed("operation %d element %d is %T, not a reference", d.op, i+1, v)
-	}
-	return r
-}
-
-func (d *decoder) atom(i int) etf.Atom {
-	v := d.get(i)
-	a, ok := v.(etf.Atom)
-	if !ok && d.err == nil {
-		d.err = malformed("operation %d element %d is %T, not an atom", d.op, i+1, v)
-	}
-	return a
-}
-
-// check returns the first element error, or an arity error when the tuple
-// has neither min nor max elements.
-func (d *decoder) check(min, max int) error {
-	if d.err != nil {
-		return d.err
-	}
-	if len(d.t) != min && len(d.t) != max {
-		return malformed("operation %d with %d elements", d.op, len(d.t))
-	}
-	return nil
-}
-
-// reason returns the exit reason of an EXIT, EXIT2 or MONITOR_P_EXIT
-// operation: the last tuple element, or the payload for PAYLOAD_ variants.
-func (d *decoder) reason(op int64, payload etf.Term, hasPayload bool) (etf.Term, error) {
-	var inTuple int // arity when the reason is the tuple's last element
-	switch op {
-	case opExit, opExit2:
-		inTuple = 4
-	case opExitTT, opExit2TT, opMonitorPExit:
-		inTuple = 5
-	}
-	if inTuple > 0 {
-		if err := d.check(inTuple, inTuple); err != nil {
-			return nil, err
-		}
-		return d.t[inTuple-1], nil
-	}
-	arity := 3
-	switch op {
-	case opPayloadExitTT, opPayloadExit2TT, opPayloadMonitorPExit:
-		arity = 4
-	}
-	if err := d.check(arity, arity); err != nil {
-		return nil, err
-	}
-	if !hasPayload {
-		return nil, malformed("operation %d without its reason", op)
-	}
-	return payload, nil
-}
-
-func asInt(t etf.Term) (int64, bool) {
-	switch v := t.(type) {
-	case int64:
-		return v, true
-	case int:
-		return int64(v), true
-	case int32:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	case *big.Int:
-		if v.IsInt64() {
-			return v.Int64(), true
-		}
-	}
-	return 0, false
 }

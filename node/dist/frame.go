@@ -466,14 +466,3 @@ func fragment(data []byte, seq uint64, size int) [][]byte {
 	}
 	return segs
 }
-
-// fragmentFrames splits the control and payload bytes (no version bytes) of
-// one message into fragment frames of at most size data bytes each, appended
-// to dst: the frames fragment produces, joined.
-func fragmentFrames(dst []byte, seq uint64, size int, control, payload []byte) []byte {
-	data := append(append([]byte{}, control...), payload...)
-	for _, s := range fragment(data, seq, size) {
-		dst = append(dst, s...)
-	}
-	return dst
-}

@@ -404,243 +404,31 @@ func (h *Handshake) Accept(remote net.Addr, conn lib.NetReadWriter, _ bool, cook
 	return details, err
 }
 
+// start runs the initiator's side (hsRun.initiate) and returns the peer's
+// name, as far as it is known, with the details of a completed handshake.
 func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ node.HandshakeDetails, _ error) {
-	self, creation, err := h.identity()
+	r, err := h.newRun(rw, cookie)
 	if err != nil {
 		return "", node.HandshakeDetails{}, err
 	}
-	c := newHSConn(rw, h.cfg.HandshakeTimeout)
-	defer c.clearDeadlines()
-
-	// send_name
-	if err := c.write("name", hsAppendName(nil, h.flags, creation, self)); err != nil {
-		return "", node.HandshakeDetails{}, err
+	defer r.c.clearDeadlines()
+	if err := r.initiate(); err != nil {
+		return r.peer, node.HandshakeDetails{}, err
 	}
-
-	// recv_status
-	b, err := c.read("status")
-	if err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	status, err := hsDecodeStatus(b)
-	if err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	switch status {
-	case hsStatusOK, hsStatusOKSimultaneous:
-	case hsStatusNOK:
-		return "", node.HandshakeDetails{}, fmt.Errorf("%w: it answered nok (its own connection attempt to us is under way and wins)", ErrPeerRefused)
-	case hsStatusNotAllowed:
-		return "", node.HandshakeDetails{}, fmt.Errorf("%w: the peer answered not_allowed", ErrNotAllowed)
-	case hsStatusAlive:
-		// The peer holds a connection to us. If it is the one that won a
-		// simultaneous connect against this attempt, keep it (false), as
-		// OTP's initiator answers for an attempt that is no longer pending.
-		if p := h.supersededAndConnected(); p != "" {
-			_ = c.write("alive answer", hsAppendStatus(nil, hsStatusFalse))
-			return p, node.HandshakeDetails{}, fmt.Errorf("%w: it asked whether we are alive, and our attempt already gave way to its connection from %s", ErrPeerRefused, p)
-		}
-		// Otherwise it still holds a connection from us that we no longer
-		// have (ergo dials only nodes it is not connected to): drop it.
-		if err := c.write("alive answer", hsAppendStatus(nil, hsStatusTrue)); err != nil {
-			return "", node.HandshakeDetails{}, err
-		}
-	case hsStatusNamed:
-		return "", node.HandshakeDetails{}, hsMalformed("status named: answers a dynamic name request we did not make")
-	default:
-		return "", node.HandshakeDetails{}, hsMalformed("unexpected status %q at the status step", status)
-	}
-
-	// recv_challenge
-	if b, err = c.read("challenge"); err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	ch, err := hsDecodeChallenge(b)
-	if err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	if err := hsValidNodeName(ch.Name); err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	peer = ch.Name
-	if peer == self {
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
-	}
-	if h.isSuperseded(peer) {
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: our attempt gave way to the simultaneous incoming connection from %s", ErrPeerRefused, peer)
-	}
-	// From here on an incoming attempt from this peer is a simultaneous connect.
-	defer h.Dialing(peer)()
-
-	theirs := hsExpandMandatory25(ch.Flags)
-	if missing := theirs.Missing(h.cfg.Required); missing != 0 {
-		return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
-	}
-
-	// send_challenge_reply, unless an incoming attempt from the peer won
-	// meanwhile (only a peer that is not OTP can let that happen).
-	if h.isSuperseded(peer) {
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: our attempt gave way to the simultaneous incoming connection from %s", ErrPeerRefused, peer)
-	}
-	ours := hsRandomChallenge()
-	if err := c.write("challenge reply", hsAppendChallengeReply(nil, ours, hsDigest(ch.Challenge, cookie))); err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-
-	// recv_challenge_ack
-	b, err = c.read("challenge ack")
-	if err != nil {
-		if errors.Is(err, ErrConnectionClosed) {
-			// An OTP acceptor closes the connection without a word when our
-			// digest does not match its cookie.
-			return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: it closed the connection on our challenge reply, as a node with another cookie does: %w", ErrWrongCookie, peer, err)
-		}
-		return peer, node.HandshakeDetails{}, err
-	}
-	digest, err := hsDecodeChallengeAck(b)
-	if err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-	if !hsSameDigest(digest, hsDigest(ours, cookie)) {
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: its challenge ack does not match our cookie", ErrWrongCookie, peer)
-	}
-	return peer, h.details(peer, theirs, ch.Creation, true), nil
+	return r.peer, h.details(r.peer, r.theirs, r.peerCreation, true), nil
 }
 
+// accept runs the acceptor's side (hsRun.acceptSteps), as start does.
 func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ node.HandshakeDetails, _ error) {
-	self, creation, err := h.identity()
+	r, err := h.newRun(rw, cookie)
 	if err != nil {
 		return "", node.HandshakeDetails{}, err
 	}
-	c := newHSConn(rw, h.cfg.HandshakeTimeout)
-	c.step = h.cfg.StepTimeout
-	defer c.clearDeadlines()
-
-	// recv_name
-	b, err := c.read("name")
-	if err != nil {
-		return "", node.HandshakeDetails{}, err
+	defer r.c.clearDeadlines()
+	if err := r.acceptSteps(); err != nil {
+		return r.peer, node.HandshakeDetails{}, err
 	}
-	name, err := hsDecodeName(b)
-	if err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	if name.Flags.Has(FlagNameMe) {
-		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
-		return "", node.HandshakeDetails{}, fmt.Errorf("%w: the peer (host %q) asks for a dynamic node name, which we do not hand out", ErrNotAllowed, hsTruncate(name.Name, 64))
-	}
-	if err := hsValidNodeName(name.Name); err != nil {
-		return "", node.HandshakeDetails{}, err
-	}
-	peer = name.Name
-	if peer == self {
-		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: the peer uses our own name %s", ErrNotAllowed, peer)
-	}
-	if !h.enterAccepting(peer) {
-		// An OTP node has one attempt to a peer under way at a time; a
-		// second one meanwhile is a stranger using its name or a retry of
-		// an attempt we are still serving: the first one decides.
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w: a handshake from %s is already under way", ErrPeerRefused, peer)
-	}
-	defer h.leaveAccepting(peer)
-	theirs := hsExpandMandatory25(name.Flags)
-	required := h.cfg.Required
-	if name.Old {
-		// The old name message holds only the low 32 flag bits; the rest
-		// comes with the complement and is checked then.
-		required &= 0xffffffff
-	}
-	if missing := theirs.Missing(required); missing != 0 {
-		_ = c.write("status", hsAppendStatus(nil, hsStatusNotAllowed))
-		return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
-	}
-
-	// send_status
-	connected := h.cfg.Connections != nil && h.cfg.Connections.Connected(peer)
-	status := hsDecideStatus(self, peer, h.isDialing(peer), connected)
-	h.log.Debug("answering a connection attempt", "peer", peer, "status", status)
-	if err := c.write("status", hsAppendStatus(nil, status)); err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-	replaceOld := false
-	switch status {
-	case hsStatusOKSimultaneous:
-		h.supersede(peer)
-	case hsStatusNOK:
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w (we answered nok to %s)", ErrSimultaneousConnect, peer)
-	case hsStatusAlive:
-		if b, err = c.read("alive answer"); err != nil {
-			return peer, node.HandshakeDetails{}, err
-		}
-		answer, err := hsDecodeStatus(b)
-		if err != nil {
-			return peer, node.HandshakeDetails{}, err
-		}
-		switch answer {
-		case hsStatusTrue:
-			replaceOld = true
-		case hsStatusFalse:
-			return peer, node.HandshakeDetails{}, fmt.Errorf("%w: it answered false to alive (its existing connection to us stays)", ErrPeerRefused)
-		default:
-			return peer, node.HandshakeDetails{}, hsMalformed("answer %q to alive, want true or false", answer)
-		}
-	}
-
-	// send_challenge
-	ours := hsRandomChallenge()
-	if err := c.write("challenge", hsAppendChallenge(nil, h.flags, ours, creation, self)); err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-
-	// recv_complement, only after an old name message
-	peerCreation := name.Creation
-	if name.Old {
-		if b, err = c.read("complement"); err != nil {
-			return peer, node.HandshakeDetails{}, err
-		}
-		high, cr, err := hsDecodeComplement(b)
-		if err != nil {
-			return peer, node.HandshakeDetails{}, err
-		}
-		theirs = hsExpandMandatory25(theirs | Flags(high)<<32)
-		peerCreation = cr
-		if missing := theirs.Missing(h.cfg.Required); missing != 0 {
-			return peer, node.HandshakeDetails{}, hsMissingFlagsError(peer, missing)
-		}
-	}
-
-	// recv_challenge_reply
-	if b, err = c.read("challenge reply"); err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-	theirChallenge, digest, err := hsDecodeChallengeReply(b)
-	if err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-	if !hsSameDigest(digest, hsDigest(ours, cookie)) {
-		return peer, node.HandshakeDetails{}, fmt.Errorf("%w with node %s: its challenge reply does not match our cookie", ErrWrongCookie, peer)
-	}
-
-	// Only a peer that proved the cookie may replace the old connection, as
-	// OTP does: close it and wait until it is gone before acknowledging.
-	if replaceOld {
-		ctx, cancel := context.WithDeadline(context.Background(), c.deadline)
-		err := h.cfg.Connections.Disconnect(ctx, peer)
-		cancel()
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return peer, node.HandshakeDetails{}, fmt.Errorf("%w while closing the old connection to %s: %w", ErrHandshakeTimeout, peer, err)
-			}
-			return peer, node.HandshakeDetails{}, fmt.Errorf("closing the old connection to %s: %w", peer, err)
-		}
-	}
-
-	// send_challenge_ack
-	if err := c.write("challenge ack", hsAppendChallengeAck(nil, hsDigest(theirChallenge, cookie))); err != nil {
-		return peer, node.HandshakeDetails{}, err
-	}
-	return peer, h.details(peer, theirs, peerCreation, false), nil
+	return r.peer, h.details(r.peer, r.theirs, r.peerCreation, false), nil
 }
 
 // details builds what ergo needs from a completed handshake.

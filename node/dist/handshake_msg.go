@@ -114,11 +114,11 @@ func hsDecodeName(b []byte) (hsNameMsg, error) {
 			Flags:    Flags(binary.BigEndian.Uint64(b[1:9])),
 			Creation: binary.BigEndian.Uint32(b[9:13]),
 		}
-		nlen := int(binary.BigEndian.Uint16(b[13:15]))
-		if nlen > len(b)-15 {
-			return hsNameMsg{}, hsMalformed("name message announces a %d-byte name but holds %d", nlen, len(b)-15)
+		name, err := hsReadName(b[13:], "name")
+		if err != nil {
+			return hsNameMsg{}, err
 		}
-		m.Name = string(b[15 : 15+nlen])
+		m.Name = name
 		return m, nil
 	case hsTagNameV5:
 		// 'n' Version:16 Flags:32 Name (the rest of the message).
@@ -193,12 +193,22 @@ func hsDecodeChallenge(b []byte) (hsChallengeMsg, error) {
 		Challenge: binary.BigEndian.Uint32(b[9:13]),
 		Creation:  binary.BigEndian.Uint32(b[13:17]),
 	}
-	nlen := int(binary.BigEndian.Uint16(b[17:19]))
-	if nlen > len(b)-19 {
-		return hsChallengeMsg{}, hsMalformed("challenge message announces a %d-byte name but holds %d", nlen, len(b)-19)
+	name, err := hsReadName(b[17:], "challenge")
+	if err != nil {
+		return hsChallengeMsg{}, err
 	}
-	m.Name = string(b[19 : 19+nlen])
+	m.Name = name
 	return m, nil
+}
+
+// hsReadName reads the Nlen:16 Name field at the start of b (data after the
+// name is ignored); msg names the message in errors.
+func hsReadName(b []byte, msg string) (string, error) {
+	nlen := int(binary.BigEndian.Uint16(b))
+	if nlen > len(b)-2 {
+		return "", hsMalformed("%s message announces a %d-byte name but holds %d", msg, nlen, len(b)-2)
+	}
+	return string(b[2 : 2+nlen]), nil
 }
 
 // hsAppendChallenge appends a framed send_challenge message.
@@ -225,15 +235,6 @@ func hsDecodeComplement(b []byte) (flagsHigh, creation uint32, err error) {
 		return 0, 0, hsMalformed("complement message of %d bytes, want 9", len(b))
 	}
 	return binary.BigEndian.Uint32(b[1:5]), binary.BigEndian.Uint32(b[5:9]), nil
-}
-
-// hsAppendComplement appends a framed complement message (used by tests that
-// play an OTP 23/24 initiator; we never send the old name message).
-func hsAppendComplement(dst []byte, flagsHigh, creation uint32) []byte {
-	dst = binary.BigEndian.AppendUint16(dst, 9)
-	dst = append(dst, hsTagComplement)
-	dst = binary.BigEndian.AppendUint32(dst, flagsHigh)
-	return binary.BigEndian.AppendUint32(dst, creation)
 }
 
 // hsDecodeChallengeReply decodes a challenge_reply: the initiator's own

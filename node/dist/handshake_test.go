@@ -1155,3 +1155,12 @@ func TestHandshakeSuperseded(t *testing.T) {
 		})
 	}
 }
+
+// hsAppendComplement appends a framed complement message (for tests that
+// play an OTP 23/24 initiator; we never send the old name message).
+func hsAppendComplement(dst []byte, flagsHigh, creation uint32) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, 9)
+	dst = append(dst, hsTagComplement)
+	dst = binary.BigEndian.AppendUint32(dst, flagsHigh)
+	return binary.BigEndian.AppendUint32(dst, creation)
+}

@@ -94,7 +94,7 @@ func (c *conn) sendMonitor(ref etf.Ref, m *sentMonitor, to etf.Term) error {
 	if err := c.monitorSent(ref, m); err != nil {
 		return err
 	}
-	if err := c.send(etf.Tuple{int64(opMonitorP), m.by, to, ref}, nil, false, false); err != nil {
+	if err := c.sendSignal(etf.Tuple{int64(opMonitorP), m.by, to, ref}); err != nil {
 		c.monitorGone(ref)
 		return err
 	}

@@ -49,8 +49,46 @@ func releaseBuf(fb frameBuf) {
 	}
 }
 
-// send encodes one distribution message and queues it. data marks messages
-// (subject to the queue bound); signals never wait.
+// sendMessage queues a message to a process (SEND, REG_SEND, ...): it waits
+// while the queue is over MaxQueueBytes.
+func (c *conn) sendMessage(control etf.Tuple, message etf.Term) error {
+	return c.send(control, message, true, true)
+}
+
+// sendSignal queues a signal without a payload (LINK, MONITOR_P,
+// SPAWN_REPLY, ...). Signals never wait for queue space.
+func (c *conn) sendSignal(control etf.Tuple) error {
+	return c.send(control, nil, false, false)
+}
+
+// sendSignalWith queues a signal that carries a term after its control
+// message: the reason of a PAYLOAD_ exit, the arguments of SPAWN_REQUEST.
+func (c *conn) sendSignalWith(control etf.Tuple, payload etf.Term) error {
+	return c.send(control, payload, true, false)
+}
+
+// sendExit queues a signal that carries an exit reason (see encodeExit).
+func (c *conn) sendExit(op, payloadOp int64, reason etf.Term, elems ...etf.Term) error {
+	fb, err := c.encodeExit(op, payloadOp, reason, elems...)
+	if err != nil {
+		return err
+	}
+	return c.enqueue(fb, false)
+}
+
+// encodeExit encodes a signal that carries an exit reason: to a peer that
+// negotiated EXIT_PAYLOAD, operation payloadOp with elems and the reason as
+// its payload; to others, operation op with elems and the reason as the
+// last element.
+func (c *conn) encodeExit(op, payloadOp int64, reason etf.Term, elems ...etf.Term) (frameBuf, error) {
+	if c.flags.Has(FlagExitPayload) {
+		return c.encode(append(etf.Tuple{payloadOp}, elems...), reason, true)
+	}
+	return c.encode(append(append(etf.Tuple{op}, elems...), reason), nil, false)
+}
+
+// send encodes one distribution message and queues it; data marks messages
+// (subject to the queue bound). Call it through the named senders above.
 func (c *conn) send(control etf.Tuple, payload etf.Term, hasPayload, data bool) error {
 	fb, err := c.encode(control, payload, hasPayload)
 	if err != nil {
@@ -188,29 +226,4 @@ func reasonTerm(s string) etf.Term {
 
 // reasonString turns a reason received from the peer into ergo's string
 // form: Erlang syntax, which reasonTerm reads back.
-func reasonString(t etf.Term) string {
-	if a, ok := t.(etf.Atom); ok && plainAtom(a) {
-		return string(a)
-	}
-	return term.Format(t)
-}
-
-// plainAtom reports an atom that Erlang prints without quotes.
-func plainAtom(a etf.Atom) bool {
-	if len(a) == 0 || a[0] < 'a' || a[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(a); i++ {
-		ch := a[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '@') {
-			return false
-		}
-	}
-	switch a {
-	case "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case", "catch",
-		"cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse", "receive",
-		"rem", "try", "when", "xor":
-		return false
-	}
-	return true
-}
+func reasonString(t etf.Term) string { return term.Format(t) }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+
+	"github.com/gonode/gonode/node/term"
 )
 
 // SpawnRequest is a peer's SPAWN_REQUEST (erlang:spawn_request/5 with a
@@ -121,7 +123,7 @@ func (c *conn) spawnHook(req gen.RemoteSpawnRequest, module etf.Atom, groupLeade
 		if errors.As(err, &se) && se.Reason != "" {
 			reason = se.Reason
 		}
-		_ = c.send(etf.Tuple{int64(opSpawnReply), sr.Ref, sr.From, int64(0), reason}, nil, false, false)
+		_ = c.sendSignal(etf.Tuple{int64(opSpawnReply), sr.Ref, sr.From, int64(0), reason})
 		return true
 	}
 	var flags int64
@@ -131,7 +133,7 @@ func (c *conn) spawnHook(req gen.RemoteSpawnRequest, module etf.Atom, groupLeade
 	if sr.Monitor {
 		flags |= spawnFlagMonitor
 	}
-	if err := c.send(etf.Tuple{int64(opSpawnReply), sr.Ref, sr.From, flags, spawned.Pid}, nil, false, false); err != nil {
+	if err := c.sendSignal(etf.Tuple{int64(opSpawnReply), sr.Ref, sr.From, flags, spawned.Pid}); err != nil {
 		c.log.Debug("spawn reply not sent", "err", err)
 	}
 	if spawned.Start != nil {
@@ -150,25 +152,16 @@ func (c *conn) spawnExit(sr SpawnRequest, pid etf.Pid) SpawnExit {
 		if sent {
 			return ErrSpawnExitSent
 		}
-		payload := c.flags.Has(FlagExitPayload)
 		var frames []frameBuf
 		if sr.Monitor {
-			ctl := etf.Tuple{int64(opMonitorPExit), pid, sr.From, sr.Ref, reason}
-			if payload {
-				ctl = etf.Tuple{int64(opPayloadMonitorPExit), pid, sr.From, sr.Ref}
-			}
-			fb, err := c.encode(ctl, reason, payload)
+			fb, err := c.encodeExit(opMonitorPExit, opPayloadMonitorPExit, reason, pid, sr.From, sr.Ref)
 			if err != nil {
 				return err
 			}
 			frames = append(frames, fb)
 		}
 		if sr.Link {
-			ctl := etf.Tuple{int64(opExit), pid, sr.From, reason}
-			if payload {
-				ctl = etf.Tuple{int64(opPayloadExit), pid, sr.From}
-			}
-			fb, err := c.encode(ctl, reason, payload)
+			fb, err := c.encodeExit(opExit, opPayloadExit, reason, pid, sr.From)
 			if err != nil {
 				for _, f := range frames {
 					releaseBuf(f)
@@ -186,4 +179,67 @@ func (c *conn) spawnExit(sr SpawnRequest, pid etf.Pid) SpawnExit {
 		}
 		return firstErr
 	}
+}
+
+// spawnRequest routes {29, ReqId, From, GroupLeader, {M, F, A}, Opts} +
+// Args (30 adds a trace token) to ProtoConfig.Spawner when it takes the
+// request, else to ergo's router, which spawns the behavior registered as M
+// and replies. When the router cannot, the requester gets an
+// error reply instead of silence.
+func (c *conn) spawnRequest(d *decoder) error {
+	ref, from := d.ref(1), d.pid(2)
+	mfa, _ := d.get(4).(etf.Tuple)
+	opts, _ := d.get(5).(etf.List)
+	if err := d.check(6, 7); err != nil {
+		return err
+	}
+	if len(mfa) != 3 {
+		return malformed("SPAWN_REQUEST entry point %v", d.get(4))
+	}
+	module, ok1 := mfa[0].(etf.Atom)
+	function, ok2 := mfa[1].(etf.Atom)
+	if !ok1 || !ok2 {
+		return malformed("SPAWN_REQUEST entry point %v", mfa)
+	}
+	args, ok := term.ListElements(d.payload) // nil without a payload: no arguments
+	if !ok {
+		return malformed("SPAWN_REQUEST arguments %T", d.payload)
+	}
+	req := gen.RemoteSpawnRequest{From: from, Ref: ref, Options: spawnOptions(opts, ref)}
+	req.Options.Function = string(function)
+	if c.spawnHook(req, module, d.get(3), args, opts) {
+		return nil
+	}
+	if err := c.router.RouteSpawnRequest(c.nodename, string(module), req, args...); err != nil {
+		_ = c.SpawnReplyError(from, ref, err)
+	}
+	return nil
+}
+
+// spawnOptions reads the options of a SPAWN_REQUEST that ergo's router
+// knows: link, monitor (with any options) and {name, Name}. A monitor's
+// reference is the request's, ref.
+func spawnOptions(opts etf.List, ref etf.Ref) gen.RemoteSpawnOptions {
+	var o gen.RemoteSpawnOptions
+	for _, opt := range opts {
+		switch v := opt.(type) {
+		case etf.Atom:
+			switch v {
+			case "link":
+				o.Link = true
+			case "monitor":
+				o.Monitor = ref
+			}
+		case etf.Tuple:
+			if len(v) == 2 && v[0] == etf.Atom("name") {
+				if name, ok := v[1].(etf.Atom); ok {
+					o.Name = string(name)
+				}
+			}
+			if len(v) == 2 && v[0] == etf.Atom("monitor") {
+				o.Monitor = ref
+			}
+		}
+	}
+	return o
 }

@@ -205,7 +205,6 @@ func Unmarshal(t etf.Term, v any, opts ...StructOption) error {
 }
 
 var (
-	termType = reflect.TypeFor[etf.Term]()
 	atomType = reflect.TypeFor[etf.Atom]()
 	bytesTyp = reflect.TypeFor[[]byte]()
 )
@@ -318,15 +317,8 @@ func fromTerm(t etf.Term, dst reflect.Value, path, key string) error {
 				return nil
 			}
 		}
-		var elems []etf.Term
-		switch v := t.(type) {
-		case etf.List:
-			elems = v
-		case string:
-			for i := 0; i < len(v); i++ {
-				elems = append(elems, int64(v[i]))
-			}
-		default:
+		elems, ok := ListElements(t)
+		if !ok || t == nil {
 			return mismatch()
 		}
 		out := reflect.MakeSlice(dst.Type(), len(elems), len(elems))

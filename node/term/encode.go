@@ -357,6 +357,17 @@ func appendRef(b []byte, node etf.Atom, creation uint32, words []uint32) ([]byte
 	return b, nil
 }
 
+// terms writes the elements of a list or tuple at depth.
+func (e *encoder) terms(b []byte, elems []etf.Term, depth int) ([]byte, error) {
+	var err error
+	for _, x := range elems {
+		if b, err = e.term(b, x, depth+1); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 func (e *encoder) tuple(b []byte, t etf.Tuple, depth int) ([]byte, error) {
 	if len(t) < 256 {
 		b = append(b, tagSmallTuple, byte(len(t)))
@@ -364,13 +375,7 @@ func (e *encoder) tuple(b []byte, t etf.Tuple, depth int) ([]byte, error) {
 		b = append(b, tagLargeTuple)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(t)))
 	}
-	var err error
-	for _, x := range t {
-		if b, err = e.term(b, x, depth+1); err != nil {
-			return b, err
-		}
-	}
-	return b, nil
+	return e.terms(b, t, depth)
 }
 
 func (e *encoder) list(b []byte, l etf.List, depth int) ([]byte, error) {
@@ -379,11 +384,9 @@ func (e *encoder) list(b []byte, l etf.List, depth int) ([]byte, error) {
 	}
 	b = append(b, tagList)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(l)))
-	var err error
-	for _, x := range l {
-		if b, err = e.term(b, x, depth+1); err != nil {
-			return b, err
-		}
+	b, err := e.terms(b, l, depth)
+	if err != nil {
+		return b, err
 	}
 	return append(b, tagNil), nil
 }
@@ -394,13 +397,7 @@ func (e *encoder) improper(b []byte, l etf.ListImproper, depth int) ([]byte, err
 	}
 	b = append(b, tagList)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(l)-1))
-	var err error
-	for _, x := range l {
-		if b, err = e.term(b, x, depth+1); err != nil {
-			return b, err
-		}
-	}
-	return b, nil
+	return e.terms(b, l, depth)
 }
 
 // etfMap writes the keys in the BEAM's map-key order, which is the order the

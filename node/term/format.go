@@ -30,6 +30,9 @@ import (
 // their pair order (Map). A Go value with no Erlang meaning is rendered as
 // the atom '#Go<TYPE>'.
 func Format(t etf.Term) string {
+	if a, ok := t.(etf.Atom); ok && bareAtom(string(a)) {
+		return string(a) // the common exit reasons (normal, noproc, ...): no copy
+	}
 	return string(appendFormat(nil, t, 0))
 }
 
@@ -72,12 +75,7 @@ func appendFormat(b []byte, t etf.Term, depth int) []byte {
 		return append(b, "[]"...)
 	case etf.List:
 		b = append(b, '[')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v, depth)
 		return append(b, ']')
 	case []etf.Term:
 		return appendFormat(b, etf.List(v), depth)
@@ -86,23 +84,13 @@ func appendFormat(b []byte, t etf.Term, depth int) []byte {
 			return appendFormat(b, etf.List(v), depth)
 		}
 		b = append(b, '[')
-		for i, x := range v[:len(v)-1] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v[:len(v)-1], depth)
 		b = append(b, '|')
 		b = appendFormat(b, v[len(v)-1], depth+1)
 		return append(b, ']')
 	case etf.Tuple:
 		b = append(b, '{')
-		for i, x := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFormat(b, x, depth+1)
-		}
+		b = appendSeq(b, v, depth)
 		return append(b, '}')
 	case etf.Map:
 		keys := make([]etf.Term, 0, len(v))
@@ -201,6 +189,18 @@ func charlistTerm(s string) etf.Term {
 	return l
 }
 
+// appendSeq writes the elements of a list or tuple at depth, separated by
+// commas.
+func appendSeq(b []byte, elems []etf.Term, depth int) []byte {
+	for i, x := range elems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFormat(b, x, depth+1)
+	}
+	return b
+}
+
 // appendErlFloat writes the shortest decimal that reads back as f, in a form
 // Erlang accepts (a digit on each side of the point).
 func appendErlFloat(b []byte, f float64) []byte {
@@ -223,25 +223,30 @@ func appendErlFloat(b []byte, f float64) []byte {
 	return b
 }
 
-var reservedWords = map[string]bool{
-	"after": true, "and": true, "andalso": true, "band": true, "begin": true, "bnot": true,
-	"bor": true, "bsl": true, "bsr": true, "bxor": true, "case": true, "catch": true,
-	"cond": true, "div": true, "end": true, "fun": true, "if": true, "let": true, "not": true,
-	"of": true, "or": true, "orelse": true, "receive": true, "rem": true, "try": true,
-	"when": true, "xor": true, "maybe": true, "else": true,
-}
-
+// bareAtom reports an atom that Erlang writes without quotes: a lower-case
+// letter followed by letters, digits, _ and @, and not a reserved word.
 func bareAtom(s string) bool {
-	if s == "" || s[0] < 'a' || s[0] > 'z' || reservedWords[s] {
+	if s == "" || s[0] < 'a' || s[0] > 'z' || reservedWord(s) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '@') {
+		if !isAtomChar(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// reservedWord reports Erlang's reserved words, which are atoms only when
+// quoted.
+func reservedWord(s string) bool {
+	switch s {
+	case "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor", "case", "catch",
+		"cond", "div", "else", "end", "fun", "if", "let", "maybe", "not", "of", "or", "orelse", "receive",
+		"rem", "try", "when", "xor":
+		return true
+	}
+	return false
 }
 
 func appendAtomText(b []byte, s string) []byte {

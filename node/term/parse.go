@@ -139,7 +139,7 @@ func (p *parser) term(depth int) (etf.Term, error) {
 		if word == "fun" {
 			return p.export()
 		}
-		if reservedWords[word] {
+		if reservedWord(word) {
 			return nil, p.errf("reserved word %q is not a term", word)
 		}
 		return atomTerm(word), nil
@@ -437,24 +437,16 @@ func (p *parser) binary() (etf.Term, error) {
 					}
 				}
 			} else {
-				v, err := p.number()
+				iv, err := p.intIn(math.MinInt64, math.MaxInt64, "binary segment %v is not a small integer")
 				if err != nil {
 					return nil, err
-				}
-				iv, ok := v.(int64)
-				if !ok {
-					return nil, p.errf("binary segment %v is not a small integer", v)
 				}
 				size := uint64(8)
 				if p.accept(":") {
 					p.space()
-					sv, err := p.number()
+					s, err := p.intIn(1, 64, "binary segment size %v (1..64 supported)")
 					if err != nil {
 						return nil, err
-					}
-					s, ok := sv.(int64)
-					if !ok || s < 1 || s > 64 {
-						return nil, p.errf("binary segment size %v (1..64 supported)", sv)
 					}
 					size = uint64(s)
 				}
@@ -494,15 +486,25 @@ func (p *parser) export() (etf.Term, error) {
 		return nil, err
 	}
 	p.space()
-	a, err := p.number()
+	ar, err := p.intIn(0, 255, "fun arity %v")
 	if err != nil {
 		return nil, err
 	}
-	ar, ok := a.(int64)
-	if !ok || ar < 0 || ar > 255 {
-		return nil, p.errf("fun arity %v", a)
-	}
 	return etf.Export{Module: mod, Function: fn, Arity: int(ar)}, nil
+}
+
+// intIn reads an integer from lo to hi; anything else is the error
+// p.errf(format, what was read).
+func (p *parser) intIn(lo, hi int64, format string) (int64, error) {
+	v, err := p.number()
+	if err != nil {
+		return 0, err
+	}
+	n, ok := v.(int64)
+	if !ok || n < lo || n > hi {
+		return 0, p.errf(format, v)
+	}
+	return n, nil
 }
 
 // atomOnly reads an atom without turning true/false into bool.
@@ -538,6 +540,7 @@ func (p *parser) uintArg(bits int) (uint64, error) {
 	return v, nil
 }
 
+// extension reads a #Name<...> form (see Format) after its '#'.
 func (p *parser) extension(depth int) (etf.Term, error) {
 	p.i++ // #
 	start := p.i
@@ -550,159 +553,172 @@ func (p *parser) extension(depth int) (etf.Term, error) {
 	}
 	p.i++
 	var t etf.Term
+	var err error
 	switch name {
-	case "Pid":
-		node, err := p.atomOnly()
-		if err != nil {
-			return nil, err
-		}
-		num, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		serial, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		cr, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		t = etf.Pid{Node: node, ID: num | serial<<32, Creation: uint32(cr)}
 	case "Ref":
-		node, err := p.atomOnly()
-		if err != nil {
-			return nil, err
-		}
-		cr, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		var id [5]uint32
-		n := 0
-		for !p.accept(">") {
-			if n == 5 {
-				return nil, p.errf("reference with more than 5 words")
-			}
-			w, err := p.uintArg(32)
-			if err != nil {
-				return nil, err
-			}
-			id[n] = uint32(w)
-			n++
-		}
-		if n == 0 {
-			return nil, p.errf("reference without words")
-		}
-		if n == 3 || (n == 5 && id[3]|id[4] != 0) {
-			return etf.Ref{Node: node, Creation: uint32(cr), ID: id}, nil
-		}
-		return Ref{Node: node, Creation: uint32(cr), Len: uint8(n), ID: id}, nil
+		return p.extRef() // reads its own '>'
+	case "Pid":
+		t, err = p.extPid()
 	case "Port", "PortV4":
-		node, err := p.atomOnly()
-		if err != nil {
-			return nil, err
-		}
-		bits := 32
-		if name == "PortV4" {
-			bits = 64
-		}
-		id, err := p.uintArg(bits)
-		if err != nil {
-			return nil, err
-		}
-		cr, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		if name == "PortV4" {
-			t = Port{Node: node, ID: id, Creation: uint32(cr)}
-		} else {
-			t = etf.Port{Node: node, ID: uint32(id), Creation: uint32(cr)}
-		}
+		t, err = p.extPort(name == "PortV4")
 	case "Fun":
-		var f etf.Function
-		var err error
-		if f.Module, err = p.atomOnly(); err != nil {
-			return nil, err
-		}
-		ar, err := p.uintArg(8)
-		if err != nil {
-			return nil, err
-		}
-		f.Arity = byte(ar)
-		idx, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		f.Index = uint32(idx)
-		if err := p.expect(","); err != nil {
-			return nil, err
-		}
-		p.space()
-		u, err := p.binary()
-		if err != nil {
-			return nil, err
-		}
-		ub, ok := u.([]byte)
-		if !ok || len(ub) != 16 {
-			return nil, p.errf("fun Uniq must be a 16-byte binary")
-		}
-		copy(f.Unique[:], ub)
-		oi, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		ou, err := p.uintArg(32)
-		if err != nil {
-			return nil, err
-		}
-		f.OldIndex, f.OldUnique = uint32(oi), uint32(ou)
-		if err := p.expect(","); err != nil {
-			return nil, err
-		}
-		pid, err := p.term(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		if f.Pid, ok = pid.(etf.Pid); !ok {
-			return nil, p.errf("fun Pid is not a pid")
-		}
-		if err := p.expect(","); err != nil {
-			return nil, err
-		}
-		fv, err := p.term(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		switch l := fv.(type) {
-		case etf.List:
-			f.FreeVars = []etf.Term(l)
-		case string:
-			f.FreeVars = make([]etf.Term, len(l))
-			for i := range len(l) {
-				f.FreeVars[i] = int64(l[i])
-			}
-		default:
-			return nil, p.errf("fun free variables must be a list")
-		}
-		t = f
+		t, err = p.extFun(depth)
 	case "Local":
-		p.space()
-		raw, err := p.binary()
-		if err != nil {
-			return nil, err
-		}
-		rb, ok := raw.([]byte)
-		if !ok {
-			return nil, p.errf("#Local needs a binary")
-		}
-		t = Local{Raw: rb}
+		t, err = p.extLocal()
 	default:
 		return nil, p.errf("unknown extension form #%s", name)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := p.expect(">"); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// uintArgs reads one comma-preceded unsigned integer of each size in bits.
+func (p *parser) uintArgs(bits ...int) ([]uint64, error) {
+	out := make([]uint64, len(bits))
+	for i, n := range bits {
+		v, err := p.uintArg(n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// #Pid<Node,Number,Serial,Creation>
+func (p *parser) extPid() (etf.Term, error) {
+	node, err := p.atomOnly()
+	if err != nil {
+		return nil, err
+	}
+	v, err := p.uintArgs(32, 32, 32)
+	if err != nil {
+		return nil, err
+	}
+	return etf.Pid{Node: node, ID: v[0] | v[1]<<32, Creation: uint32(v[2])}, nil
+}
+
+// #Ref<Node,Creation,Word0,Word1,...> with 1 to 5 words, and its '>'.
+func (p *parser) extRef() (etf.Term, error) {
+	node, err := p.atomOnly()
+	if err != nil {
+		return nil, err
+	}
+	cr, err := p.uintArg(32)
+	if err != nil {
+		return nil, err
+	}
+	var id [5]uint32
+	n := 0
+	for !p.accept(">") {
+		if n == 5 {
+			return nil, p.errf("reference with more than 5 words")
+		}
+		w, err := p.uintArg(32)
+		if err != nil {
+			return nil, err
+		}
+		id[n] = uint32(w)
+		n++
+	}
+	if n == 0 {
+		return nil, p.errf("reference without words")
+	}
+	if n == 3 || (n == 5 && id[3]|id[4] != 0) {
+		return etf.Ref{Node: node, Creation: uint32(cr), ID: id}, nil
+	}
+	return Ref{Node: node, Creation: uint32(cr), Len: uint8(n), ID: id}, nil
+}
+
+// #Port<Node,ID,Creation> | #PortV4<Node,ID,Creation> (v4: a 64-bit ID)
+func (p *parser) extPort(v4 bool) (etf.Term, error) {
+	node, err := p.atomOnly()
+	if err != nil {
+		return nil, err
+	}
+	bits := 32
+	if v4 {
+		bits = 64
+	}
+	v, err := p.uintArgs(bits, 32)
+	if err != nil {
+		return nil, err
+	}
+	if v4 {
+		return Port{Node: node, ID: v[0], Creation: uint32(v[1])}, nil
+	}
+	return etf.Port{Node: node, ID: uint32(v[0]), Creation: uint32(v[1])}, nil
+}
+
+// #Fun<Module,Arity,Index,<<Uniq>>,OldIndex,OldUniq,Pid,[FreeVar,...]>
+func (p *parser) extFun(depth int) (etf.Term, error) {
+	var f etf.Function
+	var err error
+	if f.Module, err = p.atomOnly(); err != nil {
+		return nil, err
+	}
+	v, err := p.uintArgs(8, 32)
+	if err != nil {
+		return nil, err
+	}
+	f.Arity, f.Index = byte(v[0]), uint32(v[1])
+	if err := p.expect(","); err != nil {
+		return nil, err
+	}
+	p.space()
+	u, err := p.binary()
+	if err != nil {
+		return nil, err
+	}
+	ub, ok := u.([]byte)
+	if !ok || len(ub) != 16 {
+		return nil, p.errf("fun Uniq must be a 16-byte binary")
+	}
+	copy(f.Unique[:], ub)
+	if v, err = p.uintArgs(32, 32); err != nil {
+		return nil, err
+	}
+	f.OldIndex, f.OldUnique = uint32(v[0]), uint32(v[1])
+	pid, err := p.commaTerm(depth)
+	if err != nil {
+		return nil, err
+	}
+	if f.Pid, ok = pid.(etf.Pid); !ok {
+		return nil, p.errf("fun Pid is not a pid")
+	}
+	fv, err := p.commaTerm(depth)
+	if err != nil {
+		return nil, err
+	}
+	if f.FreeVars, ok = ListElements(fv); !ok {
+		return nil, p.errf("fun free variables must be a list")
+	}
+	return f, nil
+}
+
+// commaTerm reads a comma and the term after it, one level below depth.
+func (p *parser) commaTerm(depth int) (etf.Term, error) {
+	if err := p.expect(","); err != nil {
+		return nil, err
+	}
+	return p.term(depth + 1)
+}
+
+// #Local<<<Bytes>>>
+func (p *parser) extLocal() (etf.Term, error) {
+	p.space()
+	raw, err := p.binary()
+	if err != nil {
+		return nil, err
+	}
+	rb, ok := raw.([]byte)
+	if !ok {
+		return nil, p.errf("#Local needs a binary")
+	}
+	return Local{Raw: rb}, nil
 }
