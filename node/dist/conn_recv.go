@@ -148,10 +148,16 @@ func (c *conn) decodeControl(m rawMessage) (*decoder, error) {
 	return &decoder{t: t, op: op, payload: payload, hasPayload: hasPayload}, nil
 }
 
-// warnOnce logs msg the first time it is about op on this connection (the
-// reader's own state: call it from the reader only).
+// maxWarnedOps bounds the operations warnOnce remembers per connection: a
+// peer that sends every operation number there is gets this many lines, and
+// the table stays small.
+const maxWarnedOps = 64
+
+// warnOnce logs msg the first time it is about op on this connection, for
+// at most maxWarnedOps operations (the reader's own state: call it from the
+// reader only).
 func (c *conn) warnOnce(op int64, msg string, args ...any) {
-	if c.unknownOps[op] {
+	if c.unknownOps[op] || len(c.unknownOps) >= maxWarnedOps {
 		return
 	}
 	c.unknownOps[op] = true

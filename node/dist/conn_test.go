@@ -589,6 +589,22 @@ func TestConnMalformedFrameDropped(t *testing.T) {
 	}
 }
 
+// A peer that sends unknown operations, each a new number, gets a bounded
+// number of log lines and table entries, and the connection goes on.
+func TestConnUnknownOperationsBounded(t *testing.T) {
+	h := ptStart(t, DefaultProtoConfig(), ptFlags())
+	for op := range 5000 {
+		h.write(t, ptPassThrough(t, etf.Tuple{int64(1000 + op)}))
+	}
+	h.write(t, ptPassThrough(t, etf.Tuple{int64(opSend), etf.Atom(""), ptLocalPid}, etf.Atom("after")))
+	if call := h.router.next(t); call.op != "Send" || call.args[2] != etf.Atom("after") {
+		t.Fatalf("router got %v, want the message sent after the unknown operations", call)
+	}
+	if n := len(h.c.unknownOps); n > maxWarnedOps {
+		t.Errorf("%d operations remembered, want at most %d", n, maxWarnedOps)
+	}
+}
+
 func TestConnOversizedFrameCloses(t *testing.T) {
 	cfg := DefaultProtoConfig()
 	cfg.MaxFrameSize = 4096
