@@ -10,7 +10,6 @@ import (
 
 // DNS message layout (RFC 1035 section 4).
 const (
-	headerLen   = 12
 	maxNameLen  = 255
 	maxPointers = 64
 	typeCNAME   = 5
