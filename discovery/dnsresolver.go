@@ -40,7 +40,6 @@ type DNSResolver struct {
 	// never fits UDP, so the truncated UDP round trip is skipped until a
 	// TCP reply would fit in EDNSBufferSize again.
 	tcpFirst sync.Map
-	decode   func(raw []byte, id uint16, name string, qtype uint16) (decoded, error)
 }
 
 // NewDNSResolver builds the resolver of cfg: resolv.conf at cfg.ResolvConf,
@@ -83,7 +82,7 @@ func NewDNSResolverFrom(rc ResolvConf) *DNSResolver {
 	}
 	rc.Nameservers = append([]string(nil), rc.Nameservers...)
 	rc.Search = append([]string(nil), rc.Search...)
-	return &DNSResolver{rc: rc, decode: decodeReply}
+	return &DNSResolver{rc: rc}
 }
 
 // Config returns the resolv.conf values in use.
@@ -222,7 +221,7 @@ func (r *DNSResolver) exchange(ctx context.Context, server string, m *dns.Msg, n
 		if err != nil {
 			return decoded{}, TransportNone, err
 		}
-		d, err := r.decode(raw, m.Id, name, uint16(t))
+		d, err := decodeReply(raw, m.Id, name, uint16(t))
 		if err != nil {
 			return decoded{}, TransportUDP, err
 		}
@@ -235,7 +234,7 @@ func (r *DNSResolver) exchange(ctx context.Context, server string, m *dns.Msg, n
 		r.tcpFirst.Delete(key)
 		return decoded{}, TransportUDP, fmt.Errorf("truncated reply over UDP and TCP failed: %w", err)
 	}
-	d, err := r.decode(raw, m.Id, name, uint16(t))
+	d, err := decodeReply(raw, m.Id, name, uint16(t))
 	if err != nil {
 		return decoded{}, TransportTCP, err
 	}

@@ -72,8 +72,7 @@ func run(records, runs, rounds int, erl string) error {
 	fmt.Printf("load average at start: %s\n", loadavg())
 
 	cs := []contender{
-		{"gonode", gonode(srv.Addr, records, nil)},
-		{"miekg", gonode(srv.Addr, records, (*discovery.DNSResolver).ExperimentUseMiekg)},
+		{"gonode", gonode(srv.Addr, records)},
 		{"inet_res", inetRes(erl, port, records)},
 	}
 	res := make([]result, len(cs))
@@ -93,17 +92,20 @@ func run(records, runs, rounds int, erl string) error {
 		fmt.Println()
 	}
 	fmt.Printf("load average at end: %s\n", loadavg())
-	ref := res[len(res)-1]
+	ref := res[len(res)-1] // inet_res comes last in cs
 	for i, c := range cs {
+		r := res[i]
+		fmt.Printf("%-9s median %9v  min %9v  first (median) %9v\n", c.name, median(r.times).Round(time.Microsecond),
+			slices.Min(r.times).Round(time.Microsecond), median(r.firsts).Round(time.Microsecond))
+	}
+	for i, c := range cs[:len(cs)-1] {
 		r := res[i]
 		var perRound []float64 // the contenders of one round ran a few seconds apart
 		for k, m := range r.roundMedians {
 			perRound = append(perRound, float64(m)/float64(ref.roundMedians[k]))
 		}
 		slices.Sort(perRound)
-		fmt.Printf("%-9s median %9v  min %9v  first (median) %9v  ratio to inet_res: median %.3f, first %.3f, per round %.3f-%.3f (median %.3f)\n",
-			c.name, median(r.times).Round(time.Microsecond), slices.Min(r.times).Round(time.Microsecond),
-			median(r.firsts).Round(time.Microsecond),
+		fmt.Printf("ratio %s/inet_res: median %.3f, first %.3f, per round %.3f-%.3f (median %.3f)\n", c.name,
 			float64(median(r.times))/float64(median(ref.times)), float64(median(r.firsts))/float64(median(ref.firsts)),
 			perRound[0], perRound[len(perRound)-1], perRound[len(perRound)/2])
 	}
@@ -111,13 +113,10 @@ func run(records, runs, rounds int, erl string) error {
 	return nil
 }
 
-// gonode times lookups with a new DNSResolver, adjusted by setup if set.
-func gonode(addr string, records int, setup func(*discovery.DNSResolver)) func(int) (time.Duration, []time.Duration, error) {
+// gonode times lookups with a new DNSResolver.
+func gonode(addr string, records int) func(int) (time.Duration, []time.Duration, error) {
 	return func(n int) (time.Duration, []time.Duration, error) {
 		r := discovery.NewDNSResolverFrom(discovery.ResolvConf{Nameservers: []string{addr}, Timeout: 5 * time.Second, Attempts: 1})
-		if setup != nil {
-			setup(r)
-		}
 		q := discovery.Query{Name: "peers.bench.", Type: discovery.TypeA}
 		lookup := func() (time.Duration, error) {
 			start := time.Now()
