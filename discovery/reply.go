@@ -89,6 +89,9 @@ func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, err
 				d.addrs = append(d.addrs, netip.AddrFrom16([16]byte(v.AAAA)))
 			}
 		case *dns.SRV:
+			if h.Rdlength == 0 { // Unpack leaves the fields zero
+				return decoded{}, fmt.Errorf("%w: SRV record without rdata", ErrMalformed)
+			}
 			if v.Target != "." { // "." means no service
 				d.srv = append(d.srv, SRV{Target: strings.ToLower(strings.TrimSuffix(v.Target, ".")),
 					Priority: v.Priority, Weight: v.Weight, Port: v.Port})
