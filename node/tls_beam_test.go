@@ -214,7 +214,7 @@ func TestTLSRefusals(t *testing.T) {
 		t.Run("plain TCP BEAM", func(t *testing.T) {
 			reset()
 			erl := beamtest.Start(t, rel, beamtest.Options{Name: uniq("erl") + "@127.0.0.1", Cookie: cookie})
-			refused(t, erl, true, "does not speak TLS")
+			refused(t, erl, true, "plain TCP distribution")
 		})
 		t.Run("TLS BEAM against plain gonode", func(t *testing.T) {
 			plainRec := &eventRecorder{}
