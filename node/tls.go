@@ -30,8 +30,10 @@ const (
 )
 
 // TLSConfig runs distribution over TLS, as OTP's -proto_dist inet_tls does.
-// TLS is on when CertFile is set; the zero value is plain TCP. Every peer of
-// a TLS node must run TLS distribution too.
+// TLS is on when any of CertFile, KeyFile and CAFile is set (then CertFile
+// and KeyFile are required); Verify and ServerName alone change nothing. The
+// zero value is plain TCP. Every peer of a TLS node must run TLS
+// distribution too.
 //
 // The files are read at New, which fails when one is missing or unreadable,
 // when the key does not match the certificate, when the certificate has
@@ -64,7 +66,7 @@ type TLSConfig struct {
 }
 
 // Enabled reports whether t turns TLS on.
-func (t TLSConfig) Enabled() bool { return t != TLSConfig{} }
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
 
 // validate reports t's problems without reading the files.
 func (t TLSConfig) validate() []string {

@@ -151,3 +151,19 @@ func TestCertSourceReload(t *testing.T) {
 		t.Fatal("a certificate of another CA was verified")
 	}
 }
+
+// Verify and ServerName alone leave TLS off: a deployment may set them for
+// every node, with or without certificates.
+func TestTLSEnabledByFilesOnly(t *testing.T) {
+	for _, c := range []TLSConfig{{}, {Verify: TLSVerifyPeer}, {ServerName: "x"}} {
+		if c.Enabled() {
+			t.Errorf("%+v turns TLS on", c)
+		}
+		if _, err := New(tlsNodeConfig(c)); err != nil {
+			t.Errorf("New with %+v: %v", c, err)
+		}
+	}
+	if !(TLSConfig{CAFile: "ca.pem"}).Enabled() {
+		t.Error("a CA file alone leaves TLS off (it must fail for the missing certificate instead)")
+	}
+}
