@@ -100,7 +100,7 @@ var (
 	directions = []string{string(node.Incoming), string(node.Outgoing)}
 	results    = []string{string(node.ConnectOK), string(node.ConnectBadCookie), string(node.ConnectMissingFlags),
 		string(node.ConnectTimeout), string(node.ConnectRefused), string(node.ConnectUnreachable), string(node.ConnectError),
-		string(node.ConnectThrottled), string(node.ConnectOverloaded)}
+		string(node.ConnectThrottled), string(node.ConnectOverloaded), string(node.ConnectTLS)}
 	reasons = []string{string(node.DisconnectPeerClosed), string(node.DisconnectTickTimeout), string(node.DisconnectLocal),
 		string(node.DisconnectShutdown), string(node.DisconnectError)}
 )

@@ -94,6 +94,9 @@ type Config struct {
 	// absorbs bursts of that size per process while bounding memory. Zero means
 	// the default.
 	MailboxSize int
+	// TLS runs distribution over TLS (see TLSConfig). The zero value, the
+	// default, is plain TCP.
+	TLS TLSConfig
 }
 
 // Defaults, each with its reason.
@@ -177,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.MailboxSize < 0 || c.MailboxSize > 65535 {
 		bad("mailbox size %d is out of range 0-65535", c.MailboxSize)
+	}
+	for _, p := range c.TLS.validate() {
+		bad("%s", p)
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,8 @@ type Node struct {
 	epmdObs epmd.Observer
 	// ergoLogs: Start routes ergo's process-wide logging (WithErgoLogs).
 	ergoLogs bool
+	// tls is the TLS material (Config.TLS), nil for plain TCP.
+	tls *certSource
 
 	mu       sync.Mutex
 	ergo     ergonode.Node
@@ -93,7 +96,9 @@ func WithEPMDObserver(o epmd.Observer) Option { return func(n *Node) { n.epmdObs
 // distribution layer delivers itself.
 func WithErgoLogs() Option { return func(n *Node) { n.ergoLogs = true } }
 
-// New validates cfg and returns an unstarted Node. cfg is copied, never modified.
+// New validates cfg and returns an unstarted Node. cfg is copied, never
+// modified. With TLS on it reads the TLS files, and fails when they cannot
+// be used (see TLSConfig).
 func New(cfg Config, opts ...Option) (*Node, error) {
 	if cfg.MailboxSize == 0 {
 		cfg.MailboxSize = DefaultMailboxSize
@@ -106,6 +111,13 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 		o(n)
 	}
 	n.baseLog = n.log
+	if cfg.TLS.Enabled() {
+		src, err := newCertSource(cfg.TLS, n.baseLog)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		n.tls = src
+	}
 	n.log = n.log.With("component", "node")
 	n.events = newEventHub(n.log)
 	return n, nil
@@ -132,7 +144,7 @@ func (n *Node) Start(ctx context.Context) error {
 		routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
 	}
 
-	w, err := newWire(n.cfg, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n})
+	w, err := newWire(n.cfg, n.tls, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n})
 	if err != nil {
 		return err
 	}
@@ -142,8 +154,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	// ergo's own listener only takes the connections whose handshake our
 	// listener completed (wire.listen): it is bound to the loopback
-	// interface, on the first free port of ergo's default range.
-	listener := ergonode.Listener{Hostname: "127.0.0.1"}
+	// interface, on the first free port of ergo's default range. It never
+	// runs TLS, which our listener and handshake do: ergo turns TLS on for a
+	// listener whose configuration (or else Options.TLS, which stays nil)
+	// has certificates, and this one is empty.
+	listener := ergonode.Listener{Hostname: "127.0.0.1", TLS: &tls.Config{}}
 	opts := ergonode.Options{
 		Listeners: []ergonode.Listener{listener},
 		Flags:     ergonode.DefaultFlags(),

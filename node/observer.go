@@ -35,6 +35,9 @@ const (
 	// ConnectOverloaded: an incoming connection closed unheard, too many
 	// handshakes being under way (in all or from its address).
 	ConnectOverloaded = dist.ResultOverloaded
+	// ConnectTLS: the TLS handshake failed: the peer's certificate is not
+	// trusted, expired or missing, or one side runs plain TCP distribution.
+	ConnectTLS = dist.ResultTLS
 )
 
 // DisconnectReason says why a connection ended.

@@ -118,11 +118,11 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 	return nil
 }
 
-// newWire builds the wire layer. obs receives the node's events; the
+// newWire builds the wire layer, over TLS when tls is set. obs receives the node's events; the
 // handshake asks peers about established connections; events is told when a
 // connection comes up and goes down; spawner takes the peers' spawn requests
 // (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router).
-func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
+func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
 	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
@@ -131,6 +131,9 @@ func newWire(cfg Config, log *slog.Logger, obs Observer, epmdObs epmd.Observer, 
 	hcfg.Connections = handshakeConns{peers}
 	hcfg.Logger = log
 	hcfg.Observer = stats
+	if tls != nil {
+		hcfg.TLS = tls.configs()
+	}
 	hs, err := dist.NewHandshake(hcfg)
 	if err != nil {
 		return nil, err

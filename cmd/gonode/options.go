@@ -105,10 +105,11 @@ const (
 	groupNode      = "Node"
 	groupDiscovery = "Discovery"
 	groupMetrics   = "Metrics"
+	groupTLS       = "TLS"
 	groupLogs      = "Logs"
 )
 
-var groups = []string{groupNode, groupDiscovery, groupMetrics, groupLogs}
+var groups = []string{groupNode, groupTLS, groupDiscovery, groupMetrics, groupLogs}
 
 // option is one row of the table that maps a flag to its environment
 // variable and config field. --help, the docs and the parser all read it.
@@ -176,6 +177,23 @@ func options() []option {
 			usage: "host:port of the EPMD to register with (external mode)",
 			set:   func(c *config, v string) error { c.Node.EPMDAddr, c.EPMDAddrSet = v, true; return nil }},
 	}
+	opts = append(opts,
+		option{group: groupTLS, name: "tls-cert", env: "GONODE_TLS_CERT", def: "", kind: kindString,
+			usage: "PEM certificate (and chain) of this node, as server and client; setting it runs distribution over TLS (peers need -proto_dist inet_tls)",
+			set:   func(c *config, v string) error { c.Node.TLS.CertFile = v; return nil }},
+		option{group: groupTLS, name: "tls-key", env: "GONODE_TLS_KEY", def: "", kind: kindString,
+			usage: "PEM private key of --tls-cert",
+			set:   func(c *config, v string) error { c.Node.TLS.KeyFile = v; return nil }},
+		option{group: groupTLS, name: "tls-ca", env: "GONODE_TLS_CA", def: "", kind: kindString,
+			usage: "PEM bundle of the CAs peers' certificates must chain to (required with --tls-verify peer)",
+			set:   func(c *config, v string) error { c.Node.TLS.CAFile = v; return nil }},
+		option{group: groupTLS, name: "tls-verify", env: "GONODE_TLS_VERIFY", def: string(node.TLSVerifyPeer), kind: kindEnum,
+			usage: "peer: verify every peer's certificate and require one (verify_peer, fail_if_no_peer_cert); none: encrypt only",
+			set:   func(c *config, v string) error { c.Node.TLS.Verify = node.TLSVerify(v); return nil }},
+		option{group: groupTLS, name: "tls-server-name", env: "GONODE_TLS_SERVER_NAME", def: "", kind: kindString,
+			usage: "name every peer's certificate must be valid for; empty: any name, the CA decides",
+			set:   func(c *config, v string) error { c.Node.TLS.ServerName = v; return nil }},
+	)
 	for _, f := range discovery.Flags() {
 		if f.Field == "ApplicationName" {
 			continue // --application-name above sets it, with the node's basename

@@ -77,6 +77,8 @@ func TestRequiredFlags(t *testing.T) {
 		"connect-timeout": "GONODE_CONNECT_TIMEOUT", "max-peers": "GONODE_MAX_PEERS",
 		"metrics-addr": "GONODE_METRICS_ADDR", "min-peers": "GONODE_MIN_PEERS",
 		"log-format": "GONODE_LOG_FORMAT", "log-level": "GONODE_LOG_LEVEL",
+		"tls-cert": "GONODE_TLS_CERT", "tls-key": "GONODE_TLS_KEY", "tls-ca": "GONODE_TLS_CA",
+		"tls-verify": "GONODE_TLS_VERIFY", "tls-server-name": "GONODE_TLS_SERVER_NAME",
 	}
 	have := map[string]string{}
 	for _, o := range options() {
@@ -187,6 +189,16 @@ func TestPrecedence(t *testing.T) {
 			func(c config) any { return c.Discovery.PollingInterval }, 5 * time.Second, 2500 * time.Millisecond, time.Second},
 		{"list", "hosts", "GONODE_HOSTS", "a@h1, b@h2", "c@h3",
 			func(c config) any { return c.Discovery.Hosts }, []string(nil), []string{"a@h1", "b@h2"}, []string{"c@h3"}},
+		{"tls-cert", "tls-cert", "GONODE_TLS_CERT", "/env/tls.crt", "/flag/tls.crt",
+			func(c config) any { return c.Node.TLS.CertFile }, "", "/env/tls.crt", "/flag/tls.crt"},
+		{"tls-key", "tls-key", "GONODE_TLS_KEY", "/env/tls.key", "/flag/tls.key",
+			func(c config) any { return c.Node.TLS.KeyFile }, "", "/env/tls.key", "/flag/tls.key"},
+		{"tls-ca", "tls-ca", "GONODE_TLS_CA", "/env/ca.crt", "/flag/ca.crt",
+			func(c config) any { return c.Node.TLS.CAFile }, "", "/env/ca.crt", "/flag/ca.crt"},
+		{"tls-verify", "tls-verify", "GONODE_TLS_VERIFY", "none", "peer",
+			func(c config) any { return c.Node.TLS.Verify }, node.TLSVerify(""), node.TLSVerifyNone, node.TLSVerifyPeer},
+		{"tls-server-name", "tls-server-name", "GONODE_TLS_SERVER_NAME", "dist.example", "other.example",
+			func(c config) any { return c.Node.TLS.ServerName }, "", "dist.example", "other.example"},
 		{"metrics-addr empty disables", "metrics-addr", "GONODE_METRICS_ADDR", "", "127.0.0.1:0",
 			func(c config) any { return c.MetricsAddr }, ":9568", "", "127.0.0.1:0"},
 	}

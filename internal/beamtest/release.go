@@ -3,6 +3,7 @@ package beamtest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -66,4 +67,22 @@ func (r Release) command(prog string, args ...string) []string {
 		return append([]string{prog}, args...)
 	}
 	return append([]string{"chroot", r.Root, prog}, args...)
+}
+
+// TempDir makes a directory that both the test and a node of the release
+// can read: t.TempDir() for the host, a directory under the chroot's /tmp
+// otherwise (removed in t.Cleanup). host is its path for the test, beam its
+// path for the node.
+func (r Release) TempDir(t testing.TB) (host, beam string) {
+	t.Helper()
+	if r.Root == "" || r.Root == "/" {
+		d := t.TempDir()
+		return d, d
+	}
+	d, err := os.MkdirTemp(filepath.Join(r.Root, "tmp"), "beamtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d, "/" + strings.TrimPrefix(strings.TrimPrefix(d, r.Root), "/")
 }

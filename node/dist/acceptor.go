@@ -64,8 +64,10 @@ const handoffWait = time.Second
 // completed handshake (someone else connected to it).
 var errNotHandedOff = errors.New("dist: connection to the internal listener carries no completed handshake")
 
-// accepted is what Accept gives the Proto for a connection Serve handed
-// off: the peer and its real connection.
+// accepted is what a handshake gives the Proto when the connection to
+// serve is not the one ergo holds: the peer and its real connection. Serve
+// hands off every connection this way (ergo holds the loopback one), and a
+// handshake over TLS gives the TLS connection layered on ergo's.
 type accepted struct {
 	Peer
 	conn net.Conn
@@ -319,8 +321,13 @@ func (h *Handshake) serveOne(c net.Conn, addr netip.Addr, cookie, forward string
 // for Accept. The loopback connection then stands for the peer's: a
 // goroutine closes c when ergo closes its end.
 func (h *Handshake) handOff(c net.Conn, peer string, details node.HandshakeDetails, forward string) error {
-	p, _ := details.Custom.(Peer)
-	details.Custom = accepted{Peer: p, conn: c}
+	switch p := details.Custom.(type) {
+	case Peer:
+		details.Custom = accepted{Peer: p, conn: c}
+	case accepted:
+		// Over TLS: the proto serves the TLS connection on c; closing c
+		// (below) ends it.
+	}
 	d := net.Dialer{Timeout: handoffWait}
 	lc, err := d.Dial("tcp", forward)
 	if err != nil {

@@ -20,6 +20,19 @@
 // in its place (acceptor.go). Outgoing handshakes run in the goroutine of
 // each connect and were never serialised.
 //
+// # TLS
+//
+// With HandshakeConfig.TLS, every connection runs over TLS as with OTP's
+// inet_tls_dist (tls.go): the handshake starts with a TLS handshake, as
+// server in Serve (or Accept) and as client in Start, within the same
+// bounds as the distribution handshake, which then runs inside it with
+// 4-byte message lengths (inet_tls_dist's socket uses {packet, 4}, plain
+// TCP {packet, 2}). The details carry the TLS connection, which Proto.Init
+// serves instead of the one ergo holds: ergo dials and accepts plain TCP
+// only (its own TLS stays off) and closing its connection ends the TLS one.
+// A failed TLS handshake, or a plain handshake that meets a TLS peer, is
+// ErrTLS and ResultTLS.
+//
 // # Connection protocol
 //
 // Proto implements ergo's node.ProtoInterface. Init reads the Peer the

@@ -43,6 +43,9 @@ const (
 	// ResultOverloaded: an incoming connection closed unheard because too
 	// many handshakes were under way.
 	ResultOverloaded ConnectResult = "overloaded"
+	// ResultTLS: the TLS handshake failed (certificate not trusted, expired
+	// or missing, a plain-TCP peer against TLS or the reverse).
+	ResultTLS ConnectResult = "tls"
 )
 
 // DisconnectReason says why an established connection ended.

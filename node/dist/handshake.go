@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,6 +63,10 @@ var (
 	// handshake because too many handshakes were under way, in all or from
 	// its address (HandshakeConfig.MaxPending, MaxPendingPerAddr).
 	ErrOverloaded = errors.New("dist: too many handshakes under way")
+	// ErrTLS: the TLS handshake under a distribution handshake failed (an
+	// unknown CA, an expired or missing certificate, a peer that speaks
+	// plain TCP), or a plain handshake met a peer that speaks TLS.
+	ErrTLS = errors.New("dist: TLS")
 )
 
 // Connections is the handshake's view of the node's established
@@ -129,6 +134,12 @@ type HandshakeConfig struct {
 	// once, only for the connections Serve hands off, and refuses any other.
 	// Default false: Accept runs each handshake itself. Serve requires it.
 	Fronted bool
+	// TLS, when set, runs every distribution connection over TLS, as OTP's
+	// inet_tls_dist does: the TLS handshake comes first, within the
+	// handshake's bounds (StepTimeout for an incoming one, and
+	// HandshakeTimeout for both), and the distribution handshake and
+	// protocol then run inside it. Nil (the default) means plain TCP.
+	TLS *TLSConfig
 	// Connections tells whether a connection to a node is already
 	// established and closes it when the peer proves it has restarted. Nil
 	// means no established connection is known, so "alive" is never asked.
@@ -138,6 +149,17 @@ type HandshakeConfig struct {
 	Logger *slog.Logger
 	// Observer is told the result of every handshake. Nil means none.
 	Observer HandshakeObserver
+}
+
+// TLSConfig is the TLS side of a HandshakeConfig. The configurations are
+// used as they are, for every connection; to change certificates without a
+// restart, give them callbacks (GetConfigForClient, GetClientCertificate,
+// VerifyConnection) that read the current ones.
+type TLSConfig struct {
+	// Server serves incoming connections (tls.Server). Required.
+	Server *tls.Config
+	// Client dials outgoing connections (tls.Client). Required.
+	Client *tls.Config
 }
 
 // DefaultHandshakeConfig returns the default configuration.
@@ -178,6 +200,9 @@ func (c HandshakeConfig) Validate() error {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %d", f.name, f.v))
 		}
+	}
+	if c.TLS != nil && (c.TLS.Server == nil || c.TLS.Client == nil) {
+		errs = append(errs, errors.New("TLS needs both a Server and a Client configuration"))
 	}
 	if !c.Flags.Has(FlagHandshake23) {
 		errs = append(errs, errors.New("Flags must include HANDSHAKE_23: only handshake version 6 is spoken"))
@@ -412,10 +437,13 @@ func (h *Handshake) start(rw lib.NetReadWriter, cookie string) (peer string, _ n
 		return "", node.HandshakeDetails{}, err
 	}
 	defer r.c.clearDeadlines()
+	if err := r.secure(false); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
 	if err := r.initiate(); err != nil {
 		return r.peer, node.HandshakeDetails{}, err
 	}
-	return r.peer, h.details(r.peer, r.theirs, r.peerCreation, true), nil
+	return r.peer, r.details(true), nil
 }
 
 // accept runs the acceptor's side (hsRun.acceptSteps), as start does.
@@ -425,10 +453,24 @@ func (h *Handshake) accept(rw lib.NetReadWriter, cookie string) (peer string, _ 
 		return "", node.HandshakeDetails{}, err
 	}
 	defer r.c.clearDeadlines()
+	r.c.step = h.cfg.StepTimeout
+	if err := r.secure(true); err != nil {
+		return "", node.HandshakeDetails{}, err
+	}
 	if err := r.acceptSteps(); err != nil {
 		return r.peer, node.HandshakeDetails{}, err
 	}
-	return r.peer, h.details(r.peer, r.theirs, r.peerCreation, false), nil
+	return r.peer, r.details(false), nil
+}
+
+// details builds the details of r's completed handshake; over TLS they
+// carry the TLS connection, which the proto serves instead of ergo's.
+func (r *hsRun) details(initiator bool) node.HandshakeDetails {
+	d := r.h.details(r.peer, r.theirs, r.peerCreation, initiator)
+	if r.tls != nil {
+		d.Custom = accepted{Peer: d.Custom.(Peer), conn: r.tls}
+	}
+	return d
 }
 
 // details builds what ergo needs from a completed handshake.
@@ -474,6 +516,8 @@ func hsClassify(err error) ConnectResult {
 		return ResultOK
 	case errors.Is(err, ErrWrongCookie):
 		return ResultBadCookie
+	case errors.Is(err, ErrTLS):
+		return ResultTLS
 	case errors.Is(err, ErrMissingFlags):
 		return ResultMissingFlags
 	case errors.Is(err, ErrHandshakeTimeout):
@@ -527,6 +571,8 @@ func (h *Handshake) finish(dir Direction, remote net.Addr, peer string, begin ti
 		h.lim.Info(key, "distribution handshake refused", attrs...)
 	case ResultThrottled, ResultOverloaded:
 		h.lim.Warn(key, "incoming connection closed unheard", attrs...)
+	case ResultTLS:
+		h.lim.Warn(key, "distribution handshake failed: TLS", attrs...)
 	default:
 		h.lim.Warn(key, "distribution handshake failed", attrs...)
 	}
@@ -548,10 +594,16 @@ type hsConn struct {
 	// step, when set, bounds each read too: a message must arrive within
 	// step of the read's start (and before deadline).
 	step time.Duration
+	// first: no message has been read yet over plain TCP.
+	first bool
+	// tls: the handshake runs over TLS, where OTP's inet_tls_dist frames
+	// its messages with a 4-byte length (the socket's {packet, 4}) instead
+	// of plain TCP's 2 bytes.
+	tls bool
 }
 
 func newHSConn(rw lib.NetReadWriter, timeout time.Duration) *hsConn {
-	c := &hsConn{rw: rw, deadline: time.Now().Add(timeout)}
+	c := &hsConn{rw: rw, deadline: time.Now().Add(timeout), first: true}
 	_ = rw.SetReadDeadline(c.deadline)
 	_ = rw.SetWriteDeadline(c.deadline)
 	return c
@@ -572,13 +624,26 @@ func (c *hsConn) read(step string) ([]byte, error) {
 		_ = c.rw.SetReadDeadline(d)
 	}
 	var hdr [2]byte
-	if _, err := io.ReadFull(c.rw, hdr[:]); err != nil {
-		return nil, hsIOError("waiting for the "+step, err)
+	var n int
+	if c.tls {
+		var hdr4 [4]byte
+		if _, err := io.ReadFull(c.rw, hdr4[:]); err != nil {
+			return nil, hsIOError("waiting for the "+step, err)
+		}
+		n = int(min(binary.BigEndian.Uint32(hdr4[:]), hsMaxMessage+1))
+	} else {
+		if _, err := io.ReadFull(c.rw, hdr[:]); err != nil {
+			return nil, hsIOError("waiting for the "+step, err)
+		}
+		n = int(binary.BigEndian.Uint16(hdr[:]))
 	}
-	n := int(binary.BigEndian.Uint16(hdr[:]))
 	if n == 0 {
 		return nil, hsMalformed("empty %s message", step)
 	}
+	if n > hsMaxMessage && c.first && looksLikeTLS(hdr) {
+		return nil, fmt.Errorf("%w: the peer speaks TLS (it runs TLS distribution, -proto_dist inet_tls) and this node plain TCP", ErrTLS)
+	}
+	c.first = false
 	if n > hsMaxMessage {
 		return nil, hsMalformed("%s message of %d bytes exceeds the %d-byte limit", step, n, hsMaxMessage)
 	}
@@ -589,7 +654,13 @@ func (c *hsConn) read(step string) ([]byte, error) {
 	return b, nil
 }
 
+// write sends one message, b being its body after a 2-byte length (as the
+// hsAppend functions make it).
 func (c *hsConn) write(step string, b []byte) error {
+	if c.tls {
+		framed := binary.BigEndian.AppendUint32(make([]byte, 0, len(b)+2), uint32(len(b)-2))
+		b = append(framed, b[2:]...)
+	}
 	if _, err := c.rw.Write(b); err != nil {
 		return hsIOError("sending the "+step, err)
 	}

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -22,7 +23,8 @@ type hsRun struct {
 	peer         string // once the peer has named itself
 	theirs       Flags  // the peer's flags, HANDSHAKE_23's mandatory ones expanded
 	peerCreation uint32
-	ours         uint32 // the challenge we sent
+	ours         uint32    // the challenge we sent
+	tls          *tls.Conn // over TLS (secure), the connection the handshake runs on
 }
 
 // newRun starts a handshake on rw, bounded by HandshakeTimeout as a whole.

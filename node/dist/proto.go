@@ -178,8 +178,9 @@ func (p *Proto) Init(ctx context.Context, nc lib.NetReadWriter, nodename string,
 	var peer Peer
 	switch v := details.Custom.(type) {
 	case accepted:
-		// Handed off by Serve: nc is ergo's loopback connection standing
-		// for v.conn, the peer's (see acceptor.go).
+		// Handed off by Serve, nc being ergo's loopback connection standing
+		// for v.conn, the peer's (see acceptor.go), or over TLS, v.conn
+		// being the TLS connection on nc.
 		peer, nc = v.Peer, v.conn
 	case Peer:
 		peer = v

@@ -1,0 +1,148 @@
+// Package tlstest makes certificate authorities and certificates for tests
+// of TLS distribution, and writes them as PEM files. It is for tests only.
+package tlstest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// CA is a certificate authority.
+type CA struct {
+	Cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// Cert is a leaf certificate with its key.
+type Cert struct {
+	Cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+var serial atomic.Int64
+
+func nextSerial() *big.Int {
+	return big.NewInt(time.Now().UnixNano()/1000*100 + serial.Add(1)%100)
+}
+
+// NewCA makes a self-signed CA named name.
+func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          nextSerial(),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{Cert: c, key: key}
+}
+
+// Issue makes a certificate for name, valid from notBefore to notAfter, for
+// both server and client authentication, for localhost and 127.0.0.1: as
+// an IP address and as a DNS name too, since OTP's TLS distribution checks
+// the host part of a node's name (here 127.0.0.1) against the DNS names.
+func (ca *CA) Issue(t testing.TB, name string, notBefore, notAfter time.Time) *Cert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: nextSerial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:     []string{"localhost", "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Cert{Cert: c, key: key}
+}
+
+// Valid issues a certificate valid from an hour ago for a day.
+func (ca *CA) Valid(t testing.TB, name string) *Cert {
+	return ca.Issue(t, name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// Expired issues a certificate that expired an hour ago.
+func (ca *CA) Expired(t testing.TB, name string) *Cert {
+	return ca.Issue(t, name, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+}
+
+// WriteCA writes the CA certificates, concatenated, to path.
+func WriteCA(t testing.TB, path string, cas ...*CA) {
+	t.Helper()
+	var b []byte
+	for _, ca := range cas {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})...)
+	}
+	write(t, path, b)
+}
+
+// Write writes the certificate to dir/name.pem and its key to
+// dir/name.key, and returns their paths.
+func (c *Cert) Write(t testing.TB, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	c.WriteTo(t, certFile, keyFile)
+	return certFile, keyFile
+}
+
+// WriteTo writes the certificate and its key to the given paths.
+func (c *Cert) WriteTo(t testing.TB, certFile, keyFile string) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}))
+	write(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// write replaces path's content through a rename, as a Secret update
+// replaces a file rather than rewriting it.
+func write(t testing.TB, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
