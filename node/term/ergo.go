@@ -4,7 +4,8 @@ import "github.com/ergo-services/ergo/etf"
 
 // AdaptGenCall rewrites the one message shape that ergo's gen.Server cannot
 // recognise in its faithful decoded form, and returns every other message
-// unchanged.
+// unchanged. It rewrites msg in place (the reply tag inside it), so msg must
+// be the caller's own, as a message just decoded is.
 //
 // Since OTP 24, gen_server:call sends {'$gen_call', {Pid, [alias | Ref]},
 // Request}: the reply tag is the improper list [alias | Ref], which Decode
@@ -33,5 +34,8 @@ func AdaptGenCall(msg etf.Term) etf.Term {
 	if a, ok := l[0].(etf.Atom); !ok || a != "alias" {
 		return msg
 	}
-	return etf.Tuple{t[0], etf.Tuple{from[0], etf.List{l[0], l[1]}}, t[2]}
+	// In place, as the hot path of every call a BEAM makes to a Go server
+	// wants: the message was just decoded and belongs to the caller.
+	from[1] = etf.List(l)
+	return msg
 }
