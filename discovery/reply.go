@@ -89,8 +89,10 @@ func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, err
 				d.addrs = append(d.addrs, netip.AddrFrom16([16]byte(v.AAAA)))
 			}
 		case *dns.SRV:
-			if h.Rdlength == 0 { // Unpack leaves the fields zero
-				return decoded{}, fmt.Errorf("%w: SRV record without rdata", ErrMalformed)
+			// Unpack leaves the fields it found no bytes for zero: no
+			// rdata at all, or rdata cut before the target.
+			if h.Rdlength == 0 || v.Target == "" {
+				return decoded{}, fmt.Errorf("%w: SRV record without a target", ErrMalformed)
 			}
 			if v.Target != "." { // "." means no service
 				d.srv = append(d.srv, SRV{Target: strings.ToLower(strings.TrimSuffix(v.Target, ".")),
