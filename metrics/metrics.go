@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -56,6 +57,14 @@ type TrafficSourceFunc func() node.Traffic
 // Traffic implements TrafficSource.
 func (f TrafficSourceFunc) Traffic() node.Traffic { return f() }
 
+// TLSSource reports when the certificate the node presents to peers
+// expires, and false when the node runs without TLS; it is read at every
+// scrape, so a rotated certificate shows at the next one. *node.Node
+// satisfies it. It must be safe for concurrent use and return quickly.
+type TLSSource interface {
+	TLSCertificateExpiry() (time.Time, bool)
+}
+
 // Metrics holds gonode's metrics, registered on one Registerer. Its observer
 // adapters and sources may be used from many goroutines at once.
 type Metrics struct {
@@ -72,7 +81,9 @@ type Metrics struct {
 	epmdRequests     *prometheus.CounterVec
 	peerSource       atomic.Pointer[PeerSource]
 	trafficSource    atomic.Pointer[TrafficSource]
+	tlsSource        atomic.Pointer[TLSSource]
 	peersDesc        *prometheus.Desc
+	tlsExpiryDesc    *prometheus.Desc
 	messagesDesc     *prometheus.Desc
 	bytesDesc        *prometheus.Desc
 }
@@ -177,6 +188,8 @@ func New(reg prometheus.Registerer, info BuildInfo, opts ...Option) (*Metrics, e
 			"Distribution messages by direction (in, out), in messages.", []string{"direction"}, nil),
 		bytesDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "dist", "bytes_total"),
 			"Distribution bytes by direction (in, out), framing included, in bytes.", []string{"direction"}, nil),
+		tlsExpiryDesc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "tls", "certificate_expiry_timestamp_seconds"),
+			"When the TLS certificate presented to peers expires, as a Unix time in seconds (absent without TLS).", nil, nil),
 	}
 	m.preinit()
 
@@ -257,6 +270,17 @@ func (m *Metrics) SetTrafficSource(src TrafficSource) {
 	m.trafficSource.Store(&src)
 }
 
+// SetTLSSource makes gonode_tls_certificate_expiry_timestamp_seconds read
+// src at every scrape. Until it is called, after it is called with nil, or
+// while src reports no TLS, the gauge is absent.
+func (m *Metrics) SetTLSSource(src TLSSource) {
+	if src == nil {
+		m.tlsSource.Store(nil)
+		return
+	}
+	m.tlsSource.Store(&src)
+}
+
 // sourceCollector reads the scrape-time sources: the state lives in the node,
 // not here.
 type sourceCollector Metrics
@@ -266,6 +290,7 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peersDesc
 	ch <- c.messagesDesc
 	ch <- c.bytesDesc
+	ch <- c.tlsExpiryDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -283,6 +308,11 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.messagesDesc, prometheus.CounterValue, float64(t.MessagesOut), string(node.Outgoing))
 	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(t.BytesIn), string(node.Incoming))
 	ch <- prometheus.MustNewConstMetric(c.bytesDesc, prometheus.CounterValue, float64(t.BytesOut), string(node.Outgoing))
+	if src := c.tlsSource.Load(); src != nil {
+		if notAfter, ok := (*src).TLSCertificateExpiry(); ok {
+			ch <- prometheus.MustNewConstMetric(c.tlsExpiryDesc, prometheus.GaugeValue, float64(notAfter.Unix()))
+		}
+	}
 }
 
 // oneOf returns v when it is in set, else fallback: label values stay in a

@@ -271,6 +271,43 @@ gonode_node_peers %d
 	scrape(expect(0, 0, 0))
 }
 
+// tlsSource is a TLSSource whose answer the test sets.
+type tlsSource struct {
+	notAfter time.Time
+	on       bool
+}
+
+func (s tlsSource) TLSCertificateExpiry() (time.Time, bool) { return s.notAfter, s.on }
+
+// TestTLSExpiryReadAtScrape checks the certificate expiry gauge: absent
+// without TLS, the source's time (a rotated certificate's at the next
+// scrape) with it.
+func TestTLSExpiryReadAtScrape(t *testing.T) {
+	reg, m := newMetrics(t)
+	const name = "gonode_tls_certificate_expiry_timestamp_seconds"
+	scrape := func(want string) {
+		t.Helper()
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gauge := func(unix int64) string {
+		return fmt.Sprintf(`# HELP %[1]s When the TLS certificate presented to peers expires, as a Unix time in seconds (absent without TLS).
+# TYPE %[1]s gauge
+%[1]s %[2]d
+`, name, unix)
+	}
+	scrape("")
+	m.SetTLSSource(tlsSource{})
+	scrape("")
+	m.SetTLSSource(tlsSource{notAfter: time.Unix(1_900_000_000, 0), on: true})
+	scrape(gauge(1_900_000_000))
+	m.SetTLSSource(tlsSource{notAfter: time.Unix(1_950_000_000, 0), on: true})
+	scrape(gauge(1_950_000_000))
+	m.SetTLSSource(nil)
+	scrape("")
+}
+
 // TestLint lints every metric the registry serves, gonode's and the runtime
 // collectors', after events have created every series.
 func TestLint(t *testing.T) {
@@ -281,6 +318,7 @@ func TestLint(t *testing.T) {
 	m.EPMDObserver().ObserveRequest(epmd.RequestNames, epmd.ResultOK)
 	m.SetPeerSource(&peers{})
 	m.SetTrafficSource(traffic{})
+	m.SetTLSSource(tlsSource{notAfter: time.Unix(1_900_000_000, 0), on: true})
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)

@@ -321,3 +321,14 @@ func (s *certSource) verify(usage x509.ExtKeyUsage) func(tls.ConnectionState) er
 		return nil
 	}
 }
+
+// TLSCertificateExpiry returns when the certificate this node presents to
+// peers expires (after a rotation, the new one's: the files are looked at
+// as for a new connection, at most once a second), and false when the node
+// runs without TLS.
+func (n *Node) TLSCertificateExpiry() (time.Time, bool) {
+	if n.tls == nil { // set by New, never changed
+		return time.Time{}, false
+	}
+	return n.tls.current().cert.Leaf.NotAfter, true
+}

@@ -167,3 +167,30 @@ func TestTLSEnabledByFilesOnly(t *testing.T) {
 		t.Error("a CA file alone leaves TLS off (it must fail for the missing certificate instead)")
 	}
 }
+
+// TLSCertificateExpiry reports the presented certificate's expiry, the
+// rotated one's after the files change, and nothing without TLS.
+func TestTLSCertificateExpiry(t *testing.T) {
+	cfg, ca := tlsSetup(t)
+	n, err := New(tlsNodeConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.tls.interval = 0
+	got, ok := n.TLSCertificateExpiry()
+	if !ok || !got.Equal(n.tls.current().cert.Leaf.NotAfter) {
+		t.Fatalf("expiry %v, %v", got, ok)
+	}
+	later := ca.Issue(t, "node", time.Now().Add(-time.Minute), time.Now().Add(90*24*time.Hour).Truncate(time.Second))
+	later.WriteTo(t, cfg.CertFile, cfg.KeyFile)
+	if got, ok := n.TLSCertificateExpiry(); !ok || !got.Equal(later.Cert.NotAfter) {
+		t.Fatalf("expiry after rotation %v, %v, want %v", got, ok, later.Cert.NotAfter)
+	}
+	plain, err := New(tlsNodeConfig(TLSConfig{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plain.TLSCertificateExpiry(); ok {
+		t.Fatal("a node without TLS reported a certificate expiry")
+	}
+}

@@ -127,6 +127,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	}
 	m.SetPeerSource(n)
 	m.SetTrafficSource(n)
+	m.SetTLSSource(n)
 	state := &nodeState{Node: n}
 	disc, err := discovery.New(cfg.Discovery, n.Name(), n,
 		discovery.WithLogger(log), discovery.WithObserver(m.DiscoveryObserver()))
