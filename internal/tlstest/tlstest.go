@@ -64,10 +64,19 @@ func NewCA(t testing.TB, name string) *CA {
 }
 
 // Issue makes a certificate for name, valid from notBefore to notAfter, for
-// both server and client authentication, for localhost and 127.0.0.1: as
-// an IP address and as a DNS name too, since OTP's TLS distribution checks
-// the host part of a node's name (here 127.0.0.1) against the DNS names.
+// both server and client authentication, for localhost and 127.0.0.1 (see
+// IssueFor).
 func (ca *CA) Issue(t testing.TB, name string, notBefore, notAfter time.Time) *Cert {
+	t.Helper()
+	return ca.IssueFor(t, name, []string{"localhost", "127.0.0.1"}, notBefore, notAfter)
+}
+
+// IssueFor makes a certificate for name, valid from notBefore to notAfter,
+// for both server and client authentication, for hosts: a host name as a DNS
+// name, an IP address both as an IP address and as a DNS name, since OTP's TLS
+// distribution checks the host part of a node's name (such as 127.0.0.1 in
+// go@127.0.0.1) against the DNS names.
+func (ca *CA) IssueFor(t testing.TB, name string, hosts []string, notBefore, notAfter time.Time) *Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,8 +89,12 @@ func (ca *CA) Issue(t testing.TB, name string, notBefore, notAfter time.Time) *C
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost", "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     hosts,
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -94,9 +107,17 @@ func (ca *CA) Issue(t testing.TB, name string, notBefore, notAfter time.Time) *C
 	return &Cert{Cert: c, key: key}
 }
 
-// Valid issues a certificate valid from an hour ago for a day.
+// Valid issues a certificate for localhost and 127.0.0.1 valid from an hour
+// ago for a day.
 func (ca *CA) Valid(t testing.TB, name string) *Cert {
 	return ca.Issue(t, name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// ValidFor issues a certificate for hosts (see IssueFor) valid from an hour
+// ago for a day.
+func (ca *CA) ValidFor(t testing.TB, name string, hosts ...string) *Cert {
+	t.Helper()
+	return ca.IssueFor(t, name, hosts, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
 // Expired issues a certificate that expired an hour ago.

@@ -159,8 +159,15 @@ func ptEventually(t *testing.T, what string, cond func() (bool, string)) {
 // whose config each of opts may change.
 func ptGoNode(t testing.TB, name, cookie string, tick time.Duration, opts ...func(*ProtoConfig)) node.Node {
 	t.Helper()
+	return ptGoNodeTLS(t, name, cookie, tick, nil, opts...)
+}
+
+// ptGoNodeTLS is ptGoNode with distribution over TLS when tlsCfg is set.
+func ptGoNodeTLS(t testing.TB, name, cookie string, tick time.Duration, tlsCfg *TLSConfig, opts ...func(*ProtoConfig)) node.Node {
+	t.Helper()
 	hcfg := DefaultHandshakeConfig()
 	hcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hcfg.TLS = tlsCfg
 	hs, err := NewHandshake(hcfg)
 	if err != nil {
 		t.Fatal(err)

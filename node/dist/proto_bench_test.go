@@ -224,41 +224,9 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 	counts := map[string]int{"small": 200000, "1KiB": 100000, "64KiB": 4000}
 	for _, rel := range beamtest.Releases(b) {
 		b.Run(rel.Name, func(b *testing.B) {
-			cookie := beamtest.RandomCookie()
-			a := beamtest.Start(b, rel, beamtest.Options{Name: "ba_" + rel.Name + "@127.0.0.1", Cookie: cookie})
-			c := beamtest.Start(b, rel, beamtest.Options{Name: "bc_" + rel.Name + "@127.0.0.1", Cookie: cookie})
-			c.Eval(b, ptBenchSetup)
-			cPid := ptOSPid(b, c)
-			aPid := ptOSPid(b, a)
-			goName := "bgo_" + rel.Name + "@127.0.0.1"
-			n := ptGoNode(b, goName, cookie, 60*time.Second)
-			ptSpawn(b, n, "net_kernel", newPTSrv())
-			sinkP, err := n.Spawn("pt_cnt", gen.ProcessOptions{MailboxSize: 4096}, &ptCountSink{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := &ptBenchEcho{infos: make(chan etf.Term, 64)}
-			goProc, err := n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 4096}, srv)
-			if err != nil {
-				b.Fatal(err)
-			}
-			a.Eval(b, fmt.Sprintf("pong = net_adm:ping('%s'), pong = net_adm:ping('%s'), ok.", c.Name, goName))
-			if err := n.Connect(c.Name); err != nil {
-				b.Fatal(err)
-			}
-			// Every Eval on a runs in the same process: learn its pid.
-			a.Eval(b, fmt.Sprintf("{pt_echo, '%s'} ! {pt_whoami, self()}, ok.", goName))
-			var evalPid etf.Pid
-			select {
-			case m := <-srv.infos:
-				t, ok := m.(etf.Tuple)
-				if !ok || len(t) != 2 {
-					b.Fatalf("whoami: %v", m)
-				}
-				evalPid = t[1].(etf.Pid)
-			case <-time.After(20 * time.Second):
-				b.Fatal("no whoami")
-			}
+			r := ptStartRig(b, rel, "b", nil)
+			a, c, goName := r.a, r.c, r.goName
+			sinkP, goProc, evalPid, cPid := r.sinkP, r.goProc, r.evalPid, r.cPid
 			toGo := fmt.Sprintf("{pt_cnt, '%s'}", goName)
 			toC := fmt.Sprintf("{pt_cnt, '%s'}", c.Name)
 			armC := fmt.Sprintf("{pt_cnt, '%s'} ! {pt_arm, %%d, self()}", c.Name)
@@ -286,37 +254,21 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 					b.ReportMetric(goCPU, "rx_cpu_us/msg_go")
 				})
 				b.Run("go_to_beam/"+kind, func(b *testing.B) {
-					var goRate, beamRate, beamCPU, goCPU, beamTx, goTx float64
+					var m ptSendRun
 					for i := 0; i < b.N; i++ {
-						cpu0, tx0 := ptCPU(b, cPid), ptCPU(b, aPid)
-						beamRate = ptBeamSendRate(b, a, toC, fmt.Sprintf(armC, cnt), cnt, kind)
-						cpu1, tx1 := ptCPU(b, cPid), ptCPU(b, aPid)
-						c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(goName, "pt_echo")))
-						msg := ptMsgGo(kind)
-						gtx0 := ptCPU(b, "self")
-						start := time.Now()
-						ptDirect(b, goProc, ptSendReq{to: gen.ProcessID{Name: "pt_cnt", Node: c.Name}, n: cnt, make: func(int) etf.Term { return msg }})
-						select {
-						case <-srv.infos:
-						case <-time.After(120 * time.Second):
-							b.Fatal("the BEAM counter did not report")
-						}
-						goRate = float64(cnt) / time.Since(start).Seconds()
-						cpu2, gtx1 := ptCPU(b, cPid), ptCPU(b, "self")
-						beamCPU, goCPU = (cpu1-cpu0)*1e3/float64(cnt), (cpu2-cpu1)*1e3/float64(cnt)
-						beamTx, goTx = (tx1-tx0)*1e3/float64(cnt), (gtx1-gtx0)*1e3/float64(cnt)
+						m = r.goToBeam(b, kind, cnt)
 					}
-					b.ReportMetric(goRate, "go_msg/s")
-					b.ReportMetric(beamRate, "beam_msg/s")
-					b.ReportMetric(goRate/beamRate, "x_beam")
+					b.ReportMetric(m.goRate, "go_msg/s")
+					b.ReportMetric(m.beamRate, "beam_msg/s")
+					b.ReportMetric(m.goRate/m.beamRate, "x_beam")
 					// CPU time (user and system) the receiving BEAM node
 					// spent per message, both runs timed the same way.
-					b.ReportMetric(beamCPU, "rx_cpu_us/msg_from_beam")
-					b.ReportMetric(goCPU, "rx_cpu_us/msg_from_go")
+					b.ReportMetric(m.beamRx, "rx_cpu_us/msg_from_beam")
+					b.ReportMetric(m.goRx, "rx_cpu_us/msg_from_go")
 					// CPU time the sender spent per message: the sending
 					// BEAM node's, or this whole Go process's.
-					b.ReportMetric(beamTx, "tx_cpu_us/msg_beam")
-					b.ReportMetric(goTx, "tx_cpu_us/msg_go")
+					b.ReportMetric(m.beamTx, "tx_cpu_us/msg_beam")
+					b.ReportMetric(m.goTx, "tx_cpu_us/msg_go")
 				})
 				// Calls are timed in rounds of ptCallRound, the Go and the
 				// BEAM->BEAM blocks alternating (and swapping order each
@@ -327,9 +279,7 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 				b.Run("call_beam_to_go/"+kind, func(b *testing.B) {
 					var goLat, beamLat []float64
 					for i := 0; i < b.N; i++ {
-						goLat, beamLat = ptCallRoundsOf(func() []float64 {
-							return ptBeamCallTimes(b, a, fmt.Sprintf("{pt_echo, '%s'}", goName), ptCallRound, kind)
-						}, func() []float64 { return beamCalls(b) })
+						goLat, beamLat = r.callBeamToGo(b, kind)
 					}
 					ptReportLatency(b, goLat, beamLat)
 				})
@@ -353,6 +303,111 @@ func BenchmarkDistVsBEAM(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ptRig is the setup of the Go-versus-BEAM benchmarks: BEAM node a sends
+// and calls; BEAM node c and the Go node receive, each with a counter
+// (pt_cnt) and an echo (pt_echo); all three are connected.
+type ptRig struct {
+	a, c       *beamtest.Node
+	aPid, cPid string // operating system process ids
+	goName     string
+	sinkP      gen.Process // the Go counter, pt_cnt
+	goProc     gen.Process // the Go echo, pt_echo
+	srv        *ptBenchEcho
+	evalPid    etf.Pid // the process that runs a's Evals
+}
+
+// ptStartRig starts a rig on rel, its node names starting with prefix, with
+// distribution over TLS everywhere when tlsFiles is set (ptWriteTLS), plain TCP
+// otherwise.
+func ptStartRig(b *testing.B, rel beamtest.Release, prefix string, tlsFiles *ptTLSFiles) *ptRig {
+	b.Helper()
+	cookie := beamtest.RandomCookie()
+	var erlArgs []string
+	var goTLS *TLSConfig
+	if tlsFiles != nil {
+		erlArgs, goTLS = tlsFiles.erlArgs, tlsFiles.goTLS
+	}
+	r := &ptRig{goName: prefix + "go_" + rel.Name + "@127.0.0.1"}
+	r.a = beamtest.Start(b, rel, beamtest.Options{Name: prefix + "a_" + rel.Name + "@127.0.0.1", Cookie: cookie, ErlArgs: erlArgs})
+	r.c = beamtest.Start(b, rel, beamtest.Options{Name: prefix + "c_" + rel.Name + "@127.0.0.1", Cookie: cookie, ErlArgs: erlArgs})
+	r.c.Eval(b, ptBenchSetup)
+	r.cPid, r.aPid = ptOSPid(b, r.c), ptOSPid(b, r.a)
+	n := ptGoNodeTLS(b, r.goName, cookie, 60*time.Second, goTLS)
+	ptSpawn(b, n, "net_kernel", newPTSrv())
+	var err error
+	if r.sinkP, err = n.Spawn("pt_cnt", gen.ProcessOptions{MailboxSize: 4096}, &ptCountSink{}); err != nil {
+		b.Fatal(err)
+	}
+	r.srv = &ptBenchEcho{infos: make(chan etf.Term, 64)}
+	if r.goProc, err = n.Spawn("pt_echo", gen.ProcessOptions{MailboxSize: 4096}, r.srv); err != nil {
+		b.Fatal(err)
+	}
+	r.a.Eval(b, fmt.Sprintf("pong = net_adm:ping('%s'), pong = net_adm:ping('%s'), ok.", r.c.Name, r.goName))
+	if err := n.Connect(r.c.Name); err != nil {
+		b.Fatal(err)
+	}
+	// Every Eval on a runs in the same process: learn its pid.
+	r.a.Eval(b, fmt.Sprintf("{pt_echo, '%s'} ! {pt_whoami, self()}, ok.", r.goName))
+	select {
+	case m := <-r.srv.infos:
+		t, ok := m.(etf.Tuple)
+		if !ok || len(t) != 2 {
+			b.Fatalf("whoami: %v", m)
+		}
+		r.evalPid = t[1].(etf.Pid)
+	case <-time.After(20 * time.Second):
+		b.Fatal("no whoami")
+	}
+	return r
+}
+
+// ptSendRun is one go_to_beam measurement: messages per second from the Go
+// node and from BEAM node a to c's counter, and CPU microseconds per message
+// of the receiver (c) and of the sender.
+type ptSendRun struct {
+	goRate, beamRate float64
+	goRx, beamRx     float64 // c's CPU per message, sent by Go or by a
+	goTx, beamTx     float64 // the sender's CPU per message
+}
+
+// goToBeam sends cnt messages of kind from a to c's counter, then as many
+// from the Go node's echo process to it.
+func (r *ptRig) goToBeam(b *testing.B, kind string, cnt int) ptSendRun {
+	b.Helper()
+	var m ptSendRun
+	armC := fmt.Sprintf("{pt_cnt, '%s'} ! {pt_arm, %d, self()}", r.c.Name, cnt)
+	cpu0, tx0 := ptCPU(b, r.cPid), ptCPU(b, r.aPid)
+	m.beamRate = ptBeamSendRate(b, r.a, fmt.Sprintf("{pt_cnt, '%s'}", r.c.Name), armC, cnt, kind)
+	cpu1, tx1 := ptCPU(b, r.cPid), ptCPU(b, r.aPid)
+	r.c.Eval(b, fmt.Sprintf("pt_cnt ! {pt_arm, %d, %s}, ok.", cnt, ptGoPidOnBeamFrom(r.goName, "pt_echo")))
+	msg := ptMsgGo(kind)
+	gtx0 := ptCPU(b, "self")
+	start := time.Now()
+	ptDirect(b, r.goProc, ptSendReq{to: gen.ProcessID{Name: "pt_cnt", Node: r.c.Name}, n: cnt, make: func(int) etf.Term { return msg }})
+	select {
+	case <-r.srv.infos:
+	case <-time.After(120 * time.Second):
+		b.Fatal("the BEAM counter did not report")
+	}
+	m.goRate = float64(cnt) / time.Since(start).Seconds()
+	cpu2, gtx1 := ptCPU(b, r.cPid), ptCPU(b, "self")
+	m.beamRx, m.goRx = (cpu1-cpu0)*1e3/float64(cnt), (cpu2-cpu1)*1e3/float64(cnt)
+	m.beamTx, m.goTx = (tx1-tx0)*1e3/float64(cnt), (gtx1-gtx0)*1e3/float64(cnt)
+	return m
+}
+
+// callBeamToGo times a's calls of kind to the Go echo and to c's echo, in
+// alternating rounds (ptCallRoundsOf), and returns the round trips in
+// microseconds.
+func (r *ptRig) callBeamToGo(b *testing.B, kind string) (goLat, beamLat []float64) {
+	b.Helper()
+	return ptCallRoundsOf(func() []float64 {
+		return ptBeamCallTimes(b, r.a, fmt.Sprintf("{pt_echo, '%s'}", r.goName), ptCallRound, kind)
+	}, func() []float64 {
+		return ptBeamCallTimes(b, r.a, fmt.Sprintf("{pt_echo, '%s'}", r.c.Name), ptCallRound, kind)
+	})
 }
 
 // ptOSPid returns the operating system's process id of a BEAM node.

@@ -35,6 +35,12 @@
 // gonode pods run the built binary (BuildGonode) configured only through its
 // environment, as a Deployment would configure it.
 //
+// With TLSFiles in their options, pods run distribution over TLS: Elixir pods
+// with -proto_dist inet_tls and an ssl_dist_optfile the harness writes, gonode
+// pods with GONODE_TLS_CERT, GONODE_TLS_KEY and GONODE_TLS_CA. The files live
+// under the cluster's directory (Cluster.TLSDir), which chroot releases see at
+// /mnt like the module.
+//
 // # How the harness reaches pods
 //
 // The test process stays in the root network namespace. To reach a pod (HTTP
@@ -57,7 +63,8 @@
 // TestElixirMeshViaDNS (the harness alone, OTP 25/27/29), TestMesh (3 Elixir +
 // 2 gonode pods, calls both ways, OTP 25/27/29), TestJoin, TestLeave,
 // TestDNSOutage, TestPartitionHeal, TestWrongCookie, TestIPReuse,
-// TestGracefulStop and TestScale (10 pods). Waits are bounded polls that
+// TestGracefulStop, TestScale (10 pods) and TestTLSMesh (2 Elixir + 2 gonode
+// pods with TLS distribution and mutual verification, OTP 25/27/29). Waits are bounded polls that
 // report the last state they saw; a failing test prints the logs of its pods
 // and of dnsmasq.
 //

@@ -74,6 +74,10 @@ type ElixirOptions struct {
 	PollInterval time.Duration
 	// NetTickTime is the node's net_ticktime. Zero keeps OTP's 60 s.
 	NetTickTime time.Duration
+	// TLS, when set, runs the node's distribution over TLS
+	// (-proto_dist inet_tls) with an ssl_dist_optfile written next to the
+	// certificate. Nil: plain TCP.
+	TLS *TLSFiles
 }
 
 // ElixirPod is a pod running an Elixir node with the harness's module.
@@ -124,6 +128,16 @@ func (c *Cluster) StartElixirIn(pod *Pod, o ElixirOptions) (*ElixirPod, error) {
 		args = append(args, "--erl", fmt.Sprintf("-kernel net_ticktime %d", int(o.NetTickTime/time.Second)))
 	}
 	moduleDir := c.Dir
+	if o.Release.chroot() {
+		moduleDir = "/mnt" // where the script below binds the cluster's directory
+	}
+	if o.TLS != nil {
+		erl, err := elixirTLSArgs(*o.TLS, func(p string) (string, error) { return underDir(c.Dir, moduleDir, p) })
+		if err != nil {
+			return nil, fmt.Errorf("TLS files of %s: %w", pod.Name, err)
+		}
+		args = append(args, "--erl", erl)
+	}
 	var argv []string
 	if o.Release.chroot() {
 		// A private mount namespace shows the pod's resolv.conf and the
@@ -135,7 +149,6 @@ mount --bind "$2" "$3/mnt"
 root=$3
 shift 3
 exec chroot "$root" "$@"`
-		moduleDir = "/mnt"
 		args = append(args, "-r", filepath.Join(moduleDir, elixirModuleFile), "-e", "GonodeIT.Pod.main()")
 		argv = append([]string{"ip", "netns", "exec", pod.NS, "unshare", "--mount", "--propagation", "private", "--fork", "--kill-child",
 			"sh", "-c", script, "sh", resolv, c.Dir, o.Release.Root, "elixir"}, args...)

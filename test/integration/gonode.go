@@ -73,6 +73,9 @@ type GonodeOptions struct {
 	// ShortService sets GONODE_SERVICE to the Service's short name, expanded
 	// through the pod's search path, instead of its FQDN.
 	ShortService bool
+	// TLS, when set, turns TLS distribution on through GONODE_TLS_CERT,
+	// GONODE_TLS_KEY and GONODE_TLS_CA. Nil: plain TCP.
+	TLS *TLSFiles
 	// Env are extra KEY=VALUE variables.
 	Env []string
 }
@@ -110,6 +113,9 @@ func (c *Cluster) gonodeEnv(p *Pod, o GonodeOptions) []string {
 	}
 	if o.NetTickTime > 0 {
 		env = append(env, "GONODE_NET_TICKTIME="+o.NetTickTime.String())
+	}
+	if o.TLS != nil {
+		env = append(env, gonodeTLSEnv(*o.TLS)...)
 	}
 	return append(env, o.Env...)
 }

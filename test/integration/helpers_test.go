@@ -63,7 +63,17 @@ func newCluster(t testing.TB) *Cluster {
 // output is printed if the test failed.
 func startElixir(t testing.TB, c *Cluster, name string, o ElixirOptions, ready bool) *ElixirPod {
 	t.Helper()
-	p, err := c.StartElixir(name, o)
+	pod, err := c.NewPod(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startElixirIn(t, c, pod, o, ready)
+}
+
+// startElixirIn is startElixir in an existing pod.
+func startElixirIn(t testing.TB, c *Cluster, pod *Pod, o ElixirOptions, ready bool) *ElixirPod {
+	t.Helper()
+	p, err := c.StartElixirIn(pod, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,10 +192,20 @@ func cleanupGonodeBuild() {
 // /readyz says so). Its log is printed if the test failed.
 func startGonode(t testing.TB, c *Cluster, name string, o GonodeOptions, ready bool) *GonodePod {
 	t.Helper()
+	pod, err := c.NewPod(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startGonodeIn(t, c, pod, o, ready)
+}
+
+// startGonodeIn is startGonode in an existing pod.
+func startGonodeIn(t testing.TB, c *Cluster, pod *Pod, o GonodeOptions, ready bool) *GonodePod {
+	t.Helper()
 	if o.Binary == "" {
 		o.Binary = gonodeBinary(t)
 	}
-	p, err := c.StartGonode(name, o)
+	p, err := c.StartGonodeIn(pod, o)
 	if err != nil {
 		t.Fatal(err)
 	}
