@@ -46,14 +46,21 @@ func writeTLS(t *testing.T, rel beamtest.Release, name string, cert *tlstest.Cer
 // leaves the certificate out of the client options.
 func erlTLSArgs(t *testing.T, f tlsFiles, withoutClientCert bool) []string {
 	t.Helper()
+	return erlTLSArgsWith(t, f, withoutClientCert, "")
+}
+
+// erlTLSArgsWith is erlTLSArgs with more ssl options (Erlang terms, each
+// followed by a comma) on both sides.
+func erlTLSArgsWith(t *testing.T, f tlsFiles, withoutClientCert bool, more string) []string {
+	t.Helper()
 	certs := fmt.Sprintf(`{certfile, %q}, {keyfile, %q}, `, f.beam(f.cert), f.beam(f.key))
 	clientCerts := certs
 	if withoutClientCert {
 		clientCerts = ""
 	}
-	opt := fmt.Sprintf(`[{server, [%s{cacertfile, %q}, {verify, verify_peer}, {fail_if_no_peer_cert, true}, {secure_renegotiate, true}]},
- {client, [%s{cacertfile, %q}, {verify, verify_peer}, {secure_renegotiate, true}]}].
-`, certs, f.beam(f.ca), clientCerts, f.beam(f.ca))
+	opt := fmt.Sprintf(`[{server, [%s%s{cacertfile, %q}, {verify, verify_peer}, {fail_if_no_peer_cert, true}, {secure_renegotiate, true}]},
+ {client, [%s%s{cacertfile, %q}, {verify, verify_peer}, {secure_renegotiate, true}]}].
+`, certs, more, f.beam(f.ca), clientCerts, more, f.beam(f.ca))
 	path := filepath.Join(f.dir, "ssl_dist.conf")
 	if err := os.WriteFile(path, []byte(opt), 0o644); err != nil {
 		t.Fatal(err)
@@ -140,6 +147,34 @@ func TestTLSDistribution(t *testing.T) {
 				t.Fatalf("the 1 MiB binary came back different (%T, %d bytes)", inner[1], len(b))
 			}
 		})
+	})
+}
+
+// TestTLS12: a BEAM that speaks only TLS 1.2 (versions ['tlsv1.2'] on both
+// sides of its distribution) and a gonode reach each other both ways: the
+// connection can only have been TLS 1.2.
+func TestTLS12(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, rel beamtest.Release) {
+		ca := tlstest.NewCA(t, "dist CA")
+		cookie := beamtest.RandomCookie()
+		goName := uniq("go") + "@127.0.0.1"
+		goFiles := writeTLS(t, rel, "go", ca.Valid(t, "go"), ca)
+		gn, _ := startTLSGo(t, goName, cookie, goFiles, node.NopObserver{})
+		erlFiles := writeTLS(t, rel, "erl", ca.Valid(t, "erl"), ca)
+		erl := beamtest.Start(t, rel, beamtest.Options{Name: uniq("erl") + "@127.0.0.1", Cookie: cookie,
+			ErlArgs: erlTLSArgsWith(t, erlFiles, false, `{versions, ['tlsv1.2']}, `)})
+		if got := erl.Eval(t, fmt.Sprintf("net_adm:ping('%s').", goName)); got != "pong" {
+			t.Fatalf("a TLS 1.2 BEAM pinging gonode: %s, want pong", got)
+		}
+		if err := gn.Disconnect(erl.Name); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EventuallyNamed(t, 15*time.Second, "erlang disconnected", func() (bool, string) { return !gn.IsConnected(erl.Name), "" })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := gn.Connect(ctx, erl.Name); err != nil {
+			t.Fatalf("gonode connecting to a TLS 1.2 BEAM: %v", err)
+		}
 	})
 }
 
