@@ -45,36 +45,42 @@ func TestMesh(t *testing.T) {
 			exs, gos, members := mixedCluster(t, c, rel, 3, 2, 0)
 			eventually(t, 90*time.Second, "full mesh", func() (bool, string) { return meshState(members...) })
 
-			// The Go node's built-in gen_server tells its peers too.
-			for _, g := range gos {
-				peers, err := g.PeersVia(exs[0])
-				if want := otherNames(members, g.NodeName()); err != nil || !sameSet(peers, want) {
-					t.Errorf("GenServer.call({:gonode, %s}, :info) peers = %v, %v; want %v", g.NodeName(), peers, err, want)
-				}
-			}
-
-			for _, ex := range exs {
-				for _, g := range gos {
-					got, err := ex.EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, :ping, 10_000)`, 20*time.Second)
-					if err != nil || got != ":pong" {
-						t.Errorf("%s: GenServer.call({:gonode, %s}, :ping) = %q, %v; want :pong", ex.NodeName(), g.NodeName(), got, err)
-					}
-				}
-			}
-			// Go -> Elixir: the Go node itself calls :echo on another Elixir
-			// node; ex1 only asks it to.
-			for i, g := range gos {
-				target := exs[len(exs)-1]
-				msg := fmt.Sprintf("{:hello_from_go, %d, \"%s\"}", i, g.Name)
-				got, err := exs[0].EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, {:call, {:echo, :"`+target.NodeName()+`"}, `+msg+`}, 15_000)`, 20*time.Second)
-				if want := "{:ok, " + msg + "}"; err != nil || got != want {
-					t.Errorf("%s calls {:echo, %s}: %q, %v; want %s", g.NodeName(), target.NodeName(), got, err, want)
-				}
-				recv, err := target.EvalE(`{:call, `+msg+`} in GonodeIT.Echo.received()`, 10*time.Second)
-				if err != nil || recv != "true" {
-					t.Errorf(":echo on %s received %s (%v); want the call from %s", target.NodeName(), recv, err, g.NodeName())
-				}
-			}
+			checkMeshCalls(t, exs, gos, members, "hello_from_go")
 		})
+	}
+}
+
+// checkMeshCalls checks a formed mesh of Elixir pods exs and gonode pods gos
+// from the application's side: each gonode's built-in gen_server lists every
+// other member, each Elixir pod calls each gonode's :ping, and each gonode
+// calls :echo on the last Elixir pod (asked by the first), which records the
+// message tagged with tag.
+func checkMeshCalls(t *testing.T, exs []*ElixirPod, gos []*GonodePod, members []peerLister, tag string) {
+	t.Helper()
+	for _, g := range gos {
+		peers, err := g.PeersVia(exs[0])
+		if want := otherNames(members, g.NodeName()); err != nil || !sameSet(peers, want) {
+			t.Errorf("GenServer.call({:gonode, %s}, :info) peers = %v, %v; want %v", g.NodeName(), peers, err, want)
+		}
+	}
+	for _, ex := range exs {
+		for _, g := range gos {
+			got, err := ex.EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, :ping, 10_000)`, 20*time.Second)
+			if err != nil || got != ":pong" {
+				t.Errorf("%s: GenServer.call({:gonode, %s}, :ping) = %q, %v; want :pong", ex.NodeName(), g.NodeName(), got, err)
+			}
+		}
+	}
+	target := exs[len(exs)-1]
+	for i, g := range gos {
+		msg := fmt.Sprintf("{:%s, %d, \"%s\"}", tag, i, g.Name)
+		got, err := exs[0].EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, {:call, {:echo, :"`+target.NodeName()+`"}, `+msg+`}, 15_000)`, 20*time.Second)
+		if want := "{:ok, " + msg + "}"; err != nil || got != want {
+			t.Errorf("%s calls {:echo, %s}: %q, %v; want %s", g.NodeName(), target.NodeName(), got, err, want)
+		}
+		recv, err := target.EvalE(`{:call, `+msg+`} in GonodeIT.Echo.received()`, 10*time.Second)
+		if err != nil || recv != "true" {
+			t.Errorf(":echo on %s received %s (%v); want the call from %s", target.NodeName(), recv, err, g.NodeName())
+		}
 	}
 }

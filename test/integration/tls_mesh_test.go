@@ -102,35 +102,8 @@ func TestTLSMesh(t *testing.T) {
 				if n := metric(t, g, mConnects, `result="tls"`); n != 0 {
 					t.Errorf("%s: %s{result=tls} = %v, want 0", g.Name, mConnects, n)
 				}
-				peers, err := g.PeersVia(exs[0])
-				if want := otherNames(members, g.NodeName()); err != nil || !sameSet(peers, want) {
-					t.Errorf("GenServer.call({:gonode, %s}, :info) peers = %v, %v; want %v", g.NodeName(), peers, err, want)
-				}
 			}
-
-			// Elixir -> Go.
-			for _, ex := range exs {
-				for _, g := range gos {
-					got, err := ex.EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, :ping, 10_000)`, 20*time.Second)
-					if err != nil || got != ":pong" {
-						t.Errorf("%s: GenServer.call({:gonode, %s}, :ping) = %q, %v; want :pong", ex.NodeName(), g.NodeName(), got, err)
-					}
-				}
-			}
-			// Go -> Elixir: the Go node calls :echo on the other Elixir
-			// node; ex1 only asks it to.
-			target := exs[len(exs)-1]
-			for i, g := range gos {
-				msg := fmt.Sprintf("{:hello_over_tls, %d, \"%s\"}", i, g.Name)
-				got, err := exs[0].EvalE(`GenServer.call({:gonode, :"`+g.NodeName()+`"}, {:call, {:echo, :"`+target.NodeName()+`"}, `+msg+`}, 15_000)`, 20*time.Second)
-				if want := "{:ok, " + msg + "}"; err != nil || got != want {
-					t.Errorf("%s calls {:echo, %s}: %q, %v; want %s", g.NodeName(), target.NodeName(), got, err, want)
-				}
-				recv, err := target.EvalE(`{:call, `+msg+`} in GonodeIT.Echo.received()`, 10*time.Second)
-				if err != nil || recv != "true" {
-					t.Errorf(":echo on %s received %s (%v); want the call from %s", target.NodeName(), recv, err, g.NodeName())
-				}
-			}
+			checkMeshCalls(t, exs, gos, members, "hello_over_tls")
 		})
 	}
 }
