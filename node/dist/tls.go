@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +66,14 @@ func tlsError(err error, server bool, deadline time.Time) error {
 			ErrTLS, deadline.Format(time.RFC3339), err)
 	case errors.As(err, &rec):
 		return fmt.Errorf("%w: the peer does not speak TLS (it runs plain TCP distribution?): %w", ErrTLS, err)
+	case server && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+		// The connecting peer went away without a TLS alert: not a TLS
+		// problem. A BEAM does so when it drops a connection attempt
+		// (another connection between us won a simultaneous connect); a
+		// refusal of our certificate comes as an alert. (An initiator that
+		// sees the acceptor close on its ClientHello, on the other hand,
+		// most likely talks to a plain node: that stays a TLS failure.)
+		return fmt.Errorf("%w during the TLS handshake: %w", ErrConnectionClosed, err)
 	}
 	return fmt.Errorf("%w handshake failed: %w", ErrTLS, err)
 }

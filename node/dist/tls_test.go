@@ -152,3 +152,21 @@ func TestHandshakeConfigTLSNeedsBoth(t *testing.T) {
 		t.Fatal("a TLS configuration without a client side was accepted")
 	}
 }
+
+// A peer that connects to a TLS acceptor and goes away without a word (a
+// BEAM whose attempt lost a simultaneous connect does) is a closed
+// connection, not a TLS failure: the tls result counts only what TLS
+// refused.
+func TestHandshakeTLSPeerGoneIsNotATLSFailure(t *testing.T) {
+	cfg := testTLS(t)
+	b := newTestHS(t, testSelf, func(c *HandshakeConfig) { c.TLS = cfg })
+	ca, cb := net.Pipe()
+	_ = ca.Close()
+	_, _, err := b.accept(cb, testCookie)
+	if !errors.Is(err, ErrConnectionClosed) || errors.Is(err, ErrTLS) {
+		t.Fatalf("accept: %v, want ErrConnectionClosed and not ErrTLS", err)
+	}
+	if got := hsClassify(err); got != ResultError {
+		t.Fatalf("result %s, want %s", got, ResultError)
+	}
+}
