@@ -43,6 +43,7 @@ var gonodeMetrics = []string{
 	"gonode_discovery_answer_records",
 	"gonode_discovery_actions_total",
 	"gonode_epmd_requests_total",
+	"gonode_tls_certificate_expiry_timestamp_seconds", // only while a TLS source says so
 }
 
 var testBuild = metrics.BuildInfo{Version: "1.2.3", GoVersion: "go1.26.0"}
