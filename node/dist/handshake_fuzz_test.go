@@ -133,9 +133,10 @@ func (c streamConn) SetWriteDeadline(time.Time) error { return nil }
 
 // handshakeErrors are the sentinels a failed handshake against a byte
 // stream may wrap (a stream never times out and no cookie can match a
-// digest made without knowing our random challenge, except by chance).
+// digest made without knowing our random challenge, except by chance); a
+// stream that starts like a TLS record is a TLS node talking to a plain one.
 var handshakeErrors = []error{ErrMalformedHandshake, ErrConnectionClosed, ErrWrongCookie, ErrMissingFlags,
-	ErrPeerRefused, ErrNotAllowed, ErrSimultaneousConnect}
+	ErrPeerRefused, ErrNotAllowed, ErrSimultaneousConnect, ErrTLS}
 
 func checkHandshakeError(t *testing.T, err error) {
 	t.Helper()
