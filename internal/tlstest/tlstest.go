@@ -39,10 +39,6 @@ func nextSerial() *big.Int {
 // NewCA makes a self-signed CA named name.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          nextSerial(),
 		Subject:               pkix.Name{CommonName: name},
@@ -52,7 +48,22 @@ func NewCA(t testing.TB, name string) *CA {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, key := sign(t, tmpl, nil, nil)
+	return &CA{Cert: c, key: key}
+}
+
+// sign makes a key and the certificate tmpl describes for it, signed by
+// parent with parentKey, or self-signed when parent is nil.
+func sign(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +71,7 @@ func NewCA(t testing.TB, name string) *CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &CA{Cert: c, key: key}
+	return c, key
 }
 
 // Issue makes a certificate for name, valid from notBefore to notAfter, for
@@ -78,10 +89,6 @@ func (ca *CA) Issue(t testing.TB, name string, notBefore, notAfter time.Time) *C
 // go@127.0.0.1) against the DNS names.
 func (ca *CA) IssueFor(t testing.TB, name string, hosts []string, notBefore, notAfter time.Time) *Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: nextSerial(),
 		Subject:      pkix.Name{CommonName: name},
@@ -96,14 +103,7 @@ func (ca *CA) IssueFor(t testing.TB, name string, hosts []string, notBefore, not
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, key := sign(t, tmpl, ca.Cert, ca.key)
 	return &Cert{Cert: c, key: key}
 }
 
