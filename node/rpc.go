@@ -449,6 +449,13 @@ func (s *rexServer) HandleInfo(p *gen.ServerProcess, message etf.Term) gen.Serve
 		return gen.ServerStatusOK
 	}
 	if t[1] == etf.Atom("features_request") {
+		// The request comes once per connection. A peer that has closed the
+		// connection since (erlang:disconnect_node right after a ping) no
+		// longer waits for the answer; sending it anyway would dial the peer
+		// again (ergo connects on send) and undo its disconnect.
+		if !s.n.IsConnected(string(from.Node)) {
+			return gen.ServerStatusOK
+		}
 		_ = p.Send(from, etf.Tuple{etf.Atom("features_reply"), etf.Atom(s.n.Name()), etf.List{etf.Atom("erpc")}})
 		return gen.ServerStatusOK
 	}
