@@ -88,12 +88,34 @@ type Config struct {
 	// net_setuptime.
 	HandshakeTimeout time.Duration
 	// MailboxSize is the mailbox capacity of every process the node spawns for
-	// users and built-ins. A message to a full mailbox is dropped, logged (rate
-	// limited) and counted. Default 65535: ergo's 100 drops a quarter of a
-	// full-rate stream; 65535 (ergo's maximum, the mailbox size is a uint16)
-	// absorbs bursts of that size per process while bounding memory. Zero means
-	// the default.
+	// users and built-ins. ergo allocates a process's mailbox, its exit-signal
+	// queue and (for a gen.Server) its deferred queue up front at this size,
+	// 48 bytes an entry each, whether they are used or not.
+	//
+	// A message from a peer never meets a full mailbox: it waits in its
+	// connection's overflow and reaches the mailbox in order as the process
+	// makes room (see MaxOverflowBytes). A message one local process sends
+	// another through ergo (Process.Send and the like) to a full mailbox is
+	// dropped: the send returns lib.ErrProcessMailboxFull to the sender, ergo
+	// logs it, and with WithErgoLogs the node logs it (rate limited) and
+	// counts it (Observer.MailboxOverflow). A process that receives bursts
+	// from other local processes should get a larger mailbox
+	// (RegisterServerWith).
+	//
+	// Default 256: an idle process then takes about 9 KiB instead of 6 MB at
+	// 65,535, the default before the overflow existed (docs/performance-notes.md,
+	// "Mailbox size: 256"), and a local burst of 256 still fits. The maximum is
+	// 65,535 (the size is a uint16 in ergo). Zero means the default.
 	MailboxSize int
+	// MaxOverflowBytes bounds, per connection, the memory (an estimate of
+	// the decoded terms, in bytes) of a peer's messages waiting for local
+	// processes whose mailbox is full. At the bound the node stops reading
+	// from that peer until a receiver makes room, as a BEAM sender is
+	// suspended on a busy distribution port: the peer is slowed down, no
+	// message is dropped. The node holds at most this much per connected
+	// peer. Default 16 MiB (dist.DefaultMaxOverflowBytes). Zero means the
+	// default.
+	MaxOverflowBytes int
 	// TLS runs distribution over TLS (see TLSConfig). The zero value, the
 	// default, is plain TCP.
 	TLS TLSConfig
@@ -108,7 +130,7 @@ const (
 	// DefaultHandshakeTimeout is OTP's default net_setuptime (7 s).
 	DefaultHandshakeTimeout = 7 * time.Second
 	// DefaultMailboxSize: see Config.MailboxSize.
-	DefaultMailboxSize = 65535
+	DefaultMailboxSize = 256
 )
 
 // DefaultConfig returns a Config with every default filled in and Name and
@@ -180,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.MailboxSize < 0 || c.MailboxSize > 65535 {
 		bad("mailbox size %d is out of range 0-65535", c.MailboxSize)
+	}
+	if c.MaxOverflowBytes < 0 {
+		bad("max overflow bytes %d is negative", c.MaxOverflowBytes)
 	}
 	for _, p := range c.TLS.validate() {
 		bad("%s", p)

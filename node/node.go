@@ -411,6 +411,36 @@ func (n *Node) RegisterServer(name string, srv gen.ProcessBehavior, args ...etf.
 	return en.Spawn(name, n.processOptions(), srv, args...)
 }
 
+// ServerOptions are the per-process settings of RegisterServerWith. The
+// zero value means the node's.
+type ServerOptions struct {
+	// MailboxSize is the process's mailbox capacity, 1 to 65,535; zero means
+	// Config.MailboxSize. A larger mailbox costs 96 to 144 bytes an entry
+	// up front (see Config.MailboxSize); it matters only for bursts from
+	// local processes, since the peers' messages never meet a full mailbox.
+	MailboxSize int
+}
+
+// ErrInvalidServerOptions is returned by RegisterServerWith for options out
+// of range.
+var ErrInvalidServerOptions = errors.New("invalid server options")
+
+// RegisterServerWith is RegisterServer with per-process options.
+func (n *Node) RegisterServerWith(name string, opts ServerOptions, srv gen.ProcessBehavior, args ...etf.Term) (gen.Process, error) {
+	if opts.MailboxSize < 0 || opts.MailboxSize > 65535 {
+		return nil, fmt.Errorf("%w: mailbox size %d is out of range 0-65535", ErrInvalidServerOptions, opts.MailboxSize)
+	}
+	en, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	po := n.processOptions()
+	if opts.MailboxSize > 0 {
+		po.MailboxSize = uint16(opts.MailboxSize)
+	}
+	return en.Spawn(name, po, srv, args...)
+}
+
 func (n *Node) processOptions() gen.ProcessOptions {
 	return gen.ProcessOptions{MailboxSize: uint16(n.cfg.MailboxSize)}
 }

@@ -143,6 +143,7 @@ func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdOb
 	pcfg.Logger = log
 	pcfg.Observer = stats
 	pcfg.Spawner = spawner
+	pcfg.MaxOverflowBytes = cfg.MaxOverflowBytes
 	proto, err := dist.NewProto(pcfg)
 	if err != nil {
 		return nil, err

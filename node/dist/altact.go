@@ -80,7 +80,7 @@ func (c *conn) altactSig(d *decoder) error {
 			c.altactExit(from, reasonString(payload), func(f procLookup) gen.Process { return f.ProcessByAlias(alias) })
 			return nil
 		}
-		c.deliver(func() error { return r.RouteSendAlias(from, alias, payload) })
+		c.deliver(toAlias(alias), payload, func() error { return r.RouteSendAlias(from, alias, payload) })
 
 	case flags&altactName != 0:
 		name, ok := to.(etf.Atom)
@@ -92,7 +92,7 @@ func (c *conn) altactSig(d *decoder) error {
 			return nil
 		}
 		id := gen.ProcessID{Name: string(name), Node: c.nodename}
-		c.deliver(func() error { return r.RouteSendReg(from, id, payload) })
+		c.deliver(toName(id.Name), payload, func() error { return r.RouteSendReg(from, id, payload) })
 
 	default:
 		pid, ok := to.(etf.Pid)
@@ -103,7 +103,7 @@ func (c *conn) altactSig(d *decoder) error {
 			c.exit2(from, pid, reasonString(payload))
 			return nil
 		}
-		c.deliver(func() error { return r.RouteSend(from, pid, payload) })
+		c.deliver(toPid(pid), payload, func() error { return r.RouteSend(from, pid, payload) })
 	}
 	return nil
 }

@@ -104,6 +104,9 @@ type conn struct {
 	monEnded bool                     // the connection ended its monitors
 	monWait  sync.WaitGroup           // goroutines ending monitors
 
+	// the peer's messages waiting for a full mailbox (overflow.go)
+	overflow overflow
+
 	// reader-only state
 	unknownOps  map[int64]bool
 	lastDropLog time.Time

@@ -11,8 +11,8 @@ import (
 	"github.com/gonode/gonode/node/term"
 )
 
-// mailboxFullWait bounds how long the reader waits for a local process's
-// full mailbox before it drops the message.
+// mailboxFullWait is how long, after the connection ended, the overflow
+// keeps the messages of a process that takes none of them (overflow.go).
 const mailboxFullWait = 10 * time.Second
 
 // readSlab is the size of the reader's slabs (frameReader): the most one
@@ -164,33 +164,34 @@ func (c *conn) warnOnce(op int64, msg string, args ...any) {
 	c.log.Warn(msg, args...)
 }
 
-// deliver runs one delivery to a local process. While the receiver's
-// mailbox is full it waits and retries, which stops reading from the peer:
-// the peer's sender is then held back by TCP, as a BEAM process is suspended
-// on a busy distribution port, instead of the message being dropped. After
-// mailboxFullWait it gives up on the message and logs it.
-func (c *conn) deliver(route func() error) {
-	err := route()
-	if !errors.Is(err, lib.ErrProcessMailboxFull) {
+// deliver runs one delivery of msg to the local receiver to (route puts it
+// in the mailbox). A message for a process whose mailbox is full, or that
+// has messages waiting in the connection's overflow, joins the overflow
+// (overflow.go) and the reader goes on with the next message: no message
+// is dropped because a mailbox is small, and a slow receiver holds up only
+// itself. When the overflow is at its bound, deliver waits, which stops
+// reading from the peer: the peer's sender is then held back by TCP, as a
+// BEAM process is suspended on a busy distribution port.
+func (c *conn) deliver(to dest, msg etf.Term, route func() error) {
+	if !c.overflow.holding() {
+		if err := route(); !errors.Is(err, lib.ErrProcessMailboxFull) {
+			return
+		}
+		if pid, ok := c.resolve(to); ok {
+			c.overflowAppend(pid, msg, route, true)
+		}
 		return
 	}
-	start := time.Now()
-	pause := 20 * time.Microsecond
-	for errors.Is(err, lib.ErrProcessMailboxFull) {
-		if time.Since(start) > mailboxFullWait {
-			c.log.Warn("message dropped: the receiver's mailbox stayed full", "waited", mailboxFullWait)
-			if c.obs != nil {
-				c.obs.MessageDropped(c.peer.Name)
-			}
-			return
-		}
-		select {
-		case <-c.done:
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 5*time.Millisecond)
-		err = route()
+	pid, ok := c.resolve(to)
+	if !ok {
+		_ = route()
+		return
+	}
+	if c.overflowAppend(pid, msg, route, false) {
+		return
+	}
+	if err := route(); errors.Is(err, lib.ErrProcessMailboxFull) {
+		c.overflowAppend(pid, msg, route, true)
 	}
 }
 

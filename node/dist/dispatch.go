@@ -62,7 +62,7 @@ func (c *conn) recvSend(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(func() error { return c.router.RouteSend(etf.Pid{}, to, msg) })
+	c.deliver(toPid(to), msg, func() error { return c.router.RouteSend(etf.Pid{}, to, msg) })
 	return nil
 }
 
@@ -73,7 +73,7 @@ func (c *conn) recvSendSender(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(func() error { return c.router.RouteSend(from, to, msg) })
+	c.deliver(toPid(to), msg, func() error { return c.router.RouteSend(from, to, msg) })
 	return nil
 }
 
@@ -85,7 +85,7 @@ func (c *conn) recvRegSend(d *decoder) error {
 		return err
 	}
 	to := gen.ProcessID{Name: string(name), Node: c.nodename}
-	c.deliver(func() error { return c.router.RouteSendReg(from, to, msg) })
+	c.deliver(toName(to.Name), msg, func() error { return c.router.RouteSendReg(from, to, msg) })
 	return nil
 }
 
@@ -96,7 +96,7 @@ func (c *conn) recvAliasSend(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(func() error { return c.router.RouteSendAlias(from, etf.Alias(alias), msg) })
+	c.deliver(toAlias(etf.Alias(alias)), msg, func() error { return c.router.RouteSendAlias(from, etf.Alias(alias), msg) })
 	return nil
 }
 

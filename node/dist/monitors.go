@@ -198,6 +198,6 @@ func (c *conn) tryEndMonitor(ref etf.Ref, m *sentMonitor) bool {
 	delete(c.ending, ref)
 	c.monMu.Unlock()
 	down := m.down(ref, c.peer.Name)
-	c.deliver(func() error { return c.router.RouteSend(m.by, m.by, down) })
+	c.deliver(toPid(m.by), down, func() error { return c.router.RouteSend(m.by, m.by, down) })
 	return true
 }

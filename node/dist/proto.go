@@ -66,6 +66,15 @@ type ProtoConfig struct {
 	// signals (links, monitors, exits) never block. Default 1 MiB, OTP's
 	// default distribution buffer busy limit (erl +zdbbl 1024).
 	MaxQueueBytes int
+	// MaxOverflowBytes bounds the memory, in bytes (an estimate of the
+	// decoded terms), of the peer's messages a connection holds for local
+	// processes whose mailbox is full (see conn.deliver). At the bound the
+	// connection stops reading from the peer until a receiver makes room,
+	// as a BEAM process is suspended on a busy distribution port: no
+	// message is dropped. Default 16 MiB: a burst of 16,000 1 KiB messages,
+	// or 250 of 64 KiB, waits without holding the peer back, and a node
+	// with N peers holds at most N times that. Zero means the default.
+	MaxOverflowBytes int
 	// Logger receives the connection's log lines. Nil means slog.Default().
 	Logger *slog.Logger
 	// Observer receives traffic counts and error events. Nil means none.
@@ -103,7 +112,19 @@ func DefaultProtoConfig() ProtoConfig {
 		MaxQueueBytes:      1 << 20,
 		DecodeBudgetFactor: 4,
 		DecodeBudgetFloor:  16 << 20,
+		MaxOverflowBytes:   DefaultMaxOverflowBytes,
 	}
+}
+
+// DefaultMaxOverflowBytes is ProtoConfig.MaxOverflowBytes's default.
+const DefaultMaxOverflowBytes = 16 << 20
+
+// maxOverflowBytes is MaxOverflowBytes, the default for zero.
+func (c ProtoConfig) maxOverflowBytes() int {
+	if c.MaxOverflowBytes <= 0 {
+		return DefaultMaxOverflowBytes
+	}
+	return c.MaxOverflowBytes
 }
 
 // maxDecodeBudgetFactor is the largest DecodeBudgetFactor. No term takes
@@ -136,6 +157,9 @@ func (c ProtoConfig) Validate() error {
 	}
 	if c.DecodeBudgetFactor < 1 || c.DecodeBudgetFactor > maxDecodeBudgetFactor {
 		errs = append(errs, fmt.Errorf("DecodeBudgetFactor %d: must be between 1 and %d", c.DecodeBudgetFactor, maxDecodeBudgetFactor))
+	}
+	if c.MaxOverflowBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxOverflowBytes %d: must not be negative", c.MaxOverflowBytes))
 	}
 	if c.DecodeBudgetFloor < 0 {
 		errs = append(errs, fmt.Errorf("DecodeBudgetFloor %d: must not be negative", c.DecodeBudgetFloor))
