@@ -195,17 +195,22 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 		o.mu.Unlock()
 		err := it.route()
 		if errors.Is(err, lib.ErrProcessMailboxFull) {
-			select {
-			case <-c.done:
-				if time.Since(progress) > mailboxFullWait {
-					c.discard(pid, q)
-					return
+			// Wait until the process took a message before trying again:
+			// each attempt at a full mailbox costs a warning line of ergo's.
+			level := c.queueLen(pid)
+			for level > 0 && c.queueLen(pid) >= level {
+				select {
+				case <-c.done:
+					if time.Since(progress) > mailboxFullWait {
+						c.discard(pid, q)
+						return
+					}
+				default:
 				}
-			default:
+				timer.Reset(pause)
+				<-timer.C
+				pause = min(2*pause, drainPauseMax)
 			}
-			timer.Reset(pause)
-			<-timer.C
-			pause = min(2*pause, drainPauseMax)
 			continue
 		}
 		pause, progress = drainPauseMin, time.Now()
@@ -238,6 +243,20 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 			return
 		}
 	}
+}
+
+// queueLen returns the number of messages in local process pid's mailbox,
+// -1 when there is no such process.
+func (c *conn) queueLen(pid etf.Pid) int {
+	f, ok := c.router.(processFinder)
+	if !ok {
+		return -1
+	}
+	p := f.ProcessByPid(pid)
+	if p == nil {
+		return -1
+	}
+	return p.Info().MessageQueueLen
 }
 
 // discard drops what is left of pid's queue, once the connection has ended
