@@ -162,8 +162,8 @@ var ErrCallTimeout = genserver.ErrCallTimeout
 
 // callerMailboxSize is the mailbox of the process a Call runs in: it only
 // ever receives the reply. (A process's mailbox and exit-signal queue are
-// allocated up front at this size, so the node's MailboxSize, 65,535 by
-// default, cost about 6 MB per call.)
+// allocated up front at this size: at the node's MailboxSize of 65,535, the
+// default before the connection overflow, a call cost about 6 MB.)
 const callerMailboxSize = 16
 
 // Call makes a gen_server call to `to` — a gen.ProcessID{Name, Node}, an

@@ -102,10 +102,12 @@ type Config struct {
 	// from other local processes should get a larger mailbox
 	// (RegisterServerWith).
 	//
-	// Default 256: an idle process then takes about 9 KiB instead of 6 MB at
-	// 65,535, the default before the overflow existed (docs/performance-notes.md,
-	// "Mailbox size: 256"), and a local burst of 256 still fits. The maximum is
-	// 65,535 (the size is a uint16 in ergo). Zero means the default.
+	// Default 64: an idle registered genserver.Server then takes 13.6 KiB
+	// (Go heap and stack; 14.6 KiB resident) instead of 6 MB at 65,535, the
+	// default before the connection overflow existed, and a local burst of
+	// 64 still fits (docs/performance-notes.md, "Mailbox size: 64"). The
+	// maximum is 65,535 (the size is a uint16 in ergo). Zero means the
+	// default.
 	MailboxSize int
 	// MaxOverflowBytes bounds, per connection, the memory (an estimate of
 	// the decoded terms, in bytes) of a peer's messages waiting for local
@@ -113,8 +115,9 @@ type Config struct {
 	// from that peer until a receiver makes room, as a BEAM sender is
 	// suspended on a busy distribution port: the peer is slowed down, no
 	// message is dropped. The node holds at most this much per connected
-	// peer. Default 16 MiB (dist.DefaultMaxOverflowBytes). Zero means the
-	// default.
+	// peer. Default 16 MiB: a burst of 16,000 1 KiB messages, or 250 of
+	// 64 KiB, to one slow process waits without slowing the peer down. Zero
+	// means the default.
 	MaxOverflowBytes int
 	// TLS runs distribution over TLS (see TLSConfig). The zero value, the
 	// default, is plain TCP.
@@ -130,7 +133,9 @@ const (
 	// DefaultHandshakeTimeout is OTP's default net_setuptime (7 s).
 	DefaultHandshakeTimeout = 7 * time.Second
 	// DefaultMailboxSize: see Config.MailboxSize.
-	DefaultMailboxSize = 256
+	DefaultMailboxSize = 64
+	// DefaultMaxOverflowBytes: see Config.MaxOverflowBytes.
+	DefaultMaxOverflowBytes = 16 << 20
 )
 
 // DefaultConfig returns a Config with every default filled in and Name and
@@ -144,6 +149,7 @@ func DefaultConfig() Config {
 		NetTickTime:      DefaultNetTickTime,
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MailboxSize:      DefaultMailboxSize,
+		MaxOverflowBytes: DefaultMaxOverflowBytes,
 	}
 }
 

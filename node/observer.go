@@ -70,9 +70,11 @@ type Observer interface {
 	// process's full mailbox was dropped; process is its registered name, or
 	// its pid when it has none.
 	MailboxOverflow(process string)
-	// MessageDropped is called when a message from peer was dropped because
-	// the local process it was sent to kept its mailbox full for the whole
-	// wait (the connection stops reading from peer while it waits).
+	// MessageDropped is called when a message from peer, waiting in its
+	// connection's overflow for a full mailbox, was dropped: the connection
+	// ended while it waited for the overflow to have room, or after it
+	// ended the receiving process took nothing for 10 s (see
+	// Config.MaxOverflowBytes).
 	MessageDropped(peer string)
 	// MalformedFrame is called when a frame from peer could not be decoded and
 	// was dropped (the connection stays up).

@@ -45,9 +45,12 @@
 //     length-prefixed frames, reassembles fragments, decodes the control
 //     message and payload with package term, and routes each message to
 //     ergo's node.CoreRouter before reading the next. Erlang's guarantee that
-//     signals between two processes arrive in order therefore holds. When a
-//     local mailbox is full the reader waits, so TCP holds the peer's sender
-//     back, instead of dropping the message.
+//     signals between two processes arrive in order therefore holds. A
+//     message for a process whose mailbox is full waits in the connection's
+//     overflow (overflow.go), with every later message to that process, and
+//     the reader goes on with the others; when the overflow holds
+//     ProtoConfig.MaxOverflowBytes the reader waits, so TCP holds the
+//     peer's sender back, instead of dropping the message.
 //   - The writer goroutine drains a queue that every sending goroutine fills
 //     with already-encoded frames, through a 64 KiB buffer flushed when the
 //     queue is empty: a burst leaves in few system calls, a lone message at

@@ -94,8 +94,10 @@ type Observer interface {
 	// FrameDropped reports a frame dropped because it could not be
 	// understood (err wraps ErrMalformedFrame). The connection goes on.
 	FrameDropped(peer string, err error)
-	// MessageDropped reports a message from peer dropped because the local
-	// receiver's mailbox stayed full for the whole wait (see conn.deliver).
+	// MessageDropped reports a message from peer dropped from the
+	// connection's overflow (overflow.go): the connection ended while the
+	// message waited for room, or after it ended the receiver took nothing
+	// for 10 s.
 	MessageDropped(peer string)
 	// Disconnected reports that the connection to peer ended, and why
 	// (DisconnectPeerClosed, DisconnectTickTimeout, DisconnectError or
