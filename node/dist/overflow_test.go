@@ -113,7 +113,8 @@ func TestOverflowBoundedBEAM(t *testing.T) {
 			}
 		}
 		t.Cleanup(open)
-		if _, err := n.Spawn("slow", gen.ProcessOptions{MailboxSize: 4}, sink); err != nil {
+		slow, err := n.Spawn("slow", gen.ProcessOptions{MailboxSize: 4}, sink)
+		if err != nil {
 			t.Fatal(err)
 		}
 		a.Eval(t, fmt.Sprintf(`G = '%s', B = binary:copy(<<7>>, %d),
@@ -136,6 +137,9 @@ func TestOverflowBoundedBEAM(t *testing.T) {
 		if peak > limit {
 			t.Fatalf("the overflow held %d bytes, over its bound of %d", peak, limit)
 		}
+		if !c.overflowing(slow.Self()) {
+			t.Fatal("overflowing(slow) = false while slow's messages wait in the overflow")
+		}
 		if in := c.msgsIn.Load(); in >= burst {
 			t.Fatalf("the reader read all %d messages while the receiver was blocked: nothing held the peer back", in)
 		}
@@ -156,6 +160,9 @@ func TestOverflowBoundedBEAM(t *testing.T) {
 			return c.overflow.bytes == 0 && len(c.overflow.queues) == 0 && !c.overflow.holding(),
 				fmt.Sprintf("%d bytes in %d queues", c.overflow.bytes, len(c.overflow.queues))
 		})
+		if c.overflowing(slow.Self()) {
+			t.Fatal("overflowing(slow) = true once its queue is empty")
+		}
 	})
 }
 
