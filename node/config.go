@@ -100,7 +100,11 @@ type Config struct {
 	// logs it, and with WithErgoLogs the node logs it (rate limited) and
 	// counts it (Observer.MailboxOverflow). A process that receives bursts
 	// from other local processes should get a larger mailbox
-	// (RegisterServerWith).
+	// (RegisterServerWith). So should an ergo gen.Server whose callbacks
+	// make calls under load: while a callback waits for a reply, ergo moves
+	// the messages that arrive into a deferred queue of MailboxSize entries
+	// and drops (and logs) those beyond it; a genserver.Server keeps them
+	// all.
 	//
 	// Default 64: an idle registered genserver.Server then takes 13.6 KiB
 	// (Go heap and stack; 14.6 KiB resident) instead of 6 MB at 65,535, the
