@@ -19,7 +19,8 @@ import (
 )
 
 // gatedSink records the messages it receives, each only once the test
-// opened its gate: until then its mailbox fills and stays full.
+// opened its gate: until then its mailbox fills and stays full. Killed, it
+// records nothing more.
 type gatedSink struct {
 	gen.Server
 	gate chan struct{}
@@ -27,8 +28,12 @@ type gatedSink struct {
 	got  []etf.Term
 }
 
-func (s *gatedSink) HandleInfo(_ *gen.ServerProcess, m etf.Term) gen.ServerStatus {
-	<-s.gate
+func (s *gatedSink) HandleInfo(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	select {
+	case <-s.gate:
+	case <-p.Context().Done():
+		return gen.ServerStatusStop
+	}
 	s.mu.Lock()
 	s.got = append(s.got, m)
 	s.mu.Unlock()
@@ -192,6 +197,44 @@ func TestTermSize(t *testing.T) {
 		}
 		if got := termSize(long, 10_000); got > 20_000 {
 			t.Fatalf("termSize with a limit of 10000 = %d, want it to stop soon after", got)
+		}
+	})
+}
+
+// A process that exits frees its queue in the overflow: its messages go
+// where messages to a dead process go, and the connection's memory with
+// them.
+func TestOverflowFreedWhenProcessExitsBEAM(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		cookie := beamtest.RandomCookie()
+		a := beamtest.Start(t, rel, beamtest.Options{Name: "ovfx_" + rel.Name + "@127.0.0.1", Cookie: cookie})
+		goName := "goovfx_" + rel.Name + "@127.0.0.1"
+		n, conns := tappedGoNode(t, goName, cookie, func(*ProtoConfig) {})
+		sink := &gatedSink{gate: make(chan struct{})}
+		t.Cleanup(func() { close(sink.gate) })
+		slow, err := n.Spawn("slow", gen.ProcessOptions{MailboxSize: 4}, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Eval(t, fmt.Sprintf(`[{slow, '%s'} ! {seq, I} || I <- lists:seq(1, 100)], ok.`, goName))
+		var c *conn
+		select {
+		case c = <-conns:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the BEAM did not connect within 30s")
+		}
+		ptEventually(t, "slow's messages wait in the overflow", func() (bool, string) {
+			return c.overflowing(slow.Self()), fmt.Sprintf("%d messages read", c.msgsIn.Load())
+		})
+		slow.Kill()
+		ptEventually(t, "the overflow is empty once slow is gone", func() (bool, string) {
+			c.overflow.mu.Lock()
+			defer c.overflow.mu.Unlock()
+			return c.overflow.bytes == 0 && len(c.overflow.queues) == 0 && !c.overflow.holding(),
+				fmt.Sprintf("%d bytes in %d queues", c.overflow.bytes, len(c.overflow.queues))
+		})
+		if got := len(sink.received()); got != 0 {
+			t.Fatalf("slow recorded %d messages, want none (it was killed before its gate opened)", got)
 		}
 	})
 }
