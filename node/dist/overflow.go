@@ -197,21 +197,30 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 		if errors.Is(err, lib.ErrProcessMailboxFull) {
 			// Wait until the process took a message before trying again:
 			// each attempt at a full mailbox costs a warning line of ergo's.
-			level := c.queueLen(pid)
-			for level > 0 && c.queueLen(pid) >= level {
-				select {
-				case <-c.done:
-					if time.Since(progress) > mailboxFullWait {
-						c.discard(pid, q)
-						return
+			level, known := c.queueLen(pid)
+			if known && level < 0 {
+				// Not alive, though still registered: it takes nothing
+				// more, and its queue goes as a dead process's messages do.
+				err = lib.ErrProcessTerminated
+			} else {
+				for {
+					select {
+					case <-c.done:
+						if time.Since(progress) > mailboxFullWait {
+							c.discard(pid, q)
+							return
+						}
+					default:
 					}
-				default:
+					timer.Reset(pause)
+					<-timer.C
+					pause = min(2*pause, drainPauseMax)
+					if now, _ := c.queueLen(pid); !known || level == 0 || now < level {
+						break
+					}
 				}
-				timer.Reset(pause)
-				<-timer.C
-				pause = min(2*pause, drainPauseMax)
+				continue
 			}
-			continue
 		}
 		pause, progress = drainPauseMin, time.Now()
 		gone := errors.Is(err, lib.ErrProcessUnknown) || errors.Is(err, lib.ErrProcessTerminated)
@@ -246,17 +255,18 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 }
 
 // queueLen returns the number of messages in local process pid's mailbox,
-// -1 when there is no such process.
-func (c *conn) queueLen(pid etf.Pid) int {
+// -1 when there is no such live process; known is false when the router
+// cannot tell.
+func (c *conn) queueLen(pid etf.Pid) (n int, known bool) {
 	f, ok := c.router.(processFinder)
 	if !ok {
-		return -1
+		return 0, false
 	}
 	p := f.ProcessByPid(pid)
-	if p == nil {
-		return -1
+	if p == nil || !p.IsAlive() {
+		return -1, true
 	}
-	return p.Info().MessageQueueLen
+	return p.Info().MessageQueueLen, true
 }
 
 // discard drops what is left of pid's queue, once the connection has ended

@@ -231,7 +231,7 @@ func TestOverflowFreedWhenProcessExitsBEAM(t *testing.T) {
 			c.overflow.mu.Lock()
 			defer c.overflow.mu.Unlock()
 			return c.overflow.bytes == 0 && len(c.overflow.queues) == 0 && !c.overflow.holding(),
-				fmt.Sprintf("%d bytes in %d queues", c.overflow.bytes, len(c.overflow.queues))
+				fmt.Sprintf("%d bytes in %d queues; slow alive: %v", c.overflow.bytes, len(c.overflow.queues), slow.IsAlive())
 		})
 		if got := len(sink.received()); got != 0 {
 			t.Fatalf("slow recorded %d messages, want none (it was killed before its gate opened)", got)
