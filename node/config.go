@@ -94,7 +94,9 @@ type Config struct {
 	//
 	// A message from a peer never meets a full mailbox: it waits in its
 	// connection's overflow and reaches the mailbox in order as the process
-	// makes room (see MaxOverflowBytes). A message one local process sends
+	// makes room (see MaxOverflowBytes). (With its warnings on, ergo still
+	// prints that it dropped the message each time the overflow finds the
+	// mailbox full; it did not. WithErgoLogs leaves those lines out.) A message one local process sends
 	// another through ergo (Process.Send and the like) to a full mailbox is
 	// dropped: the send returns lib.ErrProcessMailboxFull to the sender, ergo
 	// logs it, and with WithErgoLogs the node logs it (rate limited) and

@@ -34,9 +34,10 @@ import (
 // gonode; ergo's warning is the only trace gonode sees of it. (Node.Call's
 // own send returns that error to Call's caller; counting it there as well
 // would count its drop twice.) A full mailbox met
-// by a message from a peer is not counted here: the dist layer delivers it,
-// retries, and reports the message only if it finally drops it
-// (wireStats.MessageDropped), with or without this routing.
+// by a message from a peer is not counted here: the dist layer keeps it in
+// the connection's overflow until the mailbox has room, and reports the
+// message only if it finally drops it (wireStats.MessageDropped), with or
+// without this routing.
 func routeErgoLogs(l *slog.Logger, obs Observer, nodeName string) {
 	ergoLogOnce.Do(func() {
 		_ = flag.Set("ergo.warning", "true")
@@ -114,8 +115,9 @@ func (w *ergoLogWriter) Write(p []byte) (int, error) {
 			process = m[1]
 		}
 		if m[3] != localHash {
-			// From a peer: the dist layer retries the delivery and reports a
-			// message it finally drops itself (wireStats.MessageDropped).
+			// From a peer: the dist layer keeps it in the connection's
+			// overflow and reports a message it finally drops itself
+			// (wireStats.MessageDropped).
 			return len(p), nil
 		}
 		obs.MailboxOverflow(process)
