@@ -49,6 +49,11 @@ type overflow struct {
 	freed chan struct{}
 	// peak is the most bytes the queues held at once (tests, debugging).
 	peak int64
+	// lastFullLog is when the connection last logged that the overflow
+	// was full (at most once per dropLogEvery); fullSince counts the waits
+	// since.
+	lastFullLog time.Time
+	fullSince   int
 }
 
 // pending is one process's queue.
@@ -165,7 +170,20 @@ func (c *conn) overflowAppend(pid etf.Pid, msg etf.Term, route func() error, sta
 			o.mu.Unlock()
 			return true
 		}
+		o.fullSince++
+		var logWait bool
+		if now := time.Now(); now.Sub(o.lastFullLog) >= dropLogEvery {
+			logWait, o.lastFullLog = true, now
+		}
+		held, waits := o.bytes, o.fullSince
+		if logWait {
+			o.fullSince = 0
+		}
 		o.mu.Unlock()
+		if logWait {
+			c.log.Warn("overflow full: reading from the peer paused until a receiver makes room",
+				"overflow_bytes", held, "max_overflow_bytes", limit, "waits", waits)
+		}
 		select {
 		case <-o.freed:
 		case <-c.done:
