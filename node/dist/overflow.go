@@ -221,6 +221,10 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 				// more, and its queue goes as a dead process's messages do.
 				err = lib.ErrProcessTerminated
 			} else {
+				// Refill once the process took half of its mailbox: a
+				// batch per wake-up, while the other half keeps it busy.
+				// The pause grows only while it takes nothing.
+				last := level
 				for {
 					select {
 					case <-c.done:
@@ -232,10 +236,16 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 					}
 					timer.Reset(pause)
 					<-timer.C
-					pause = min(2*pause, drainPauseMax)
-					if now, _ := c.queueLen(pid); !known || level == 0 || now < level {
+					now, _ := c.queueLen(pid)
+					if !known || now <= level/2 {
 						break
 					}
+					if now >= last {
+						pause = min(2*pause, drainPauseMax)
+					} else {
+						pause = drainPauseMin
+					}
+					last = now
 				}
 				continue
 			}
