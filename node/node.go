@@ -416,8 +416,10 @@ func (n *Node) RegisterServer(name string, srv gen.ProcessBehavior, args ...etf.
 type ServerOptions struct {
 	// MailboxSize is the process's mailbox capacity, 1 to 65,535; zero means
 	// Config.MailboxSize. A larger mailbox costs 96 to 144 bytes an entry
-	// up front (see Config.MailboxSize); it matters only for bursts from
-	// local processes, since the peers' messages never meet a full mailbox.
+	// up front; it is for a process that takes bursts from local processes
+	// or a fast stream of small messages, or an ergo gen.Server that makes
+	// calls from its callbacks under load (see Config.MailboxSize). The
+	// peers' messages never meet a full mailbox.
 	MailboxSize int
 }
 
