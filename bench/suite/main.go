@@ -194,6 +194,9 @@ func run(o options) int {
 		}
 		r.Releases = append(r.Releases, *rr)
 	}
+	if o.allowBusy && r.LoadStart > o.maxLoad {
+		o.cooldown = 0 // the run is not publishable whatever the end load
+	}
 	r.LoadEnd = cooldown(o)
 	r.WallSeconds = time.Since(start).Seconds()
 	v := checkLoad(r.LoadStart, r.LoadEnd, o.maxLoad, o.allowBusy)
@@ -250,7 +253,7 @@ func writeJSON(path string, r *Results) error {
 // minute), and returns the last reading.
 func cooldown(o options) float64 {
 	deadline := time.Now().Add(o.cooldown)
-	for {
+	for i := 0; ; i++ {
 		l, err := loadNow()
 		if err != nil {
 			return 0
@@ -258,7 +261,9 @@ func cooldown(o options) float64 {
 		if l <= o.maxLoad || !time.Now().Before(deadline) {
 			return l
 		}
-		logf("load average %.2f: waiting for it to fall to %.2f (up to %s more)", l, o.maxLoad, time.Until(deadline).Round(time.Second))
+		if i%6 == 0 {
+			logf("load average %.2f: waiting for it to fall to %.2f (up to %s more)", l, o.maxLoad, time.Until(deadline).Round(time.Second))
+		}
 		time.Sleep(5 * time.Second)
 	}
 }

@@ -151,9 +151,9 @@ func TestGoals(t *testing.T) {
 		what, measured string
 		met            bool
 	}{
-		{"Elixir -> Go calls, small and 1 KiB: throughput >= 1.0x the BEAM server's", "lowest 0.57x (small, 1 callers)", false},
-		{"Elixir -> Go calls, small and 1 KiB: p50 <= 1.0x the BEAM server's", "highest 1.76x (small, 1 callers)", false},
-		{"Elixir -> Go calls, small and 1 KiB: server CPU per call <= the BEAM server's", "highest 2.29x (small, 1 callers)", false},
+		{"Elixir -> Go calls, small and 1 KiB: throughput >= 1.0x the BEAM server's", "lowest 0.57x (small, 1 caller)", false},
+		{"Elixir -> Go calls, small and 1 KiB: p50 <= 1.0x the BEAM server's", "highest 1.76x (small, 1 caller)", false},
+		{"Elixir -> Go calls, small and 1 KiB: server CPU per call <= the BEAM server's", "highest 2.29x (small, 1 caller)", false},
 		{"BEAM -> Go 64 KiB messages: throughput >= 1.0x BEAM -> BEAM", "0.60x", false},
 		{"an idle registered gen_server <= 16 KiB", "12.0 KiB", true},
 		{"an idle node <= 16 MiB RSS", "30.0 MiB", false},
