@@ -312,6 +312,12 @@ func (sp *Process) Cast(to any, message etf.Term) error {
 }
 
 // Call makes a gen_server call with DefaultCallTimeout.
+//
+// Calling from long-lived processes with Call is the path for throughput:
+// node.Node.Call spawns a process for each call, which in `make bench` cost
+// 1.2-2.5x the caller CPU and 0.34-0.92x the calls per second of
+// long-lived callers (docs/performance-notes.md, "Which call path for
+// throughput").
 func (sp *Process) Call(to any, message etf.Term) (etf.Term, error) {
 	return sp.CallWithTimeout(to, message, DefaultCallTimeout)
 }
