@@ -180,10 +180,11 @@ end
 var erlIdleServer = []string{
 	"-module(gonode_bench_idle).",
 	"-behaviour(gen_server).",
-	"-export([init/1, handle_call/3, handle_cast/2]).",
+	"-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).",
 	"init(S) -> {ok, S}.",
 	"handle_call(M, _From, S) -> {reply, M, S}.",
 	"handle_cast(_M, S) -> {noreply, S}.",
+	"handle_info(_M, S) -> {noreply, S}.",
 }
 
 // erlCompileIdle is the Erlang expression that compiles and loads it.

@@ -42,10 +42,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
 	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/genserver"
 )
 
 type options struct {
@@ -79,6 +81,7 @@ func main() {
 	flag.StringVar(&o.benchmarks, "benchmarks", "BENCHMARKS.md", "the file whose generated section is replaced")
 	flag.StringVar(&o.resultsDir, "results", "bench/results", "where latest.json (or refused.json) is written")
 	flag.StringVar(&o.chartDir, "charts", "docs/bench", "the charts' directory, as BENCHMARKS.md links them (bench/plot writes them)")
+	from := flag.String("render", "", "render BENCHMARKS.md's generated section from this results file (a latest.json) without running anything; its publishability is the file's")
 	flag.IntVar(&o.servers, "servers", 0, "idle gen_servers started for the memory cells (0: 200, quick 50)")
 	flag.IntVar(&o.peers, "peers", 0, "peers connected for the memory cells (0: 8, quick 4)")
 	flag.Parse()
@@ -87,6 +90,13 @@ func main() {
 	if *probe {
 		if err := runProbe(*probeName, *probeCookie, o.servers, *probePeers); err != nil {
 			fmt.Fprintln(os.Stderr, "probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *from != "" {
+		if err := render(*from, o); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 		return
@@ -212,17 +222,7 @@ func run(o options) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	doc, err := os.ReadFile(o.benchmarks)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
-	out, err := replaceGenerated(string(doc), renderMarkdown(r, o.chartDir))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", o.benchmarks, err)
-		return 1
-	}
-	if err := os.WriteFile(o.benchmarks, []byte(out), 0o644); err != nil {
+	if err := writeSection(o.benchmarks, r, o.chartDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
@@ -231,6 +231,32 @@ func run(o options) int {
 		logf("NOT PUBLISHABLE: %s", strings.Join(r.NotPublishable, "; "))
 	}
 	return 0
+}
+
+// writeSection replaces the generated section of the file at path with r's.
+func writeSection(path string, r *Results, chartDir string) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := replaceGenerated(string(doc), renderMarkdown(r, chartDir))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
+}
+
+// render is -render: the section from a results file already written.
+func render(from string, o options) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	return writeSection(o.benchmarks, &r, o.chartDir)
 }
 
 func logf(format string, args ...any) {
@@ -764,9 +790,20 @@ func measureMemory(rel beamtest.Release, o options) (*MemoryResults, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.Worked = min(workedServers, o.servers)
+	if _, err := eval(e, fmt.Sprintf(`Ps = [whereis(list_to_atom("idle_" ++ integer_to_list(I))) || I <- lists:seq(1, %d)],
+[[begin [P ! x || _ <- lists:seq(1, %d)], sync = gen_server:call(P, sync) end || _ <- lists:seq(1, %d)] || P <- Ps], ok.`,
+		m.Worked, workBatch, workBatches)); err != nil {
+		return nil, err
+	}
+	worked, err := beamRSS()
+	if err != nil {
+		return nil, err
+	}
 	m.BEAMIdleRSS = idle
 	m.BEAMPerServer = float64(withServers-idle) / float64(o.servers)
 	m.BEAMPerPeer = float64(withPeers-withServers) / float64(o.peers)
+	m.BEAMPerWorkedServer = float64(worked-withPeers) / float64(m.Worked)
 
 	self, err := os.Executable()
 	if err != nil {
@@ -788,6 +825,7 @@ func measureMemory(rel beamtest.Release, o options) (*MemoryResults, error) {
 	m.GoPerPeer = float64(rss["rss peers"]-rss["rss servers"]) / float64(o.peers)
 	m.GoHeapPerServer = float64(rss["heap servers"]-rss["heap idle"]) / float64(o.servers)
 	m.GoHeapPerPeer = float64(rss["heap peers"]-rss["heap servers"]) / float64(o.peers)
+	m.GoPerWorkedServer = float64(rss["rss worked"]-rss["rss prework"]) / float64(m.Worked)
 	logf("memory: idle node Go %s / BEAM %s; per gen_server Go %s / BEAM %s; per peer Go %s / BEAM %s",
 		fmtBytes(float64(m.GoIdleRSS)), fmtBytes(float64(m.BEAMIdleRSS)), fmtBytes(m.GoPerServer), fmtBytes(m.BEAMPerServer),
 		fmtBytes(m.GoPerPeer), fmtBytes(m.BEAMPerPeer))
@@ -812,7 +850,7 @@ func parseProbe(out string) (map[string]int64, error) {
 		got[f[0]+" "+f[1]] = v
 	}
 	for _, kind := range []string{"rss", "heap"} {
-		for _, stage := range []string{"idle", "servers", "peers"} {
+		for _, stage := range []string{"idle", "servers", "peers", "prework", "worked"} {
 			if _, ok := got[kind+" "+stage]; !ok {
 				return nil, fmt.Errorf("probe: no %s %s line in %q", kind, stage, out)
 			}
@@ -824,7 +862,8 @@ func parseProbe(out string) (map[string]int64, error) {
 // runProbe is the memory probe: a fresh gonode node with the default
 // configuration; it prints its resident set and its Go heap (live objects
 // and goroutine stacks, after a collection) after start, after starting
-// servers idle registered genserver.Servers, and after connecting to peers.
+// servers idle registered genserver.Servers, after connecting to peers, and
+// before and after some of the servers handled messages.
 func runProbe(name, cookie string, servers int, peers string) error {
 	n, err := startGoNode(name, cookie, 0)
 	if err != nil {
@@ -862,5 +901,62 @@ func runProbe(name, cookie string, servers int, peers string) error {
 			return err
 		}
 	}
-	return report("peers")
+	if err := report("peers"); err != nil {
+		return err
+	}
+	// Then the first workedServers servers each handle workBatches x
+	// workBatch messages, sent by one process in batches that a call to the
+	// server closes (so its mailbox never holds more than a batch): a
+	// mailbox's ring buffer becomes resident as messages pass through its
+	// slots in turn, which an idle server that was never sent anything does
+	// not show.
+	pusher, err := n.RegisterServer("", &goPusher{})
+	if err != nil {
+		return err
+	}
+	if err := report("prework"); err != nil {
+		return err
+	}
+	for i := range min(workedServers, servers) {
+		if _, err := pusher.DirectWithTimeout(pushRun{to: fmt.Sprintf("idle_%d", i), batch: workBatch, batches: workBatches}, 120); err != nil {
+			return err
+		}
+	}
+	return report("worked")
+}
+
+// The "worked" memory stage: workedServers servers each handle
+// workBatches x workBatch = 65,536 messages, more than the default mailbox
+// holds, so every slot of it has been written once.
+const (
+	workedServers = 16
+	workBatch     = 1024
+	workBatches   = 64
+)
+
+// goPusher sends a server batches of messages, each batch followed by a
+// call that returns once the server has handled it.
+type goPusher struct{ genserver.Server }
+
+type pushRun struct {
+	to             string
+	batch, batches int
+}
+
+func (goPusher) HandleDirect(p *genserver.Process, _ etf.Ref, m any) (any, gen.DirectStatus) {
+	r, ok := m.(pushRun)
+	if !ok {
+		return nil, fmt.Errorf("goPusher: unexpected %T", m)
+	}
+	for range r.batches {
+		for range r.batch {
+			if err := p.Send(r.to, etf.Atom("x")); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := p.CallWithTimeout(r.to, etf.Atom("sync"), time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }

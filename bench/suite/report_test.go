@@ -102,7 +102,8 @@ func TestParseInts(t *testing.T) {
 }
 
 func TestParseProbe(t *testing.T) {
-	out := "rss idle 100\nheap idle 10\nsomething else\nrss servers 300\nheap servers 30\nrss peers 700\nheap peers 70\n"
+	out := "rss idle 100\nheap idle 10\nsomething else\nrss servers 300\nheap servers 30\nrss peers 700\nheap peers 70\n" +
+		"rss prework 710\nheap prework 71\nrss worked 900\nheap worked 72\n"
 	got, err := parseProbe(out)
 	if err != nil || got["rss servers"] != 300 || got["heap peers"] != 70 {
 		t.Fatalf("got %v, %v", got, err)
@@ -134,7 +135,8 @@ func fixture(publishable bool) *Results {
 				BEAMToBEAM: MsgStats{MsgPerSec: 10000}, BEAMToGo: MsgStats{MsgPerSec: 6000}, GoToBEAM: MsgStats{MsgPerSec: 11000}}},
 		}},
 		Memory: &MemoryResults{Release: "otp25", Servers: 200, Peers: 8, GoIdleRSS: 30 << 20, BEAMIdleRSS: 45 << 20,
-			GoPerServer: 12 << 10, BEAMPerServer: 3 << 10, GoPerPeer: 80 << 10, BEAMPerPeer: 40 << 10},
+			GoPerServer: 12 << 10, BEAMPerServer: 3 << 10, GoPerPeer: 80 << 10, BEAMPerPeer: 40 << 10,
+			Worked: 16, GoPerWorkedServer: 1 << 20, BEAMPerWorkedServer: 1 << 10},
 	}
 	if !publishable {
 		r.LoadStart, r.NotPublishable = 5.2, []string{"the 1-minute load average was 5.20 at the start, above 1.50"}
@@ -156,6 +158,7 @@ func TestGoals(t *testing.T) {
 		{"Elixir -> Go calls, small and 1 KiB: server CPU per call <= the BEAM server's", "highest 2.29x (small, 1 caller)", false},
 		{"BEAM -> Go 64 KiB messages: throughput >= 1.0x BEAM -> BEAM", "0.60x", false},
 		{"an idle registered gen_server <= 16 KiB", "12.0 KiB", true},
+		{"an idle registered gen_server that has handled 65,536 messages <= 16 KiB", "1.0 MiB", false},
 		{"an idle node <= 16 MiB RSS", "30.0 MiB", false},
 		{"<= 64 KiB per connected peer", "80.0 KiB", false},
 	} {
@@ -168,8 +171,8 @@ func TestGoals(t *testing.T) {
 			t.Errorf("%s: measured %q met %v; want %q %v", tc.what, g.Measured, g.Met, tc.measured, tc.met)
 		}
 	}
-	if len(got) != 7 {
-		t.Errorf("%d goals, want 7", len(got))
+	if len(got) != 8 {
+		t.Errorf("%d goals, want 8", len(got))
 	}
 }
 
@@ -180,7 +183,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"1-minute load average 0.40 at the start and 1.10 at the end (limit 1.50)",
 		"OTP 25.2.3 (Elixir 1.14.0)",
 		// small, 16 callers: 12,000 against 10,000 calls/s, p50 90 against 100 us.
-		"| small | 16 | 12,000 / 10,000 | 1.20x | 90.0 / 100 | 0.90x | 180 / 200 | 0.90x | 20.0 / 25.0 | 4.80 / 1.05 |",
+		"| small | 16 | 12,000 / 10,000 | 1.20x | 90.0 / 100 | 0.90x | 180 / 200 | 0.90x | 20.0 / 25.0 | 4.80 / 1.05 | 0.00 / 40.0 |",
 		// Go callers: Process.Call 1.5x, Node.Call 0.5x the Elixir callers.
 		"| small | 1 | 10,000 / 15,000 / 5,000 | 1.50x | 0.50x |",
 		"| 64 KiB | 4,000 | 6,000 / 10,000 | 0.60x | 11,000 / 10,000 | 1.10x |",

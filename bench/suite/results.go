@@ -102,6 +102,11 @@ type MemoryResults struct {
 	BEAMPerServer float64 `json:"beam_per_server"`
 	GoPerPeer     float64 `json:"go_per_peer"`
 	BEAMPerPeer   float64 `json:"beam_per_peer"`
+	// Worked servers (of the Servers) then each handled 65,536 messages;
+	// the increase of the resident set per such server, idle again.
+	Worked              int     `json:"worked"`
+	GoPerWorkedServer   float64 `json:"go_per_worked_server"`
+	BEAMPerWorkedServer float64 `json:"beam_per_worked_server"`
 	// The Go node's heap (live objects and goroutine stacks after a
 	// collection): memory the Go runtime holds for the node whether or not
 	// the pages are resident yet (a preallocated mailbox is untouched, so
