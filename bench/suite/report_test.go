@@ -174,6 +174,15 @@ func TestGoals(t *testing.T) {
 	if len(got) != 8 {
 		t.Errorf("%d goals, want 8", len(got))
 	}
+	// A results file from before the worked stage has no such figure: no
+	// goal is claimed from a zero.
+	old := fixture(true)
+	old.Memory.Worked, old.Memory.GoPerWorkedServer = 0, 0
+	for _, g := range goals(old) {
+		if strings.Contains(g.What, "65,536") {
+			t.Errorf("a goal from a stage that did not run: %+v", g)
+		}
+	}
 }
 
 func TestRenderMarkdown(t *testing.T) {
