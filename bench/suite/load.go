@@ -37,8 +37,13 @@ type loadVerdict struct {
 	Reasons     []string // why the run is not publishable
 }
 
+// A limit raised above DefaultMaxLoad is itself a reason: the figures of
+// such a run are not publishable either.
 func checkLoad(start, end, max float64, allowBusy bool) loadVerdict {
 	var v loadVerdict
+	if max > DefaultMaxLoad {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("the load limit was raised to %.2f (-max-load), above %.2f", max, DefaultMaxLoad))
+	}
 	if start > max {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("the 1-minute load average was %.2f at the start, above %.2f", start, max))
 	}

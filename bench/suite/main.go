@@ -75,7 +75,7 @@ func main() {
 	probePeers := flag.String("probe-peers", "", "internal: comma-separated peers the probe connects to")
 	flag.BoolVar(&o.quick, "quick", false, "development mode: OTP 25 only, one short round per cell, fewer messages (under 2 minutes); the output says so")
 	flag.BoolVar(&o.allowBusy, "allow-busy", false, "development: write BENCHMARKS.md and the charts even when the load average was above -max-load, marked NOT PUBLISHABLE")
-	flag.Float64Var(&o.maxLoad, "max-load", DefaultMaxLoad, "the highest 1-minute load average at the start and at the end at which the figures are published")
+	flag.Float64Var(&o.maxLoad, "max-load", DefaultMaxLoad, "the highest 1-minute load average at the start and at the end at which the figures are published; a limit above 1.5 makes the run not publishable (it then writes only with -allow-busy)")
 	flag.DurationVar(&o.cooldown, "cooldown", 150*time.Second, "after the run, wait up to this long for the load average (which the run itself raised) to fall to -max-load before reading the end load")
 	flag.StringVar(&rels, "otp", "otp25,otp27,otp29", "comma-separated OTP releases of the matrix (internal/beamtest.Matrix) to measure against")
 	flag.StringVar(&o.benchmarks, "benchmarks", "BENCHMARKS.md", "the file whose generated section is replaced")

@@ -124,22 +124,25 @@ func TestParseLoadavg(t *testing.T) {
 func TestCheckLoad(t *testing.T) {
 	tests := []struct {
 		name               string
-		start, end         float64
+		start, end, max    float64
 		allowBusy          bool
 		publishable, write bool
 		reasons            int
 	}{
-		{name: "quiet", start: 0.4, end: 1.1, publishable: true, write: true},
-		{name: "at the limit", start: 1.5, end: 1.5, publishable: true, write: true},
-		{name: "busy at the start", start: 1.6, end: 0.9, reasons: 1},
-		{name: "busy at the end", start: 0.2, end: 3.0, reasons: 1},
-		{name: "busy throughout", start: 5, end: 6, reasons: 2},
-		{name: "busy, forced", start: 5, end: 6, allowBusy: true, write: true, reasons: 2},
-		{name: "quiet, forced", start: 0.5, end: 0.5, allowBusy: true, publishable: true, write: true},
+		{name: "quiet", start: 0.4, end: 1.1, max: DefaultMaxLoad, publishable: true, write: true},
+		{name: "at the limit", start: 1.5, end: 1.5, max: DefaultMaxLoad, publishable: true, write: true},
+		{name: "busy at the start", start: 1.6, end: 0.9, max: DefaultMaxLoad, reasons: 1},
+		{name: "busy at the end", start: 0.2, end: 3.0, max: DefaultMaxLoad, reasons: 1},
+		{name: "busy throughout", start: 5, end: 6, max: DefaultMaxLoad, reasons: 2},
+		{name: "busy, forced", start: 5, end: 6, max: DefaultMaxLoad, allowBusy: true, write: true, reasons: 2},
+		{name: "quiet, forced", start: 0.5, end: 0.5, max: DefaultMaxLoad, allowBusy: true, publishable: true, write: true},
+		{name: "a lower limit", start: 1.2, end: 0.5, max: 1.0, reasons: 1},
+		{name: "a raised limit", start: 5, end: 6, max: 10, reasons: 1},
+		{name: "a raised limit, forced", start: 5, end: 6, max: 10, allowBusy: true, write: true, reasons: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := checkLoad(tc.start, tc.end, DefaultMaxLoad, tc.allowBusy)
+			v := checkLoad(tc.start, tc.end, tc.max, tc.allowBusy)
 			if v.Publishable != tc.publishable || v.Write != tc.write || len(v.Reasons) != tc.reasons {
 				t.Fatalf("got %+v; want publishable %v, write %v, %d reasons", v, tc.publishable, tc.write, tc.reasons)
 			}
