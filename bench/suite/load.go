@@ -28,17 +28,17 @@ func parseLoadavg(s string) (float64, error) {
 	return v, nil
 }
 
-// loadVerdict says whether a run may be published and, if not, why: the
-// 1-minute load average at start and at end must both be at most max.
-// allowBusy publishes anyway, marked as not publishable.
+// loadVerdict says whether a run may be published and, if not, why.
 type loadVerdict struct {
-	Publishable bool     // both loads were at most the limit
+	Publishable bool     // both loads were at most the limit, and the limit was not raised
 	Write       bool     // write BENCHMARKS.md and the charts
 	Reasons     []string // why the run is not publishable
 }
 
-// A limit raised above DefaultMaxLoad is itself a reason: the figures of
-// such a run are not publishable either.
+// checkLoad judges a run: the 1-minute load average at start and at end
+// must both be at most max. A limit raised above DefaultMaxLoad is itself a
+// reason: the figures of such a run are not publishable either. allowBusy
+// writes the output anyway, marked as not publishable.
 func checkLoad(start, end, max float64, allowBusy bool) loadVerdict {
 	var v loadVerdict
 	if max > DefaultMaxLoad {
