@@ -183,8 +183,9 @@ const callerMailboxSize = 16
 // genserver.Server per caller, calling with genserver's Process.Call from
 // its callbacks. The process Call spawns, monitors through and kills for
 // every call cost, in `make bench` with small and 1 KiB terms, 1.2-2.5x the
-// caller CPU per call and 0.34-0.92x the calls per second of long-lived
-// callers (docs/performance-notes.md, "Which call path for throughput").
+// caller CPU per call of long-lived callers, and from 16 callers up
+// 0.2-0.9x their calls per second (docs/performance-notes.md, "Which call
+// path for throughput").
 func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
 	en, err := n.running()
 	if err != nil {

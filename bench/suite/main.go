@@ -8,7 +8,8 @@
 //     call of the server's and the callers' operating system processes;
 //   - one-way messages BEAM -> Go and Go -> BEAM against BEAM -> BEAM;
 //   - memory: a fresh node's resident set, and what an idle registered
-//     gen_server and a connected peer add, gonode against `erl`;
+//     gen_server (fresh, and again after it handled 65,536 messages) and a
+//     connected peer add, gonode against `erl`;
 //
 // on each OTP release asked for, and writes the generated section of
 // BENCHMARKS.md (between its markers) and bench/results/latest.json, from
