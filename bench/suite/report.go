@@ -39,9 +39,12 @@ func replaceGenerated(doc, body string) (string, error) {
 	return doc[:bi] + "\n" + strings.TrimSpace(body) + "\n" + doc[ei:], nil
 }
 
-// ratio returns a/b, or NaN when b is zero.
+// ratio returns a/b, or NaN when b is not positive: every baseline here (a
+// rate, a time, a size, a count) is positive when it means anything (a
+// memory increase can come out negative when a collection freed more than
+// the stage added).
 func ratio(a, b float64) float64 {
-	if b == 0 {
+	if b <= 0 {
 		return math.NaN()
 	}
 	return a / b

@@ -44,7 +44,7 @@ func TestFormat(t *testing.T) {
 		{fmtInt(0), "0"}, {fmtInt(999), "999"}, {fmtInt(1000), "1,000"}, {fmtInt(1234567.4), "1,234,567"},
 		{fmtInt(-4200), "-4,200"}, {fmtInt(math.NaN()), "-"},
 		{fmtNum(123.4), "123"}, {fmtNum(12.34), "12.3"}, {fmtNum(1.234), "1.23"},
-		{fmtRatio(0.5704), "0.57x"}, {fmtRatio(ratio(1, 0)), "-"},
+		{fmtRatio(0.5704), "0.57x"}, {fmtRatio(ratio(1, 0)), "-"}, {fmtRatio(ratio(3<<20, -31232)), "-"},
 		{fmtBytes(16 << 10), "16.0 KiB"}, {fmtBytes(28.5 * (1 << 20)), "28.5 MiB"},
 	} {
 		if tc.got != tc.want {
