@@ -36,16 +36,20 @@ type loadVerdict struct {
 }
 
 // checkLoad judges a run: the 1-minute load average at start and at end
-// must both be at most max. A limit raised above DefaultMaxLoad is itself a
-// reason: the figures of such a run are not publishable either. allowBusy
-// writes the output anyway, marked as not publishable.
-func checkLoad(start, end, max float64, allowBusy bool) loadVerdict {
+// must both be at most max. A limit raised above DefaultMaxLoad, and a
+// -quick run (one short round per cell), are reasons too: the figures of
+// such a run are not publishable either. allowBusy writes the output
+// anyway, marked as not publishable.
+func checkLoad(start, end, max float64, allowBusy, quick bool) loadVerdict {
 	var v loadVerdict
+	if quick {
+		v.Reasons = append(v.Reasons, "a -quick run (one short round per cell), for development")
+	}
 	if max > DefaultMaxLoad {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("the load limit was raised to %.2f (-max-load), above %.2f", max, DefaultMaxLoad))
 	}
 	if start > max {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("the 1-minute load average was %.2f at the start, above %.2f", start, max))
+		v.Reasons = append(v.Reasons, startReason(start, max))
 	}
 	if end > max {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("the 1-minute load average was %.2f at the end, above %.2f", end, max))
@@ -53,4 +57,8 @@ func checkLoad(start, end, max float64, allowBusy bool) loadVerdict {
 	v.Publishable = len(v.Reasons) == 0
 	v.Write = v.Publishable || allowBusy
 	return v
+}
+
+func startReason(start, max float64) string {
+	return fmt.Sprintf("the 1-minute load average was %.2f at the start, above %.2f", start, max)
 }

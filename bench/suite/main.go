@@ -74,7 +74,7 @@ func main() {
 	probeName := flag.String("probe-name", "", "internal: the probe's node name")
 	probeCookie := flag.String("probe-cookie", "", "internal: the probe's cookie")
 	probePeers := flag.String("probe-peers", "", "internal: comma-separated peers the probe connects to")
-	flag.BoolVar(&o.quick, "quick", false, "development mode: OTP 25 only, one short round per cell, fewer messages (under 2 minutes); the output says so")
+	flag.BoolVar(&o.quick, "quick", false, "development mode: OTP 25 only, one short round per cell, fewer messages (under 2 minutes); not publishable, so it writes only with -allow-busy")
 	flag.BoolVar(&o.allowBusy, "allow-busy", false, "development: write BENCHMARKS.md and the charts even when the load average was above -max-load, marked NOT PUBLISHABLE")
 	flag.Float64Var(&o.maxLoad, "max-load", DefaultMaxLoad, "the highest 1-minute load average at the start and at the end at which the figures are published; a limit above 1.5 makes the run not publishable (it then writes only with -allow-busy)")
 	flag.DurationVar(&o.cooldown, "cooldown", 150*time.Second, "after the run, wait up to this long for the load average (which the run itself raised) to fall to -max-load before reading the end load")
@@ -152,7 +152,7 @@ func run(o options) int {
 		// Refuse a busy machine before building a namespace and nodes.
 		if l, err := loadNow(); err == nil && l > o.maxLoad && !o.allowBusy {
 			fmt.Fprintf(os.Stderr, "bench: refusing to run: %s (-allow-busy runs anyway, marked NOT PUBLISHABLE)\n",
-				checkLoad(l, 0, o.maxLoad, false).Reasons[0])
+				startReason(l, o.maxLoad))
 			return 2
 		}
 		if code, ran := beamtest.ReexecInNetns(); ran {
@@ -210,7 +210,7 @@ func run(o options) int {
 	}
 	r.LoadEnd = cooldown(o)
 	r.WallSeconds = time.Since(start).Seconds()
-	v := checkLoad(r.LoadStart, r.LoadEnd, o.maxLoad, o.allowBusy)
+	v := checkLoad(r.LoadStart, r.LoadEnd, o.maxLoad, o.allowBusy, o.quick)
 	r.Publishable, r.NotPublishable = v.Publishable, v.Reasons
 	if !v.Write {
 		path := filepath.Join(o.resultsDir, "refused.json")

@@ -125,7 +125,7 @@ func TestCheckLoad(t *testing.T) {
 	tests := []struct {
 		name               string
 		start, end, max    float64
-		allowBusy          bool
+		allowBusy, quick   bool
 		publishable, write bool
 		reasons            int
 	}{
@@ -139,10 +139,12 @@ func TestCheckLoad(t *testing.T) {
 		{name: "a lower limit", start: 1.2, end: 0.5, max: 1.0, reasons: 1},
 		{name: "a raised limit", start: 5, end: 6, max: 10, reasons: 1},
 		{name: "a raised limit, forced", start: 5, end: 6, max: 10, allowBusy: true, write: true, reasons: 1},
+		{name: "quick, quiet", start: 0.3, end: 0.9, max: DefaultMaxLoad, quick: true, reasons: 1},
+		{name: "quick, forced", start: 0.3, end: 0.9, max: DefaultMaxLoad, quick: true, allowBusy: true, write: true, reasons: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := checkLoad(tc.start, tc.end, tc.max, tc.allowBusy)
+			v := checkLoad(tc.start, tc.end, tc.max, tc.allowBusy, tc.quick)
 			if v.Publishable != tc.publishable || v.Write != tc.write || len(v.Reasons) != tc.reasons {
 				t.Fatalf("got %+v; want publishable %v, write %v, %d reasons", v, tc.publishable, tc.write, tc.reasons)
 			}
