@@ -827,9 +827,9 @@ func measureMemory(rel beamtest.Release, o options) (*MemoryResults, error) {
 	m.GoHeapPerServer = float64(rss["heap servers"]-rss["heap idle"]) / float64(o.servers)
 	m.GoHeapPerPeer = float64(rss["heap peers"]-rss["heap servers"]) / float64(o.peers)
 	m.GoPerWorkedServer = float64(rss["rss worked"]-rss["rss prework"]) / float64(m.Worked)
-	logf("memory: idle node Go %s / BEAM %s; per gen_server Go %s / BEAM %s; per peer Go %s / BEAM %s",
+	logf("memory: idle node Go %s / BEAM %s; per gen_server Go %s / BEAM %s, after 65,536 messages Go %s / BEAM %s; per peer Go %s / BEAM %s",
 		fmtBytes(float64(m.GoIdleRSS)), fmtBytes(float64(m.BEAMIdleRSS)), fmtBytes(m.GoPerServer), fmtBytes(m.BEAMPerServer),
-		fmtBytes(m.GoPerPeer), fmtBytes(m.BEAMPerPeer))
+		fmtBytes(m.GoPerWorkedServer), fmtBytes(m.BEAMPerWorkedServer), fmtBytes(m.GoPerPeer), fmtBytes(m.BEAMPerPeer))
 	return m, nil
 }
 
@@ -927,12 +927,14 @@ func runProbe(name, cookie string, servers int, peers string) error {
 }
 
 // The "worked" memory stage: workedServers servers each handle
-// workBatches x workBatch = 65,536 messages, more than the default mailbox
-// holds, so every slot of it has been written once.
+// workBatches x workBatch = 65,536 messages, as many as the largest mailbox
+// ergo allows holds, so every slot of it has been written once. A batch is
+// small enough for any mailbox a node may be configured with, so none is
+// dropped and the closing call is never lost.
 const (
 	workedServers = 16
-	workBatch     = 1024
-	workBatches   = 64
+	workBatch     = 64
+	workBatches   = 1024
 )
 
 // goPusher sends a server batches of messages, each batch followed by a
