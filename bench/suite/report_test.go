@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +213,38 @@ func TestRenderMarkdown(t *testing.T) {
 	busy := renderMarkdown(fixture(false), "docs/bench")
 	if !strings.HasPrefix(busy, "**NOT PUBLISHABLE: the 1-minute load average was 5.20 at the start, above 1.50.") {
 		t.Errorf("a forced run does not start with the banner:\n%.300s", busy)
+	}
+}
+
+// The repository's BENCHMARKS.md keeps one pair of markers, so that a run
+// of `make bench` can write its section (a hand edit that breaks them fails
+// here, not after a ten-minute run), and its committed section's charts
+// and results file are there.
+func TestRepositoryBenchmarks(t *testing.T) {
+	doc, err := os.ReadFile("../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replaceGenerated(string(doc), "x"); err != nil {
+		t.Fatalf("BENCHMARKS.md: %v", err)
+	}
+	b, err := os.ReadFile("../results/latest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("bench/results/latest.json: %v", err)
+	}
+	if len(r.Releases) == 0 {
+		t.Fatal("bench/results/latest.json holds no release")
+	}
+	for _, rel := range r.Releases {
+		for _, chart := range []string{"calls-throughput-", "calls-latency-"} {
+			p := filepath.Join("../../docs/bench", chart+rel.Name+".png")
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("BENCHMARKS.md links %s: %v", p, err)
+			}
+		}
 	}
 }
