@@ -284,15 +284,15 @@ func renderMarkdown(r *Results, chartDir string) string {
 		}
 		if len(rel.Throughput) > 0 {
 			w("\n#### One-way messages, OTP %s: BEAM -> Go and Go -> BEAM against BEAM -> BEAM\n\n", rel.OTP)
-			w("Messages per second timed on the sender until the receiver reported the last one; CPU (us) and context switches per message of the receiving and the sending process.\n\n")
-			w("| term | messages | msg/s BEAM->Go / BEAM->BEAM | BEAM->Go / BEAM | msg/s Go->BEAM / BEAM->BEAM | Go->BEAM / BEAM | receiver CPU us/msg Go / BEAM | sender CPU us/msg Go / BEAM | receiver context switches/msg Go / BEAM |\n")
-			w("|---|---|---|---|---|---|---|---|---|\n")
+			w("Messages per second timed on the sender until the receiver reported the last one, over %d round(s) of the given number; CPU (us) and context switches per message of the receiving and the sending operating system process.\n\n", r.Rounds)
+			w("| term | messages per round | msg/s BEAM->Go / BEAM->BEAM | BEAM->Go / BEAM | msg/s Go->BEAM / BEAM->BEAM | Go->BEAM / BEAM | receiver CPU us/msg, Go (BEAM->Go) / BEAM (BEAM->BEAM) | receiving BEAM's CPU us/msg from Go / from BEAM | sender CPU us/msg, Go (Go->BEAM) / BEAM (BEAM->BEAM) | receiver context switches/msg, Go / BEAM |\n")
+			w("|---|---|---|---|---|---|---|---|---|---|\n")
 			for _, t := range rel.Throughput {
 				bb, bg, gb := t.BEAMToBEAM, t.BEAMToGo, t.GoToBEAM
-				w("| %s | %s | %s / %s | %s | %s / %s | %s | %s / %s | %s / %s | %s / %s |\n",
+				w("| %s | %s | %s / %s | %s | %s / %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |\n",
 					sizeLabel(t.Size), fmtInt(float64(t.Messages)), fmtInt(bg.MsgPerSec), fmtInt(bb.MsgPerSec), fmtRatio(ratio(bg.MsgPerSec, bb.MsgPerSec)),
 					fmtInt(gb.MsgPerSec), fmtInt(bb.MsgPerSec), fmtRatio(ratio(gb.MsgPerSec, bb.MsgPerSec)),
-					fmtNum(bg.RxCPU), fmtNum(bb.RxCPU), fmtNum(gb.TxCPU), fmtNum(bb.TxCPU), fmtNum(bg.RxCS), fmtNum(bb.RxCS))
+					fmtNum(bg.RxCPU), fmtNum(bb.RxCPU), fmtNum(gb.RxCPU), fmtNum(bb.RxCPU), fmtNum(gb.TxCPU), fmtNum(bb.TxCPU), fmtNum(bg.RxCS), fmtNum(bb.RxCS))
 			}
 		}
 		w("\n![calls per second against callers, OTP %s](%s/calls-throughput-%s.png)\n", rel.OTP, chartDir, rel.Name)
