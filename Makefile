@@ -1,5 +1,5 @@
 # gonode: see README.md. Both main targets need root (network namespaces).
-.PHONY: demo test build deps
+.PHONY: demo test build deps bench
 
 build:
 	go build -o bin/gonode ./cmd/gonode
@@ -14,3 +14,9 @@ demo:
 
 test:
 	./scripts/test.sh
+
+# The benchmark suite: BENCHMARKS.md's generated section and docs/bench/*.png
+# from one run (root, a quiet machine; BENCHFLAGS="-quick -allow-busy" while
+# developing). See scripts/bench.sh.
+bench:
+	./scripts/bench.sh $(BENCHFLAGS)
