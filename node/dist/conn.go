@@ -104,7 +104,16 @@ type conn struct {
 	monEnded bool                     // the connection ended its monitors
 	monWait  sync.WaitGroup           // goroutines ending monitors
 
-	// reader-only state
+	// the reading role (inline.go): who reads, and its hand-off timer
+	inline   atomic.Uint64 // round<<2 | roleIdle, roleInline or roleDeposed
+	handoff  *time.Timer
+	handoffs atomic.Uint64 // reading roles handed over
+	readErr  chan error    // the error that ended the reader
+
+	// reader-only state (it passes with the reading role)
+	fr          *frameReader
+	asm         *assembler
+	round       uint64 // of inline runs
 	unknownOps  map[int64]bool
 	lastDropLog time.Time
 	dropsSince  int
@@ -128,8 +137,14 @@ func newConn(ctx context.Context, p *Proto, nc lib.NetReadWriter, src io.Reader,
 		done:       make(chan struct{}),
 		suppress:   map[linkPair]int{},
 		unknownOps: map[int64]bool{},
+		readErr:    make(chan error, 1),
 	}
 	c.space = sync.NewCond(&c.mu)
+	c.fr = newFrameReader(src, readSlab, c.cfg.MaxFrameSize)
+	c.asm = newAssembler(c.cfg.MaxFrameSize)
+	c.asm.extend = c.fr.extend
+	c.handoff = time.AfterFunc(time.Hour, c.takeOver)
+	c.handoff.Stop()
 	return c
 }
 
@@ -140,7 +155,9 @@ func (c *conn) serve(router node.CoreRouter) {
 	werr := make(chan error, 1)
 	go func() { werr <- c.writeLoop() }()
 	stop := context.AfterFunc(c.ctx, func() { c.shutdown(c.ctx.Err()) })
-	rerr := c.readLoop()
+	go c.lead()
+	rerr := <-c.readErr
+	c.handoff.Stop()
 	stop()
 	c.shutdown(rerr)
 	wrerr := <-werr
