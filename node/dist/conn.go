@@ -111,9 +111,13 @@ type conn struct {
 
 	// the reading role (inline.go): who reads, and its hand-off timer
 	inline   atomic.Uint64 // round<<2 | roleIdle, roleInline or roleDeposed
-	handoff  *time.Timer
+	watch    *watchdog
+	seen     uint64        // inline as the watchdog last saw it (its own)
 	handoffs atomic.Uint64 // reading roles handed over
 	readErr  chan error    // the error that ended the reader
+	// follow is lead, for takeOver (through a field: the recvHandlers
+	// table would otherwise refer to itself).
+	follow func()
 
 	// reader-only state (it passes with the reading role)
 	fr          *frameReader
@@ -153,8 +157,8 @@ func newConn(ctx context.Context, p *Proto, nc lib.NetReadWriter, src io.Reader,
 	c.fr = newFrameReader(src, readSlab, c.cfg.MaxFrameSize)
 	c.asm = newAssembler(c.cfg.MaxFrameSize)
 	c.asm.extend = c.fr.extend
-	c.handoff = time.AfterFunc(time.Hour, c.takeOver)
-	c.handoff.Stop()
+	c.watch = &p.watch
+	c.follow = c.lead
 	return c
 }
 
@@ -165,9 +169,10 @@ func (c *conn) serve(router node.CoreRouter) {
 	werr := make(chan error, 1)
 	go func() { werr <- c.writeLoop() }()
 	stop := context.AfterFunc(c.ctx, func() { c.shutdown(c.ctx.Err()) })
+	c.watch.add(c)
 	go c.lead()
 	rerr := <-c.readErr
-	c.handoff.Stop()
+	c.watch.remove(c)
 	stop()
 	c.shutdown(rerr)
 	wrerr := <-werr

@@ -2,6 +2,8 @@ package dist
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -21,14 +23,18 @@ import (
 //     way (sendToPid, sendToName, sendToAlias, and the exit signals a
 //     trapping process receives as messages), in the order read.
 //   - A callback that runs long must not keep the connection's other
-//     messages waiting: when one has run for inlineHandoff, another
-//     goroutine takes the reading role over (leader/follower) and the one
-//     in the callback ends once it returns. The reader's state (frame
-//     reader, assembler, decode budget) passes with the role.
+//     messages waiting: when one has run for between one and two
+//     watchPeriods, another goroutine takes the reading role over
+//     (leader/follower) and the one in the callback ends once it returns.
+//     The reader's state (frame reader, assembler, decode budget) passes
+//     with the role. The watchdog that sees it is one goroutine per Proto
+//     that runs only while readers run callbacks: a timer armed per
+//     callback would cost a wake-up of the runtime's network poller per
+//     message (measured: about 0.8 context switches per call).
 
-// inlineHandoff is how long a callback run by the reader may run before
-// another goroutine takes over reading.
-const inlineHandoff = 200 * time.Microsecond
+// watchPeriod is how often the watchdog looks at the readers that run
+// callbacks.
+const watchPeriod = 2 * time.Millisecond
 
 // inlineServer is a process behaviour that lets a connection reader queue
 // messages for it and run its callbacks (genserver.Server implements it).
@@ -118,30 +124,101 @@ func (c *conn) deliverTo(p gen.Process, msg etf.Term, route func() error) error 
 }
 
 // runInline runs the process's waiting callbacks on the reader goroutine,
-// with the hand-off timer armed.
+// under the watchdog's eye.
 func (c *conn) runInline(is inlineServer) error {
 	c.round++
 	running := c.round<<2 | roleInline
 	c.inline.Store(running)
-	c.handoff.Reset(inlineHandoff)
+	c.watch.busy()
 	is.RunRemote()
-	c.handoff.Stop()
 	if c.inline.CompareAndSwap(running, c.round<<2|roleIdle) {
 		return nil
 	}
 	return errDeposed
 }
 
-// takeOver runs when a callback run by the reader reaches inlineHandoff: a
-// new goroutine takes the reading role (and the reader's state) over. A
-// timer that fires late, into a later round, hands over early: harmless.
-func (c *conn) takeOver() {
-	v := c.inline.Load()
+// takeOver hands the reading role (and the reader's state) to a new
+// goroutine when the reader still runs the callbacks it ran at v.
+func (c *conn) takeOver(v uint64) {
 	if v&3 != roleInline || !c.inline.CompareAndSwap(v, v-roleInline+roleDeposed) {
 		return
 	}
 	c.handoffs.Add(1)
-	go c.lead()
+	go c.follow()
+}
+
+// watchdog hands the reading role of a connection over when its reader
+// has run callbacks for a watchPeriod or more. Its goroutine runs while
+// readers run callbacks and ends after a period without any.
+type watchdog struct {
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	runs   atomic.Uint64 // inline runs begun
+	active atomic.Bool   // the goroutine runs
+}
+
+func (w *watchdog) add(c *conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conns == nil {
+		w.conns = map[*conn]struct{}{}
+	}
+	w.conns[c] = struct{}{}
+}
+
+func (w *watchdog) remove(c *conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.conns, c)
+}
+
+// busy tells the watchdog a reader begins running callbacks; it starts the
+// goroutine when it is not running.
+func (w *watchdog) busy() {
+	w.runs.Add(1)
+	if !w.active.Load() && w.active.CompareAndSwap(false, true) {
+		go w.run()
+	}
+}
+
+func (w *watchdog) run() {
+	last := w.runs.Load()
+	for {
+		time.Sleep(watchPeriod)
+		running := w.scan()
+		now := w.runs.Load()
+		if now != last || running {
+			last = now
+			continue
+		}
+		w.active.Store(false)
+		// A reader that began after the load above and saw active set
+		// started nobody: look again.
+		if w.runs.Load() == now || !w.active.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// scan hands over the readers that run the same callbacks as at the last
+// scan, and reports whether any reader runs callbacks.
+func (w *watchdog) scan() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	running := false
+	for c := range w.conns {
+		v := c.inline.Load()
+		if v&3 != roleInline {
+			c.seen = v
+			continue
+		}
+		running = true
+		if v == c.seen {
+			c.takeOver(v)
+		}
+		c.seen = v
+	}
+	return running
 }
 
 // lead runs the reader until the connection ends, then reports why to
