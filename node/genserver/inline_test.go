@@ -197,10 +197,22 @@ func TestInlineOrderAndExclusion(t *testing.T) {
 	})
 }
 
+// lateServer is a guardServer whose Init waits (bounded) until ergo's
+// mailbox holds messages: they came before the loop ran.
+type lateServer struct{ *guardServer }
+
+func (s lateServer) Init(p *genserver.Process, args ...etf.Term) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Info().MessageQueueLen < 20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
 // TestInlineOrderFromTheStart: a BEAM process that sends to a name before
 // and while the Go server is registered under it: what reached the server
-// before its loop ran (through ergo's mailbox) is not overtaken by what
-// follows.
+// before its loop ran (through ergo's mailbox, while Init ran) is not
+// overtaken by what follows.
 func TestInlineOrderFromTheStart(t *testing.T) {
 	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
 		cookie := beamtest.RandomCookie()
@@ -212,8 +224,7 @@ func TestInlineOrderFromTheStart(t *testing.T) {
 			erl.Eval(t, fmt.Sprintf(`T = {%s, '%s'}, pong = net_adm:ping('%s'),
 				register(%s_sender, spawn(fun() -> (fun L(I) -> T ! {seq, sender, I},
 				  receive stop -> ok after 0 -> L(I + 1) end end)(1) end)), ok.`, name, goName, goName, name))
-			srv := newGuardServer()
-			if _, err := gn.RegisterServer(name, srv); err != nil {
+			if _, err := gn.RegisterServer(name, lateServer{newGuardServer()}); err != nil {
 				t.Fatal(err)
 			}
 			// Wait until the server took messages, then stop the sender.
