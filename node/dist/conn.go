@@ -86,9 +86,14 @@ type conn struct {
 	wmu  sync.Mutex
 	raw  syscall.RawConn // the socket's, for writeDirect; nil: no direct writes
 	sent atomic.Bool     // something was sent since the tick period began
-	wake chan struct{}
-	done chan struct{}
-	once sync.Once
+	// corked: the reader has more messages buffered; frames queue without
+	// waking the writer, and the reader writes them together before it
+	// waits for the peer again (uncork).
+	corked  atomic.Bool
+	corkBuf []byte // uncork's, under wmu
+	wake    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 
 	msgsIn, msgsOut, bytesIn, bytesOut atomic.Uint64
 	dropped                            atomic.Uint64
@@ -249,6 +254,7 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 	c.mu.Lock()
 	if data {
 		for c.queued >= c.cfg.MaxQueueBytes && !c.closed {
+			c.wakeWriter() // corked frames wait for no one
 			c.space.Wait()
 		}
 	}
@@ -257,19 +263,62 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 		releaseBuf(fb)
 		return ErrClosed
 	}
-	if len(c.queue) == 0 && c.raw != nil && fb.segs == nil && c.wmu.TryLock() {
+	corked := c.corked.Load()
+	if !corked && len(c.queue) == 0 && c.raw != nil && fb.segs == nil && c.wmu.TryLock() {
 		c.mu.Unlock()
-		c.writeDirect(fb)
+		c.writeDirect(fb.b, fb)
 		return nil
 	}
 	wasEmpty := len(c.queue) == 0
 	c.queue = append(c.queue, fb)
 	c.queued += fb.size
 	c.mu.Unlock()
-	if wasEmpty {
+	if wasEmpty && !corked {
 		c.wakeWriter()
 	}
 	return nil
+}
+
+// uncork ends a cork: the reader writes what queued meanwhile itself, in
+// one non-blocking write, when the frames are small and the writer idle;
+// otherwise it wakes the writer.
+func (c *conn) uncork() {
+	if !c.corked.Swap(false) {
+		return
+	}
+	if c.raw == nil || !c.wmu.TryLock() {
+		c.wakeWriter()
+		return
+	}
+	c.mu.Lock()
+	n, msgs := 0, 0
+	simple := len(c.queue) > 0
+	for _, fb := range c.queue {
+		if fb.segs != nil || n+len(fb.b) > scratchCap {
+			simple = false
+			break
+		}
+		n += len(fb.b)
+		msgs += fb.msgs
+	}
+	if !simple {
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		c.wakeWriter()
+		return
+	}
+	buf := c.corkBuf[:0]
+	for i, fb := range c.queue {
+		buf = append(buf, fb.b...)
+		releaseBuf(fb)
+		c.queue[i] = frameBuf{}
+	}
+	c.queue = c.queue[:0]
+	c.queued = 0
+	c.space.Broadcast()
+	c.mu.Unlock()
+	c.corkBuf = buf
+	c.writeDirect(buf, frameBuf{size: n, msgs: msgs})
 }
 
 func (c *conn) wakeWriter() {
@@ -285,12 +334,15 @@ func (c *conn) wakeWriter() {
 // writer goroutine (a sender, possibly the reader running a callback, must
 // never block on a peer that does not read). Frames queued meanwhile
 // follow it: the writer takes wmu before it writes them.
-func (c *conn) writeDirect(fb frameBuf) {
+//
+// b is the bytes to write: fb's own, or, from uncork, a copy of several
+// frames (fb then only counts them, and b belongs to the caller).
+func (c *conn) writeDirect(b []byte, fb frameBuf) {
 	n := 0
 	var werr error
 	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(fb.b) {
-			k, err := syscall.Write(int(fd), fb.b[n:])
+		for n < len(b) {
+			k, err := syscall.Write(int(fd), b[n:])
 			if err == syscall.EINTR {
 				continue
 			}
@@ -311,7 +363,7 @@ func (c *conn) writeDirect(fb frameBuf) {
 		c.sent.Store(true)
 		c.bytesOut.Add(uint64(n))
 	}
-	if n == len(fb.b) {
+	if n == len(b) {
 		c.msgsOut.Add(uint64(fb.msgs))
 		if c.obs != nil {
 			c.obs.Traffic(c.peer.Name, DirectionOut, fb.msgs, fb.size)
@@ -325,7 +377,11 @@ func (c *conn) writeDirect(fb frameBuf) {
 		c.log.Debug("direct write failed: left to the writer", "err", err)
 	}
 	rest := fb
-	if n > 0 {
+	switch {
+	case fb.b == nil || &b[0] != &fb.b[0]:
+		// b is uncork's buffer: the queue gets a copy of what is left.
+		rest = frameBuf{b: append([]byte(nil), b[n:]...), size: len(b) - n, msgs: fb.msgs}
+	case n > 0:
 		// The pooled buffer is not returned: its tail is queued.
 		rest = frameBuf{b: fb.b[n:], size: len(fb.b) - n, msgs: fb.msgs}
 	}

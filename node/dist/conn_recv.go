@@ -28,6 +28,10 @@ const readSlab = 256 << 10
 func (c *conn) readLoop() error {
 	fr, asm := c.fr, c.asm
 	for {
+		if !fr.ready() {
+			// About to wait for the peer: what was held back goes out.
+			c.uncork()
+		}
 		body, owned, err := fr.next()
 		if err != nil {
 			switch {
@@ -67,6 +71,10 @@ func (c *conn) readLoop() error {
 		}
 		if !complete {
 			continue
+		}
+		if fr.ready() {
+			// More is buffered: replies wait and leave together (cork).
+			c.corked.Store(true)
 		}
 		if err := c.dispatchSafely(msg); err != nil {
 			if errors.Is(err, errDeposed) {

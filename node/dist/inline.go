@@ -8,6 +8,7 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/lib"
 )
 
 // Inline delivery. A message for a local process whose behaviour lets the
@@ -107,7 +108,7 @@ func (c *conn) deliverTo(p gen.Process, msg etf.Term, route func() error) error 
 		is, _ = p.Behavior().(inlineServer)
 	}
 	if is == nil {
-		c.deliver(route)
+		c.deliver(func() error { return c.uncorkIfFull(route()) })
 		return nil
 	}
 	self := p.Self()
@@ -115,7 +116,7 @@ func (c *conn) deliverTo(p gen.Process, msg etf.Term, route func() error) error 
 	c.deliver(func() error {
 		var err error
 		run, err = is.EnqueueRemote(self, msg, route)
-		return err
+		return c.uncorkIfFull(err)
 	})
 	if !run {
 		return nil
@@ -123,15 +124,25 @@ func (c *conn) deliverTo(p gen.Process, msg etf.Term, route func() error) error 
 	return c.runInline(is)
 }
 
+// uncorkIfFull sends what the reader held back when it is about to wait
+// for a full mailbox, and returns err.
+func (c *conn) uncorkIfFull(err error) error {
+	if errors.Is(err, lib.ErrProcessMailboxFull) {
+		c.uncork()
+	}
+	return err
+}
+
 // runInline runs the process's waiting callbacks on the reader goroutine,
 // under the watchdog's eye.
 func (c *conn) runInline(is inlineServer) error {
 	c.round++
-	running := c.round<<2 | roleInline
+	round := c.round // c.round is the next reader's once this one is deposed
+	running := round<<2 | roleInline
 	c.inline.Store(running)
 	c.watch.busy()
 	is.RunRemote()
-	if c.inline.CompareAndSwap(running, c.round<<2|roleIdle) {
+	if c.inline.CompareAndSwap(running, round<<2|roleIdle) {
 		return nil
 	}
 	return errDeposed
@@ -144,6 +155,9 @@ func (c *conn) takeOver(v uint64) {
 		return
 	}
 	c.handoffs.Add(1)
+	// What the deposed reader held back must not wait for its callback.
+	c.corked.Store(false)
+	c.wakeWriter()
 	go c.follow()
 }
 
