@@ -246,10 +246,10 @@ func (c *conn) shutdown(cause error) {
 }
 
 // enqueue hands one frame unit to the writer. Messages (data) wait while the
-// queue is over MaxQueueBytes; control signals never wait. When nothing is
-// queued and the writer is idle, the caller writes the frame itself
-// (writeDirect): a reply from a callback the reader ran leaves without a
-// goroutine hand-off.
+// queue is over MaxQueueBytes; control signals never wait. While the
+// reader runs callbacks (inline.go), a frame that finds nothing queued and
+// the writer idle is written by its sender (writeDirect): a reply from a
+// callback the reader ran leaves without a goroutine hand-off.
 func (c *conn) enqueue(fb frameBuf, data bool) error {
 	c.mu.Lock()
 	if data {
@@ -264,7 +264,11 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 		return ErrClosed
 	}
 	corked := c.corked.Load()
-	if !corked && len(c.queue) == 0 && c.raw != nil && fb.segs == nil && c.wmu.TryLock() {
+	// Only while the reader runs callbacks: measured on a Go caller's
+	// requests (BenchmarkDistVsBEAM call_go_to_beam), writing them from
+	// the caller made the round trip slower than the writer's hand-off.
+	inline := c.inline.Load()&3 == roleInline
+	if inline && !corked && len(c.queue) == 0 && c.raw != nil && fb.segs == nil && c.wmu.TryLock() {
 		c.mu.Unlock()
 		c.writeDirect(fb.b, fb)
 		return nil

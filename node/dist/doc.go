@@ -58,9 +58,11 @@
 //     queue is empty: a burst leaves in few system calls, a lone message at
 //     once. Messages (SEND and friends) wait while the queue holds more than
 //     ProtoConfig.MaxQueueBytes; signals (links, monitors, exits) never wait.
-//     A sender that finds the queue empty and the writer idle writes its
-//     frame itself, with one write that does not wait (the rest, if any, is
-//     queued first): a reply leaves without waking the writer.
+//     While the reader runs callbacks, a sender that finds the queue empty
+//     and the writer idle writes its frame itself, with one write that does
+//     not wait (the rest, if any, is queued first): a reply leaves without
+//     waking the writer. Replies to messages the reader has buffered wait
+//     and leave in one write before it reads again (cork).
 //
 // Ticks follow OTP's net_ticktime: the writer sends an empty frame when it
 // sent nothing for NetTickTime/4, and the reader gives up on a peer from
