@@ -65,7 +65,6 @@ func (c *conn) altactSig(d *decoder) error {
 		return malformed("ALTACT_SIG_SEND without its message")
 	}
 
-	r := c.router
 	switch {
 	case flags&altactAlias != 0 && flags&altactName != 0:
 		return malformed("ALTACT_SIG_SEND flags %#x: both alias and name", flags)
@@ -77,10 +76,9 @@ func (c *conn) altactSig(d *decoder) error {
 		}
 		alias := etf.Alias(ref)
 		if flags&altactExit != 0 {
-			c.altactExit(from, reasonString(payload), func(f procLookup) gen.Process { return f.ProcessByAlias(alias) })
-			return nil
+			return c.altactExit(from, reasonString(payload), func(f procLookup) gen.Process { return f.ProcessByAlias(alias) })
 		}
-		c.deliver(toAlias(alias), payload, func() error { return r.RouteSendAlias(from, alias, payload) })
+		return c.sendToAlias(from, alias, payload)
 
 	case flags&altactName != 0:
 		name, ok := to.(etf.Atom)
@@ -88,11 +86,9 @@ func (c *conn) altactSig(d *decoder) error {
 			return malformed("ALTACT_SIG_SEND to %T, not the name its flags announce", to)
 		}
 		if flags&altactExit != 0 {
-			c.altactExit(from, reasonString(payload), func(f procLookup) gen.Process { return f.ProcessByName(string(name)) })
-			return nil
+			return c.altactExit(from, reasonString(payload), func(f procLookup) gen.Process { return f.ProcessByName(string(name)) })
 		}
-		id := gen.ProcessID{Name: string(name), Node: c.nodename}
-		c.deliver(toName(id.Name), payload, func() error { return r.RouteSendReg(from, id, payload) })
+		return c.sendToName(from, string(name), payload)
 
 	default:
 		pid, ok := to.(etf.Pid)
@@ -100,12 +96,10 @@ func (c *conn) altactSig(d *decoder) error {
 			return malformed("ALTACT_SIG_SEND to %T, not a pid", to)
 		}
 		if flags&altactExit != 0 {
-			c.exit2(from, pid, reasonString(payload))
-			return nil
+			return c.exit2(from, pid, reasonString(payload))
 		}
-		c.deliver(toPid(pid), payload, func() error { return r.RouteSend(from, pid, payload) })
+		return c.sendToPid(from, pid, payload)
 	}
-	return nil
 }
 
 // altactFlags reads the Flags element: a non-negative integer of any size,
@@ -140,15 +134,15 @@ type procLookup interface {
 // altactExit delivers an exit signal addressed to an alias or a name to the
 // process find returns, as EXIT2 would; to nobody when it returns nil (the
 // alias is inactive, the name unregistered), as on a BEAM.
-func (c *conn) altactExit(from etf.Pid, reason string, find func(procLookup) gen.Process) {
+func (c *conn) altactExit(from etf.Pid, reason string, find func(procLookup) gen.Process) error {
 	f, ok := c.router.(procLookup)
 	if !ok {
 		c.warnOnce(opAltactSigSend, "exit signal to an alias or name dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
-		return
+		return nil
 	}
 	p := find(f)
 	if p == nil {
-		return
+		return nil
 	}
-	c.exit2(from, p.Self(), reason)
+	return c.exit2(from, p.Self(), reason)
 }

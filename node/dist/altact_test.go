@@ -24,6 +24,10 @@ type altactProc struct {
 func (p *altactProc) Self() etf.Pid  { return p.self }
 func (p *altactProc) TrapExit() bool { return true }
 
+// Behavior: not a behaviour the reader may run inline (inline.go), so
+// messages reach the router.
+func (p *altactProc) Behavior() gen.ProcessBehavior { return nil }
+
 // ProcessByAlias and ProcessByName make ptRouter a procLookup over the
 // altactProcs a test put in procs.
 func (r *ptRouter) ProcessByAlias(alias etf.Alias) gen.Process {

@@ -81,9 +81,19 @@ type conn struct {
 	queue  []frameBuf
 	queued int
 	closed bool
-	wake   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// wmu is held by whoever writes to the socket: the writer goroutine
+	// for a batch, or a sender writing its frame itself (writeDirect).
+	wmu  sync.Mutex
+	raw  syscall.RawConn // the socket's, for writeDirect; nil: no direct writes
+	sent atomic.Bool     // something was sent since the tick period began
+	// corked: the reader has more messages buffered; frames queue without
+	// waking the writer, and the reader writes them together before it
+	// waits for the peer again (uncork).
+	corked  atomic.Bool
+	corkBuf []byte // uncork's, under wmu
+	wake    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 
 	msgsIn, msgsOut, bytesIn, bytesOut atomic.Uint64
 	dropped                            atomic.Uint64
@@ -107,7 +117,20 @@ type conn struct {
 	// the peer's messages waiting for a full mailbox (overflow.go)
 	overflow overflow
 
-	// reader-only state
+	// the reading role (inline.go): who reads, and its hand-off timer
+	inline   atomic.Uint64 // round<<2 | roleIdle, roleInline or roleDeposed
+	watch    *watchdog
+	seen     uint64        // inline as the watchdog last saw it (its own)
+	handoffs atomic.Uint64 // reading roles handed over
+	readErr  chan error    // the error that ended the reader
+	// follow is lead, for takeOver (through a field: the recvHandlers
+	// table would otherwise refer to itself).
+	follow func()
+
+	// reader-only state (it passes with the reading role)
+	fr          *frameReader
+	asm         *assembler
+	round       uint64 // of inline runs
 	unknownOps  map[int64]bool
 	lastDropLog time.Time
 	dropsSince  int
@@ -131,8 +154,19 @@ func newConn(ctx context.Context, p *Proto, nc lib.NetReadWriter, src io.Reader,
 		done:       make(chan struct{}),
 		suppress:   map[linkPair]int{},
 		unknownOps: map[int64]bool{},
+		readErr:    make(chan error, 1),
 	}
 	c.space = sync.NewCond(&c.mu)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	c.fr = newFrameReader(src, readSlab, c.cfg.MaxFrameSize)
+	c.asm = newAssembler(c.cfg.MaxFrameSize)
+	c.asm.extend = c.fr.extend
+	c.watch = &p.watch
+	c.follow = c.lead
 	return c
 }
 
@@ -143,7 +177,10 @@ func (c *conn) serve(router node.CoreRouter) {
 	werr := make(chan error, 1)
 	go func() { werr <- c.writeLoop() }()
 	stop := context.AfterFunc(c.ctx, func() { c.shutdown(c.ctx.Err()) })
-	rerr := c.readLoop()
+	c.watch.add(c)
+	go c.lead()
+	rerr := <-c.readErr
+	c.watch.remove(c)
 	stop()
 	c.shutdown(rerr)
 	wrerr := <-werr
@@ -212,11 +249,15 @@ func (c *conn) shutdown(cause error) {
 }
 
 // enqueue hands one frame unit to the writer. Messages (data) wait while the
-// queue is over MaxQueueBytes; control signals never wait.
+// queue is over MaxQueueBytes; control signals never wait. While the
+// reader runs callbacks (inline.go), a frame that finds nothing queued and
+// the writer idle is written by its sender (writeDirect): a reply from a
+// callback the reader ran leaves without a goroutine hand-off.
 func (c *conn) enqueue(fb frameBuf, data bool) error {
 	c.mu.Lock()
 	if data {
 		for c.queued >= c.cfg.MaxQueueBytes && !c.closed {
+			c.wakeWriter() // corked frames wait for no one
 			c.space.Wait()
 		}
 	}
@@ -225,34 +266,201 @@ func (c *conn) enqueue(fb frameBuf, data bool) error {
 		releaseBuf(fb)
 		return ErrClosed
 	}
+	corked := c.corked.Load()
+	// Only while the reader runs callbacks: measured on a Go caller's
+	// requests (BenchmarkDistVsBEAM call_go_to_beam), writing them from
+	// the caller made the round trip slower than the writer's hand-off.
+	inline := c.inline.Load()&3 == roleInline
+	if inline && !corked && len(c.queue) == 0 && c.raw != nil && fb.segs == nil && c.wmu.TryLock() {
+		c.mu.Unlock()
+		c.writeDirect(fb.b, fb)
+		return nil
+	}
 	wasEmpty := len(c.queue) == 0
 	c.queue = append(c.queue, fb)
 	c.queued += fb.size
 	c.mu.Unlock()
-	if wasEmpty {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+	if wasEmpty && !corked {
+		c.wakeWriter()
 	}
 	return nil
 }
 
-// writeLoop is the only writer of the network connection. It gathers
-// queued frames and writes them with vectored writes (small frames copied
-// together, large ones written from their own memory), flushing when the
-// queue is empty, so a burst goes out in few system calls; and it sends a
-// tick when nothing was sent for NetTickTime/4.
+// uncork ends a cork: the reader writes what queued meanwhile itself, in
+// one non-blocking write, when the frames are small and the writer idle;
+// otherwise it wakes the writer.
+func (c *conn) uncork() {
+	if !c.corked.Swap(false) {
+		return
+	}
+	if c.raw == nil || !c.wmu.TryLock() {
+		c.wakeWriter()
+		return
+	}
+	c.mu.Lock()
+	n, msgs := 0, 0
+	simple := len(c.queue) > 0
+	for _, fb := range c.queue {
+		if fb.segs != nil || n+len(fb.b) > scratchCap {
+			simple = false
+			break
+		}
+		n += len(fb.b)
+		msgs += fb.msgs
+	}
+	if !simple {
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		c.wakeWriter()
+		return
+	}
+	buf := c.corkBuf[:0]
+	for i, fb := range c.queue {
+		buf = append(buf, fb.b...)
+		releaseBuf(fb)
+		c.queue[i] = frameBuf{}
+	}
+	c.queue = c.queue[:0]
+	c.queued = 0
+	c.space.Broadcast()
+	c.mu.Unlock()
+	c.corkBuf = buf
+	c.writeDirect(buf, frameBuf{size: n, msgs: msgs})
+}
+
+func (c *conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeDirect writes fb on the caller's goroutine, which holds wmu with
+// nothing queued before fb, with one write that does not wait: what the
+// socket does not take at once goes to the head of the queue, for the
+// writer goroutine (a sender, possibly the reader running a callback, must
+// never block on a peer that does not read). Frames queued meanwhile
+// follow it: the writer takes wmu before it writes them.
+//
+// b is the bytes to write: fb's own, or, from uncork, a copy of several
+// frames (fb then only counts them, and b belongs to the caller).
+func (c *conn) writeDirect(b []byte, fb frameBuf) {
+	n := 0
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			k, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				if err != syscall.EAGAIN {
+					werr = err
+				}
+				break
+			}
+			n += k
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if n > 0 {
+		c.sent.Store(true)
+		c.bytesOut.Add(uint64(n))
+	}
+	if n == len(b) {
+		c.msgsOut.Add(uint64(fb.msgs))
+		if c.obs != nil {
+			c.obs.Traffic(c.peer.Name, DirectionOut, fb.msgs, fb.size)
+		}
+		releaseBuf(fb)
+		c.wmu.Unlock()
+		return
+	}
+	if err != nil {
+		// The writer meets the error too, and ends the connection.
+		c.log.Debug("direct write failed: left to the writer", "err", err)
+	}
+	rest := fb
+	switch {
+	case fb.b == nil || &b[0] != &fb.b[0]:
+		// b is uncork's buffer: the queue gets a copy of what is left.
+		rest = frameBuf{b: append([]byte(nil), b[n:]...), size: len(b) - n, msgs: fb.msgs}
+	case n > 0:
+		// The pooled buffer is not returned: its tail is queued.
+		rest = frameBuf{b: fb.b[n:], size: len(fb.b) - n, msgs: fb.msgs}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		releaseBuf(rest)
+		c.wmu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, frameBuf{})
+	copy(c.queue[1:], c.queue)
+	c.queue[0] = rest
+	c.queued += rest.size
+	c.mu.Unlock()
+	c.wmu.Unlock()
+	c.wakeWriter()
+}
+
+// writeLoop is the writer goroutine. It gathers queued frames and writes
+// them with vectored writes (small frames copied together, large ones
+// written from their own memory), flushing when the queue is empty, so a
+// burst goes out in few system calls; and it sends a tick when nothing was
+// sent for NetTickTime/4. It holds wmu while it writes, so it and
+// writeDirect never write at once.
 func (c *conn) writeLoop() error {
 	w := newVecWriter(c.nc)
 	defer w.release()
 	tick := time.NewTicker(c.cfg.NetTickTime / 4)
 	defer tick.Stop()
 	var batch []frameBuf
-	sent := false // something was sent since the last tick period began
+	for {
+		c.wmu.Lock()
+		closed, err := c.writeQueue(w, &batch)
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		if closed {
+			return nil
+		}
+		select {
+		case <-c.wake:
+		case <-c.done:
+		case <-tick.C:
+			if c.sent.Swap(false) {
+				continue
+			}
+			c.wmu.Lock()
+			err := w.add(frameBuf{b: tickFrame[:], size: len(tickFrame)})
+			if err == nil {
+				err = w.flush()
+			}
+			c.wmu.Unlock()
+			if err != nil {
+				return err
+			}
+			c.bytesOut.Add(4)
+			if c.obs != nil {
+				c.obs.Traffic(c.peer.Name, DirectionOut, 0, 4)
+			}
+		}
+	}
+}
+
+// writeQueue writes what is queued until the queue is empty, then flushes
+// (the caller holds wmu). closed reports that the connection is closed and
+// nothing is left.
+func (c *conn) writeQueue(w *vecWriter, batch *[]frameBuf) (closed bool, err error) {
 	for {
 		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
+		*batch, c.queue = c.queue, (*batch)[:0]
 		freed := c.queued
 		c.queued = 0
 		closed := c.closed
@@ -260,44 +468,25 @@ func (c *conn) writeLoop() error {
 			c.space.Broadcast()
 		}
 		c.mu.Unlock()
-		if len(batch) == 0 {
+		if len(*batch) == 0 {
 			if closed {
-				return nil
+				return true, nil
 			}
-			if err := w.flush(); err != nil {
-				return err
-			}
-			select {
-			case <-c.wake:
-			case <-c.done:
-			case <-tick.C:
-				if sent {
-					sent = false
-					continue
-				}
-				if err := w.add(frameBuf{b: tickFrame[:], size: len(tickFrame)}); err != nil {
-					return err
-				}
-				c.bytesOut.Add(4)
-				if c.obs != nil {
-					c.obs.Traffic(c.peer.Name, DirectionOut, 0, 4)
-				}
-			}
-			continue
+			return false, w.flush()
 		}
 		msgs, n := 0, 0
-		for i, fb := range batch {
-			batch[i] = frameBuf{}
+		for i, fb := range *batch {
+			(*batch)[i] = frameBuf{}
 			if err := w.add(fb); err != nil {
-				for _, rest := range batch[i+1:] {
+				for _, rest := range (*batch)[i+1:] {
 					releaseBuf(rest)
 				}
-				return err
+				return false, err
 			}
 			msgs += fb.msgs
 			n += fb.size
 		}
-		sent = true
+		c.sent.Store(true)
 		c.msgsOut.Add(uint64(msgs))
 		c.bytesOut.Add(uint64(n))
 		if c.obs != nil {

@@ -22,12 +22,16 @@ const readSlab = 256 << 10
 
 // readLoop reads frames in arrival order and routes each complete message
 // before reading the next, which keeps Erlang's per-pair ordering. It
-// returns the error that ended the connection.
+// returns the error that ended the connection, or errDeposed when a
+// callback it ran took long enough for another goroutine to take the
+// reading role over (inline.go).
 func (c *conn) readLoop() error {
-	fr := newFrameReader(c.src, readSlab, c.cfg.MaxFrameSize)
-	asm := newAssembler(c.cfg.MaxFrameSize)
-	asm.extend = fr.extend
+	fr, asm := c.fr, c.asm
 	for {
+		if !fr.ready() {
+			// About to wait for the peer: what was held back goes out.
+			c.uncork()
+		}
 		body, owned, err := fr.next()
 		if err != nil {
 			switch {
@@ -68,7 +72,14 @@ func (c *conn) readLoop() error {
 		if !complete {
 			continue
 		}
+		if fr.ready() {
+			// More is buffered: replies wait and leave together (cork).
+			c.corked.Store(true)
+		}
 		if err := c.dispatchSafely(msg); err != nil {
+			if errors.Is(err, errDeposed) {
+				return err
+			}
 			c.drop(err)
 		}
 	}
@@ -224,18 +235,19 @@ type processFinder interface {
 // exit2 delivers an exit signal sent with erlang:exit/2 to the local process
 // to, with Erlang's semantics: kill is untrappable; a process trapping exits
 // receives gen.MessageExit; normal is ignored by a process not trapping.
-func (c *conn) exit2(from, to etf.Pid, reason string) {
+// The error is errDeposed (deliverTo).
+func (c *conn) exit2(from, to etf.Pid, reason string) error {
 	if string(to.Node) != c.nodename {
-		return
+		return nil
 	}
 	pf, ok := c.router.(processFinder)
 	if !ok {
 		c.warnOnce(opExit2, "exit signal dropped: the router cannot look up processes", "router", fmt.Sprintf("%T", c.router))
-		return
+		return nil
 	}
 	p := pf.ProcessByPid(to)
 	if p == nil {
-		return
+		return nil
 	}
 	// ergo's Exit and Kill dereference the process's kill function, which the
 	// process clears when it terminates: an exit signal that races with the
@@ -251,9 +263,13 @@ func (c *conn) exit2(from, to etf.Pid, reason string) {
 	case reason == "kill":
 		p.Kill()
 	case p.TrapExit():
-		_ = c.router.RouteSend(from, to, gen.MessageExit{Pid: from, Reason: reason})
+		// As a message, the way the peer's messages to it go (inline.go).
+		return c.deliverTo(toPid(to), p, gen.MessageExit{Pid: from, Reason: reason}, func() error {
+			return c.router.RouteSend(from, to, gen.MessageExit{Pid: from, Reason: reason})
+		})
 	case reason == "normal":
 	default:
 		_ = p.Exit(reason)
 	}
+	return nil
 }

@@ -62,8 +62,7 @@ func (c *conn) recvSend(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(toPid(to), msg, func() error { return c.router.RouteSend(etf.Pid{}, to, msg) })
-	return nil
+	return c.sendToPid(etf.Pid{}, to, msg)
 }
 
 // {22, FromPid, ToPid} | {23, FromPid, ToPid, Token}
@@ -73,8 +72,7 @@ func (c *conn) recvSendSender(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(toPid(to), msg, func() error { return c.router.RouteSend(from, to, msg) })
-	return nil
+	return c.sendToPid(from, to, msg)
 }
 
 // {6, FromPid, Unused, ToName} | {16, FromPid, Unused, ToName, Token}
@@ -84,9 +82,7 @@ func (c *conn) recvRegSend(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	to := gen.ProcessID{Name: string(name), Node: c.nodename}
-	c.deliver(toName(to.Name), msg, func() error { return c.router.RouteSendReg(from, to, msg) })
-	return nil
+	return c.sendToName(from, string(name), msg)
 }
 
 // {33, FromPid, Alias} | {34, FromPid, Alias, Token}
@@ -96,8 +92,7 @@ func (c *conn) recvAliasSend(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.deliver(toAlias(etf.Alias(alias)), msg, func() error { return c.router.RouteSendAlias(from, etf.Alias(alias), msg) })
-	return nil
+	return c.sendToAlias(from, etf.Alias(alias), msg)
 }
 
 // {1, FromPid, ToPid}
@@ -160,8 +155,7 @@ func (c *conn) recvExit2(d *decoder) error {
 	if err != nil {
 		return err
 	}
-	c.exit2(from, to, reasonString(reason))
-	return nil
+	return c.exit2(from, to, reasonString(reason))
 }
 
 // {19, FromPid, ToProc, Ref}: ToProc is a pid or a registered name.

@@ -39,23 +39,33 @@
 // handshake left in HandshakeDetails.Custom and starts nothing; Serve runs
 // the connection until it fails; ergo then routes the node-down.
 //
-// Each connection has exactly one reader and one writer:
+// Each connection has exactly one reader at a time and one writer:
 //
-//   - The reader is the goroutine that runs Serve. It reads 4-byte
-//     length-prefixed frames, reassembles fragments, decodes the control
-//     message and payload with package term, and routes each message to
-//     ergo's node.CoreRouter before reading the next. Erlang's guarantee that
-//     signals between two processes arrive in order therefore holds. A
-//     message for a process whose mailbox is full waits in the connection's
-//     overflow (overflow.go), with every later message to that process, and
-//     the reader goes on with the others; when the overflow holds
-//     ProtoConfig.MaxOverflowBytes the reader waits, so TCP holds the
-//     peer's sender back, instead of dropping the message.
+//   - The reader reads 4-byte length-prefixed frames, reassembles
+//     fragments, decodes the control message and payload with package term,
+//     and routes each message before reading the next: to ergo's
+//     node.CoreRouter, or, for a process whose behaviour allows it
+//     (node/genserver's Server), into the process's own queue, running its
+//     callback on the reader's goroutine when the process is idle (inline
+//     delivery, inline.go). Erlang's guarantee that signals between two
+//     processes arrive in order therefore holds. When a reader has run
+//     callbacks for a few milliseconds, a new goroutine takes the reading
+//     role over, so a callback that blocks does not stop the connection.
+//     A message for a process whose mailbox (or inline queue) is full waits
+//     in the connection's overflow (overflow.go), with every later message
+//     to that process, and the reader goes on with the others; when the
+//     overflow holds ProtoConfig.MaxOverflowBytes the reader waits, so TCP
+//     holds the peer's sender back, instead of dropping the message.
 //   - The writer goroutine drains a queue that every sending goroutine fills
 //     with already-encoded frames, through a 64 KiB buffer flushed when the
 //     queue is empty: a burst leaves in few system calls, a lone message at
 //     once. Messages (SEND and friends) wait while the queue holds more than
 //     ProtoConfig.MaxQueueBytes; signals (links, monitors, exits) never wait.
+//     While the reader runs callbacks, a sender that finds the queue empty
+//     and the writer idle writes its frame itself, with one write that does
+//     not wait (the rest, if any, is queued first): a reply leaves without
+//     waking the writer. Replies to messages the reader has buffered wait
+//     and leave in one write before it reads again (cork).
 //
 // Ticks follow OTP's net_ticktime: the writer sends an empty frame when it
 // sent nothing for NetTickTime/4, and the reader gives up on a peer from

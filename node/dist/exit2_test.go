@@ -23,6 +23,11 @@ type dyingProcess struct {
 }
 
 func (p *dyingProcess) TrapExit() bool { return false }
+
+// Self and Behavior are what the reader asks a process it delivers a
+// message to (inline.go): not a behaviour it may run inline.
+func (p *dyingProcess) Self() etf.Pid                 { return ptLocalPid }
+func (p *dyingProcess) Behavior() gen.ProcessBehavior { return nil }
 func (p *dyingProcess) Exit(reason string) error {
 	p.exits <- reason
 	panic("runtime error: invalid memory address or nil pointer dereference")

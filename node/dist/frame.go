@@ -113,6 +113,15 @@ func (fr *frameReader) next() (body []byte, owned bool, err error) {
 	return fr.buf[start:end:end], fr.lastOwned, nil
 }
 
+// ready reports whether a whole frame is buffered: next returns it without
+// reading.
+func (fr *frameReader) ready() bool {
+	if fr.w-fr.r < 4 {
+		return false
+	}
+	return uint64(fr.w-fr.r-4) >= uint64(binary.BigEndian.Uint32(fr.buf[fr.r:]))
+}
+
 // fill makes buf[r:w] hold at least k bytes, reading as much as the source
 // has ready into the room after w.
 func (fr *frameReader) fill(k int) error {

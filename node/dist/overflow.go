@@ -282,7 +282,8 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 	}
 }
 
-// queueLen returns the number of messages in local process pid's mailbox,
+// queueLen returns the number of messages waiting for local process pid
+// (its mailbox, and an inline server's own queue),
 // -1 when there is no such live process; known is false when the router
 // cannot tell.
 func (c *conn) queueLen(pid etf.Pid) (n int, known bool) {
@@ -294,7 +295,14 @@ func (c *conn) queueLen(pid etf.Pid) (n int, known bool) {
 	if p == nil || !p.IsAlive() {
 		return -1, true
 	}
-	return p.Info().MessageQueueLen, true
+	n = p.Info().MessageQueueLen
+	// An inline server's messages wait in its own queue (inline.go).
+	if is, ok := p.Behavior().(inlineServer); ok {
+		if queued, inline := is.InboxLen(pid); inline {
+			n += queued
+		}
+	}
+	return n, true
 }
 
 // discard drops what is left of pid's queue, once the connection has ended

@@ -176,8 +176,9 @@ var ErrClosed = fmt.Errorf("dist: connection closed: %w", lib.ErrNoRoute)
 // Proto is gonode's implementation of ergo's node.ProtoInterface: the
 // distribution protocol spoken on a connection after the handshake.
 type Proto struct {
-	cfg ProtoConfig
-	log *slog.Logger
+	cfg   ProtoConfig
+	log   *slog.Logger
+	watch watchdog // of the readers that run callbacks (inline.go)
 }
 
 var _ node.ProtoInterface = (*Proto)(nil)

@@ -1,5 +1,6 @@
 // Package genserver is a gen_server behaviour for gonode that runs its
-// callbacks inline, in the process's own loop goroutine.
+// callbacks inline: in the process's own loop goroutine, or in the
+// connection reader that decoded the message.
 //
 // ergo's gen.Server starts a new goroutine for every message it handles and
 // waits for it, so a gen_server:call from a BEAM node crosses four
@@ -8,6 +9,14 @@
 // ProcessLoop calls HandleCall, HandleCast, HandleInfo and HandleDirect
 // directly, which is what a BEAM process does. BENCHMARKS.md ("gen_server:call
 // latency") has the numbers.
+//
+// A message from another node goes further: node/dist's connection reader
+// queues it in the process's inbox (EnqueueRemote) and, when no callback of
+// the process is running, runs the callback itself (RunRemote), and the
+// reply leaves from that goroutine too, so a call from a BEAM node crosses
+// no goroutine on the Go side. inline.go states the rules that keep the
+// semantics below: one callback at a time (a mutex), one inbox in arrival
+// order, backpressure at the process's mailbox size.
 //
 // # Callbacks
 //
@@ -25,8 +34,9 @@
 //
 // # Limits and semantics
 //
-//   - Callbacks run one at a time on the process goroutine; a callback that
-//     blocks blocks the server, as in Erlang. Never call Process.Direct on
+//   - Callbacks run one at a time, on the process goroutine or a connection
+//     reader's; a callback that blocks blocks the server, as in Erlang (not
+//     the connection: another goroutine takes its reading over). Never call Process.Direct on
 //     your own process from a callback (ergo would wait for a loop that is
 //     busy running you).
 //   - Process.Call makes a nested gen_server call from inside a callback

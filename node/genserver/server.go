@@ -3,7 +3,10 @@ package genserver
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
@@ -75,6 +78,12 @@ const DefaultCallTimeout = 5 * time.Second
 // gonode's Node.RegisterServer.
 type Server struct {
 	Behavior
+
+	// running is the *Process running this value, which node/dist's
+	// connection readers deliver to (EnqueueRemote, bind). An
+	// unsafe.Pointer, not an atomic.Pointer, so that a Server stays a value
+	// that callbacks with value receivers may copy (go vet's copylocks).
+	running unsafe.Pointer
 }
 
 // Process is the running server: ergo's gen.Process plus gen_server calls.
@@ -93,6 +102,25 @@ type Process struct {
 	// flush holds the monitors of finished calls whose DOWN message may
 	// still arrive (demonitor came too late); it is dropped on arrival.
 	flush map[etf.Ref]struct{}
+	// onLoop: the callback running now runs on the loop goroutine, which
+	// may then read ergo's channels itself (Call).
+	onLoop bool
+
+	// run is held by the goroutine running callbacks (the loop goroutine or
+	// a connection reader, see inline.go): one callback at a time. The
+	// fields above belong to its holder.
+	run sync.Mutex
+	// inbox holds what waits for the holder of run, in arrival order.
+	qmu   sync.Mutex
+	inbox []pendingItem
+	ready bool // the loop runs: readers may queue here (under qmu)
+	dead  bool // the loop ended: readers route through ergo (under qmu)
+	// kick wakes a Call that waits inside a callback when the inbox grows;
+	// wake tells the loop goroutine that a callback run elsewhere stopped
+	// the process.
+	kick, wake chan struct{}
+	// stopFlag mirrors stopping for EnqueueRemote, which does not hold run.
+	stopFlag atomic.Bool
 }
 
 // maxFlush bounds Process.flush: a DOWN that never comes must not make it
@@ -102,6 +130,7 @@ const maxFlush = 1024
 type pendingItem struct {
 	mail   *gen.ProcessMailboxMessage
 	direct *gen.ProcessDirectMessage
+	exit   *gen.ProcessGracefulExitRequest
 }
 
 // ProcessInit implements gen.ProcessBehavior.
@@ -110,66 +139,85 @@ func (s *Server) ProcessInit(p gen.Process, args ...etf.Term) (gen.ProcessState,
 	if !ok {
 		return gen.ProcessState{}, fmt.Errorf("%w: %T", ErrNotBehavior, p.Behavior())
 	}
-	sp := &Process{Process: p, behavior: b}
+	sp := &Process{Process: p, behavior: b, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 	if err := b.Init(sp, args...); err != nil {
 		return gen.ProcessState{}, err
 	}
+	s.bind(sp)
 	return gen.ProcessState{Process: p, State: sp}, nil
 }
 
 // ProcessLoop implements gen.ProcessBehavior: it takes one message at a
-// time and runs its callback on this goroutine.
+// time and runs its callback, on this goroutine unless a connection reader
+// is running the process's callbacks (inline.go), in which case the
+// message waits in the inbox for it.
 func (s *Server) ProcessLoop(ps gen.ProcessState, started chan<- bool) string {
 	sp, ok := ps.State.(*Process)
 	if !ok {
 		return "genserver: state is not a *genserver.Process"
 	}
 	sp.channels = ps.ProcessChannels()
+	sp.open()
 	started <- true
+	if sp.runHere() {
+		return sp.terminate(sp.stopReason)
+	}
 	for {
-		if sp.stopping {
-			return sp.terminate(sp.stopReason)
-		}
-		if len(sp.pending) > 0 {
-			it := sp.pending[0]
-			sp.pending[0] = pendingItem{}
-			sp.pending = sp.pending[1:]
-			if reason, stop := sp.dispatch(it); stop {
-				return sp.terminate(reason)
-			}
-			continue
-		}
+		var it pendingItem
 		select {
 		case m := <-sp.channels.Mailbox:
-			if reason, stop := sp.handleMail(m.Message); stop {
-				return sp.terminate(reason)
-			}
+			it.mail = &m
 		case d := <-sp.channels.Direct:
-			if reason, stop := sp.handleDirect(d); stop {
-				return sp.terminate(reason)
-			}
+			it.direct = &d
 		case ex := <-sp.channels.GracefulExit:
-			if reason, stop := sp.exitSignal(ex); stop {
-				return sp.terminate(reason)
-			}
+			it.exit = &ex
+		case <-sp.wake:
+			// A callback run elsewhere stopped the process.
+			sp.run.Lock()
+			return sp.terminate(sp.stopReason)
 		case <-sp.Context().Done():
 			// ergo queues an exit signal for a process that does not trap
 			// exits, then cancels its context at once: when both are
 			// ready, the signal's reason is the one to end with, as on a
 			// BEAM (a linked process's "bye", not "kill").
+			sp.run.Lock()
 			select {
 			case ex := <-sp.channels.GracefulExit:
 				return sp.terminate(ex.Reason)
 			default:
 			}
+			if sp.stopping {
+				return sp.terminate(sp.stopReason)
+			}
 			return sp.terminate("kill")
 		}
+		if !sp.push(it, false) {
+			// The inbox is full and another goroutine runs the callbacks:
+			// wait for it rather than take more from ergo's mailbox (which
+			// then fills and holds senders back).
+			sp.run.Lock()
+			sp.push(it, true)
+			sp.run.Unlock()
+			if sp.runHere() {
+				return sp.terminate(sp.stopReason)
+			}
+			continue
+		}
+		if sp.runHere() {
+			return sp.terminate(sp.stopReason)
+		}
+		// Another goroutine holds run: it runs the item, or takes it in a
+		// Call's wait.
+		sp.nudge(sp.kick)
 	}
 }
 
 func (sp *Process) dispatch(it pendingItem) (string, bool) {
-	if it.direct != nil {
+	switch {
+	case it.direct != nil:
 		return sp.handleDirect(*it.direct)
+	case it.exit != nil:
+		return sp.exitSignal(*it.exit)
 	}
 	return sp.handleMail(it.mail.Message)
 }
@@ -187,7 +235,10 @@ func (sp *Process) exitSignal(ex gen.ProcessGracefulExitRequest) (string, bool) 
 	return "", false
 }
 
+// terminate runs Terminate; the caller holds run, which it keeps: no
+// callback runs after this one.
 func (sp *Process) terminate(reason string) string {
+	sp.close()
 	sp.behavior.Terminate(sp, reason)
 	return reason
 }
@@ -370,36 +421,36 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 			return nil, fmt.Errorf("call %v: %w", to, err)
 		}
 	}
+	w := callWait{ref: ref, mref: mref, monitored: monitored, to: to, demonitor: demonitor}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
+		// What a connection reader or the loop goroutine queued meanwhile.
+		items := sp.takeInbox()
+		for i, it := range items {
+			if v, err, done := sp.await(&w, it); done {
+				sp.pending = append(sp.pending, items[i+1:]...)
+				return v, err
+			}
+		}
+		// On the loop goroutine the wait reads ergo's channels itself;
+		// elsewhere the loop goroutine queues what comes on them.
+		var mailbox <-chan gen.ProcessMailboxMessage
+		var direct <-chan gen.ProcessDirectMessage
+		var exits <-chan gen.ProcessGracefulExitRequest
+		if sp.onLoop {
+			mailbox, direct, exits = sp.channels.Mailbox, sp.channels.Direct, sp.channels.GracefulExit
+		}
+		var it pendingItem
 		select {
-		case m := <-sp.channels.Mailbox:
-			switch v := m.Message.(type) {
-			case etf.Tuple:
-				if len(v) == 2 {
-					if r, ok := v[0].(etf.Ref); ok && r == ref {
-						demonitor()
-						return v[1], nil
-					}
-				}
-			case gen.MessageDown:
-				if monitored && v.Ref == mref {
-					return nil, &DownError{To: to, Reason: v.Reason}
-				}
-				if sp.flushed(v.Ref) {
-					continue
-				}
-			}
-			sp.pending = append(sp.pending, pendingItem{mail: &m})
-		case d := <-sp.channels.Direct:
-			sp.pending = append(sp.pending, pendingItem{direct: &d})
-		case ex := <-sp.channels.GracefulExit:
-			if reason, stop := sp.exitSignal(ex); stop {
-				demonitor()
-				sp.stopping, sp.stopReason = true, reason
-				return nil, fmt.Errorf("call %v: %w (%s)", to, ErrStopping, reason)
-			}
+		case m := <-mailbox:
+			it.mail = &m
+		case d := <-direct:
+			it.direct = &d
+		case ex := <-exits:
+			it.exit = &ex
+		case <-sp.kick:
+			continue
 		case <-sp.Context().Done():
 			sp.stopping, sp.stopReason = true, "kill"
 			return nil, fmt.Errorf("call %v: %w (kill)", to, ErrStopping)
@@ -407,7 +458,52 @@ func (sp *Process) CallWithTimeout(to any, message etf.Term, timeout time.Durati
 			demonitor()
 			return nil, fmt.Errorf("call %v: %w after %v", to, ErrCallTimeout, timeout)
 		}
+		if v, err, done := sp.await(&w, it); done {
+			return v, err
+		}
 	}
+}
+
+// callWait is what a Call waits for.
+type callWait struct {
+	ref, mref etf.Ref
+	monitored bool
+	to        any
+	demonitor func()
+}
+
+// await looks at one item that arrived during a Call: the reply or the
+// callee's DOWN ends the call (done), an exit signal may stop the process;
+// anything else is kept for after the callback.
+func (sp *Process) await(w *callWait, it pendingItem) (etf.Term, error, bool) {
+	switch {
+	case it.mail != nil:
+		switch v := it.mail.Message.(type) {
+		case etf.Tuple:
+			if len(v) == 2 {
+				if r, ok := v[0].(etf.Ref); ok && r == w.ref {
+					w.demonitor()
+					return v[1], nil, true
+				}
+			}
+		case gen.MessageDown:
+			if w.monitored && v.Ref == w.mref {
+				return nil, &DownError{To: w.to, Reason: v.Reason}, true
+			}
+			if sp.flushed(v.Ref) {
+				return nil, nil, false
+			}
+		}
+	case it.exit != nil:
+		if reason, stop := sp.exitSignal(*it.exit); stop {
+			w.demonitor()
+			sp.stopping, sp.stopReason = true, reason
+			return nil, fmt.Errorf("call %v: %w (%s)", w.to, ErrStopping, reason), true
+		}
+		return nil, nil, false
+	}
+	sp.pending = append(sp.pending, it)
+	return nil, nil, false
 }
 
 // flushed reports whether ref is the monitor of a finished call whose DOWN
