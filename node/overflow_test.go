@@ -14,38 +14,62 @@ import (
 	"github.com/gonode/gonode/internal/beamtest"
 	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/genserver"
 )
 
-// gatedRecorder records the messages it receives, each only once the test
-// opened its gate: until then it is blocked and its mailbox fills.
-type gatedRecorder struct {
-	gen.Server
-	gate chan struct{}
+// gate blocks a receiver until the test opens it, and records what the
+// receiver then takes: until it opens, the receiver's mailbox fills.
+type gate struct {
+	ch   chan struct{}
 	once sync.Once
 	mu   sync.Mutex
 	got  []etf.Term
 }
 
-func newGatedRecorder(t *testing.T) *gatedRecorder {
-	g := &gatedRecorder{gate: make(chan struct{})}
+func newGate(t *testing.T) *gate {
+	g := &gate{ch: make(chan struct{})}
 	t.Cleanup(g.open)
 	return g
 }
 
-func (g *gatedRecorder) open() { g.once.Do(func() { close(g.gate) }) }
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
-func (g *gatedRecorder) HandleInfo(_ *gen.ServerProcess, m etf.Term) gen.ServerStatus {
-	<-g.gate
+func (g *gate) take(m etf.Term) {
+	<-g.ch
 	g.mu.Lock()
 	g.got = append(g.got, m)
 	g.mu.Unlock()
-	return gen.ServerStatusOK
 }
 
-func (g *gatedRecorder) received() []etf.Term {
+func (g *gate) received() []etf.Term {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]etf.Term(nil), g.got...)
+}
+
+// gatedRecorder is an ergo gen.Server behind a gate.
+type gatedRecorder struct {
+	gen.Server
+	*gate
+}
+
+func newGatedRecorder(t *testing.T) *gatedRecorder { return &gatedRecorder{gate: newGate(t)} }
+
+func (g *gatedRecorder) HandleInfo(_ *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	g.take(m)
+	return gen.ServerStatusOK
+}
+
+// gatedInline is a genserver.Server behind a gate: the connection's reader
+// queues the peer's messages in its own inbox and runs its callbacks.
+type gatedInline struct {
+	genserver.Server
+	*gate
+}
+
+func (g *gatedInline) HandleInfo(_ *genserver.Process, m etf.Term) gen.ServerStatus {
+	g.take(m)
+	return gen.ServerStatusOK
 }
 
 const (
@@ -61,7 +85,7 @@ const (
 // receiver does not hold up another process on the same connection), and
 // once slow reads its mailbox it gets every message, each sender's in
 // order.
-func checkBurst(t *testing.T, slow *gatedRecorder, fast *recorder, send func()) {
+func checkBurst(t *testing.T, slow *gate, fast *recorder, send func()) {
 	t.Helper()
 	send()
 	select {
@@ -102,12 +126,17 @@ func checkBurst(t *testing.T, slow *gatedRecorder, fast *recorder, send func()) 
 }
 
 // startBurstTarget starts a node whose processes have a mailbox of
-// burstMailbox, with slow and fast registered.
-func startBurstTarget(t *testing.T, cookie node.Cookie) (*node.Node, *gatedRecorder, *recorder) {
+// burstMailbox, with slow (an ergo gen.Server, or a genserver.Server with
+// inline) and fast registered.
+func startBurstTarget(t *testing.T, cookie node.Cookie, inline ...bool) (*node.Node, *gate, *recorder) {
 	t.Helper()
 	name := uniq("go") + "@127.0.0.1"
 	gn, _ := startGo(t, name, cookie, func(c *node.Config) { c.MailboxSize = burstMailbox })
-	slow := newGatedRecorder(t)
+	g := newGate(t)
+	var slow gen.ProcessBehavior = &gatedRecorder{gate: g}
+	if len(inline) > 0 && inline[0] {
+		slow = &gatedInline{gate: g}
+	}
 	fast := &recorder{got: make(chan etf.Term, 16)}
 	if _, err := gn.RegisterServer("slow", slow); err != nil {
 		t.Fatal(err)
@@ -115,23 +144,30 @@ func startBurstTarget(t *testing.T, cookie node.Cookie) (*node.Node, *gatedRecor
 	if _, err := gn.RegisterServer("fast", fast); err != nil {
 		t.Fatal(err)
 	}
-	return gn, slow, fast
+	return gn, g, fast
 }
 
 // A BEAM's burst to a Go process, 75 times its mailbox, loses nothing and
 // keeps each sender's order, while the process is blocked; another process
 // on the same connection receives meanwhile.
+// The receiver is an ergo gen.Server (messages through ergo's mailbox), and
+// a genserver.Server (the reader queues them in its own inbox, of the
+// mailbox's size, and runs its callbacks: inline delivery).
 func TestPeerBurstOverSmallMailboxBEAM(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, rel beamtest.Release) {
-		cookie := beamtest.RandomCookie()
-		gn, slow, fast := startBurstTarget(t, node.Cookie(cookie))
-		erl := beamtest.Start(t, rel, beamtest.Options{Name: uniq("erl") + "@127.0.0.1", Cookie: cookie})
-		checkBurst(t, slow, fast, func() {
-			erl.Eval(t, fmt.Sprintf(`G = '%s', Self = self(),
-				[spawn(fun() -> [{slow, G} ! {seq, K, I} || I <- lists:seq(1, %d)], Self ! {sent, K} end) || K <- lists:seq(1, %d)],
-				[receive {sent, K} -> ok end || K <- lists:seq(1, %d)],
-				{fast, G} ! ping, ok.`, gn.Name(), burstEach, burstSenders, burstSenders))
-		})
+		for _, inline := range []bool{false, true} {
+			t.Run(map[bool]string{false: "gen.Server", true: "genserver.Server"}[inline], func(t *testing.T) {
+				cookie := beamtest.RandomCookie()
+				gn, slow, fast := startBurstTarget(t, node.Cookie(cookie), inline)
+				erl := beamtest.Start(t, rel, beamtest.Options{Name: uniq("erl") + "@127.0.0.1", Cookie: cookie})
+				checkBurst(t, slow, fast, func() {
+					erl.Eval(t, fmt.Sprintf(`G = '%s', Self = self(),
+						[spawn(fun() -> [{slow, G} ! {seq, K, I} || I <- lists:seq(1, %d)], Self ! {sent, K} end) || K <- lists:seq(1, %d)],
+						[receive {sent, K} -> ok end || K <- lists:seq(1, %d)],
+						{fast, G} ! ping, ok.`, gn.Name(), burstEach, burstSenders, burstSenders))
+				})
+			})
+		}
 	})
 }
 
