@@ -520,7 +520,9 @@ type vecWriter struct {
 }
 
 func newVecWriter(w io.Writer) *vecWriter {
-	return &vecWriter{w: w, scratch: make([]byte, 0, scratchCap), open: -1}
+	// The scratch buffer grows as writes need it, up to scratchCap: a
+	// connection that only ticks or answers now and then stays small.
+	return &vecWriter{w: w, open: -1}
 }
 
 // add queues the frames of fb for the next write; it writes first when a
@@ -566,7 +568,7 @@ func (v *vecWriter) seg(p []byte) (bool, error) {
 		v.pending += len(p)
 		return true, nil
 	}
-	if len(v.scratch)+len(p) > cap(v.scratch) {
+	if len(v.scratch)+len(p) > scratchCap {
 		if err := v.flush(); err != nil {
 			return false, err
 		}

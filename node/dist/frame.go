@@ -63,6 +63,9 @@ type frameReader struct {
 	kept      int
 	lastEnd   int
 	lastOwned bool
+	// filled tells that a read filled the slab to its end since the
+	// slab was last reused (makeRoom then grows a small slab).
+	filled bool
 }
 
 // ownFrom is the smallest frame body handed out for the caller to keep
@@ -72,9 +75,14 @@ type frameReader struct {
 // it, and the slab is reused.
 const ownFrom = 32 << 10
 
-// firstSlab is the size of a connection's first slab when its first frame
-// is small.
-const firstSlab = 64 << 10
+// A connection whose frames are small reads into a small slab, reused over
+// and over: minSlab at first, doubled up to firstSlab each time a read
+// filled it (the socket had more ready than it held), so an idle or quiet
+// peer costs minSlab and a busy one reads up to firstSlab per system call.
+const (
+	minSlab   = 4 << 10
+	firstSlab = 64 << 10
+)
 
 func newFrameReader(r io.Reader, slab, max int) *frameReader {
 	return &frameReader{src: r, max: max, slab: slab}
@@ -141,6 +149,9 @@ func (fr *frameReader) fill(k int) error {
 		}
 		m, err := fr.src.Read(fr.buf[fr.w:])
 		fr.w += m
+		if fr.w == len(fr.buf) {
+			fr.filled = true
+		}
 		if err != nil {
 			fr.err = err
 		} else if m == 0 {
@@ -155,14 +166,17 @@ func (fr *frameReader) fill(k int) error {
 // to a new slab.
 func (fr *frameReader) makeRoom(k int) {
 	unread := fr.buf[fr.r:fr.w]
-	if fr.kept == 0 && !fr.lastOwned && k <= len(fr.buf) {
+	small := len(fr.buf) < firstSlab && k < ownFrom
+	grow := small && fr.filled
+	fr.filled = false
+	if fr.kept == 0 && !fr.lastOwned && k <= len(fr.buf) && !grow {
 		copy(fr.buf, unread)
 	} else {
 		size := fr.slab
-		if fr.buf == nil && k < ownFrom {
+		if small {
 			// A connection that never sees a large frame keeps a small
-			// slab, read into over and over.
-			size = min(size, firstSlab)
+			// slab, read into over and over (minSlab, firstSlab).
+			size = min(size, max(minSlab, 2*len(fr.buf)))
 		}
 		nb := getSlab(max(size, k))
 		copy(nb, unread)

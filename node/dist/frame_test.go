@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/ergo-services/ergo/etf"
 )
@@ -281,4 +282,71 @@ func fragmentFrames(dst []byte, seq uint64, size int, control, payload []byte) [
 		dst = append(dst, s...)
 	}
 	return dst
+}
+
+// A connection's reader costs little while its peer is quiet, and reads
+// in large chunks once the peer streams: its slab starts at minSlab and
+// doubles, up to firstSlab, each time a read filled it.
+func TestFrameReaderSlabGrowsWithTraffic(t *testing.T) {
+	frame := func(n int) []byte {
+		b := make([]byte, 4+n)
+		binary.BigEndian.PutUint32(b, uint32(n))
+		return b
+	}
+	t.Run("quiet peer", func(t *testing.T) {
+		var in []byte
+		for range 100 {
+			in = append(in, frame(0)...) // ticks
+			in = append(in, frame(200)...)
+		}
+		// One frame per read, as a quiet peer's frames arrive.
+		fr := newFrameReader(iotest.OneByteReader(bytes.NewReader(in)), readSlab, 1<<20)
+		for range 200 {
+			if _, _, err := fr.next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(fr.buf) != minSlab {
+			t.Fatalf("slab of a quiet connection = %d bytes, want %d", len(fr.buf), minSlab)
+		}
+	})
+	t.Run("streaming peer", func(t *testing.T) {
+		var in []byte
+		for range 2000 {
+			in = append(in, frame(1000)...)
+		}
+		fr := newFrameReader(bytes.NewReader(in), readSlab, 1<<20)
+		sizes := map[int]bool{}
+		for range 2000 {
+			if _, _, err := fr.next(); err != nil {
+				t.Fatal(err)
+			}
+			sizes[len(fr.buf)] = true
+		}
+		if len(fr.buf) != firstSlab {
+			t.Fatalf("slab of a streaming connection = %d bytes, want %d (sizes seen %v)", len(fr.buf), firstSlab, sizes)
+		}
+	})
+}
+
+// The writer's scratch buffer, where small frames are gathered for one
+// write, grows with what is written: a connection that only ticks keeps a
+// few bytes, not scratchCap.
+func TestVecWriterScratchGrowsWithWrites(t *testing.T) {
+	var out bytes.Buffer
+	v := newVecWriter(&out)
+	for range 100 {
+		if err := v.add(frameBuf{b: tickFrame[:], size: len(tickFrame)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out.Len() != 400 {
+		t.Fatalf("wrote %d bytes, want 400", out.Len())
+	}
+	if cap(v.scratch) > 64 {
+		t.Fatalf("scratch of a ticking connection holds %d bytes, want a few", cap(v.scratch))
+	}
 }
