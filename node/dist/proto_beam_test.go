@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,9 @@ func (s *ptSrv) HandleCast(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {
 }
 
 func (s *ptSrv) HandleInfo(p *gen.ServerProcess, m etf.Term) gen.ServerStatus {
+	if stop, ok := m.(ptStop); ok {
+		return gen.ServerStatus(errors.New(stop.reason))
+	}
 	select {
 	case s.infos <- m:
 	default:
@@ -591,7 +595,14 @@ func TestProtoBEAM(t *testing.T) {
 // race with the process's own termination (its kill function is cleared
 // while Exit is about to call it) and then panic; the process is ending
 // either way, which is all these tests ask for.
+// ptStop makes a ptSrv stop with reason.
+type ptStop struct{ reason string }
+
+// ptExit ends the ptSrv process p with reason, from its own loop. Not with
+// p.Exit: ergo's Exit queues the exit and cancels the process's context at
+// once, and ergo's gen.Server loop then picks either at random, ending with
+// reason kill about as often as with the reason given (the links and
+// monitors then see kill).
 func ptExit(p gen.Process, reason string) {
-	defer func() { _ = recover() }()
-	_ = p.Exit(reason)
+	_ = p.Send(p.Self(), ptStop{reason})
 }
