@@ -4,7 +4,7 @@
 # The cluster runs inside a network namespace of its own (K8S_NETNS) and a
 # mount namespace of its own (K8S_STATE/mnt, a slave of the machine's, so the
 # machine's mounts show inside and the cluster's mounts never show outside).
-# Its node address is 198.18.0.1 on a dummy interface of that namespace; pods
+# Its node address is 198.18.0.1 on an interface of that namespace; pods
 # get 198.18.1.0/24 on the bridge cni0 there; Services 198.19.0.0/24.
 # Every daemon and every container runs in the cgroup K8S_CGROUP (kubelet's
 # cgroupRoot), so scripts/k8s-down.sh stops exactly what the cluster started.

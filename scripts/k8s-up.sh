@@ -64,11 +64,14 @@ if [ -d /sys/fs/cgroup/cpuset/$K8S_CGROUP ]; then
   cat /sys/fs/cgroup/cpuset/cpuset.mems >"$c/cpuset.mems"
 fi
 
-# The network: a namespace whose node address sits on a dummy interface.
+# The network: a namespace whose node address sits on one end of a veth pair
+# whose both ends stay in it (a dummy interface would do, but not every
+# kernel has the dummy driver).
 ip netns add "$K8S_NETNS"
 ip -n "$K8S_NETNS" link set lo up
-ip -n "$K8S_NETNS" link add node0 type dummy
+ip -n "$K8S_NETNS" link add node0 type veth peer name node0-peer
 ip -n "$K8S_NETNS" addr add "$K8S_NODE_IP/24" dev node0
+ip -n "$K8S_NETNS" link set node0-peer up
 ip -n "$K8S_NETNS" link set node0 up
 ip -n "$K8S_NETNS" route add default dev node0
 ip netns exec "$K8S_NETNS" sysctl -qw net.ipv4.ip_forward=1
