@@ -15,8 +15,8 @@
 #
 # Images are Docker archives (docker save's layout) in
 # $GONODE_K8S_CACHE/images; root filesystem layers are cached there and
-# rebuilt only when their chroot changes; the gonode binary and the example
-# release are rebuilt every time (seconds). The images are imported with
+# rebuilt only when their chroot changes, the example's release only when its
+# sources or its base change; the gonode binary is rebuilt every time. The images are imported with
 # `ctr -n k8s.io images import`; pods use them with imagePullPolicy: Never.
 # Prints "<name> <image reference>" per image on stdout.
 set -euo pipefail
@@ -145,6 +145,16 @@ build_elixir() {
     layer "$root" "$base.tmp"
     mv "$base.tmp" "$base"
   fi
+  local ref=gonode-example:$label archive=$out/elixir-$label.tar
+  # Rebuilt only when the example's sources or the base layer changed.
+  local stamp
+  stamp=$( (cd "$repo/examples/elixir" && find . -path ./_build -prune -o -path ./deps -prune -o -type f -print0 |
+    sort -z | xargs -0 sha256sum; sha256sum "$base") | sha256sum | cut -d' ' -f1)
+  if [ -f "$archive" ] && [ "$(cat "$archive.stamp" 2>/dev/null)" = "$stamp" ]; then
+    import "$archive"
+    echo "elixir-$label $ref"
+    return 0
+  fi
   # The release, built by the image's own Mix and OTP in a private mount
   # namespace with the sources bound at the root's /mnt.
   local src=$work/src-$label
@@ -163,11 +173,11 @@ build_elixir() {
   cp -a "$src/_build/prod/rel/gonode_example/." "$app/app/"
   chown -R 0:0 "$app/app"
   layer "$app" "$work/app-$label.tar"
-  local ref=gonode-example:$label
-  pack "$ref" "$out/elixir-$label.tar" \
+  pack "$ref" "$archive" \
     '{"Entrypoint":["/app/bin/gonode_example"],"Cmd":["start"],"User":"65534","WorkingDir":"/app","Env":["PATH=/usr/local/bin:/usr/bin:/bin","LANG=C.UTF-8","HOME=/tmp","RELEASE_TMP=/tmp"]}' \
     "$base" "$work/app-$label.tar"
-  import "$out/elixir-$label.tar"
+  echo "$stamp" >"$archive.stamp"
+  import "$archive"
   echo "elixir-$label $ref"
 }
 
