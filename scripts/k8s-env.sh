@@ -31,7 +31,7 @@ K8S_OVERLAID=(/var/lib/cni /var/log/pods /var/log/containers /run/containerd)
 
 # k8s_in CMD...: runs CMD in the cluster's network and mount namespaces.
 k8s_in() {
-  nsenter --net="/run/netns/$K8S_NETNS" --mount="$K8S_STATE/mnt" -- "$@"
+  nsenter --net="/run/netns/$K8S_NETNS" --mount="$K8S_STATE/mnt" --wd="$PWD" -- "$@"
 }
 
 # k8s_kubectl ARGS...: kubectl as the cluster's admin.

@@ -169,7 +169,8 @@ k8s_start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range="$K8S_SERVICE_CIDR" --authorization-mode=Node,RBAC \
-  --enable-admission-plugins=NodeRestriction --allow-privileged=true
+  --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+  --kubelet-preferred-address-types=InternalIP
 wait_for kube-apiserver 120 k8s_kubectl get --raw /readyz
 
 say "starting kube-controller-manager and kube-scheduler"

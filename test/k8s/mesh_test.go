@@ -207,6 +207,11 @@ func waitMesh(t *testing.T, wantElixir, wantGo int, within time.Duration) []pod 
 func deploy(t *testing.T, elixirTag string) {
 	t.Helper()
 	dir := t.TempDir()
+	// kustomize takes only relative paths to other kustomizations.
+	overlay, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "kubernetes", "overlays", "example"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: %s
@@ -215,7 +220,7 @@ resources:
 images:
   - {name: gonode, newName: gonode, newTag: e2e}
   - {name: gonode-example, newName: gonode-example, newTag: %s}
-`, namespace, filepath.Join(repoRoot, "deploy", "kubernetes", "overlays", "example"), elixirTag)
+`, namespace, overlay, elixirTag)
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
