@@ -29,7 +29,8 @@ func pods(t testing.TB) []pod {
 	out := mustKubectl(t, "get", "pods", "-n", namespace, "-l", "erlang.cluster/name="+basename, "-o",
 		`jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.podIP}{"\t"}{.metadata.labels.app\.kubernetes\.io/name}{"\t"}{.status.conditions[?(@.type=="Ready")].status}{"\t"}{.metadata.deletionTimestamp}{"\n"}{end}`)
 	var ps []pod
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+	// Not TrimSpace: a line ends in a tab when its last field is empty.
+	for _, l := range strings.Split(out, "\n") {
 		f := strings.Split(l, "\t")
 		if len(f) < 5 {
 			continue
