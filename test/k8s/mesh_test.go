@@ -306,10 +306,13 @@ func TestDeletedPodsAreReplacedInTheMesh(t *testing.T) {
 	checkCalls(t, after)
 }
 
-// TestRolloutRestartOfGonode: the new gonode pods mesh and the old ones are
-// gone from every node.
+// TestRolloutRestartOfGonode: the new gonode pods mesh, the old ones are
+// gone from every node, and every Elixir node saw each old gonode node go
+// down once and never come back (a stopping gonode does not reconnect to
+// the peers it left).
 func TestRolloutRestartOfGonode(t *testing.T) {
-	old := ofApp(running(pods(t)), "gonode")
+	before := running(pods(t))
+	old := ofApp(before, "gonode")
 	mustKubectl(t, "rollout", "restart", "-n", namespace, "deployment/gonode")
 	mustKubectl(t, "rollout", "status", "-n", namespace, "deployment/gonode", "--timeout=5m")
 	after := waitMesh(t, 3, 2, 5*time.Minute)
@@ -320,7 +323,42 @@ func TestRolloutRestartOfGonode(t *testing.T) {
 			}
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, e := range ofApp(after, "elixir") {
+		if !contains(podNames(before), e.Name) {
+			continue // an Elixir pod that did not see the old gonode pods
+		}
+		var code strings.Builder
+		code.WriteString("s = GonodeExample.Cluster.status()\n")
+		for _, o := range old {
+			fmt.Fprintf(&code, "IO.puts(\"%s #{Map.get(s.ups, :\"%s\", 0)} #{Map.get(s.downs, :\"%s\", 0)}\")\n", o.nodeName(), o.nodeName(), o.nodeName())
+		}
+		out, err := rpc(ctx, e.Name, code.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var n string
+			var ups, downs int
+			if _, err := fmt.Sscanf(l, "%s %d %d", &n, &ups, &downs); err != nil {
+				t.Fatalf("%s: %q: %v", e.Name, l, err)
+			}
+			if ups != 1 || downs != 1 {
+				t.Errorf("Elixir %s saw the old gonode %s come up %d times and go down %d times, want once each", e.nodeName(), n, ups, downs)
+			}
+		}
+		t.Logf("Elixir %s: %s", e.nodeName(), strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
+	}
 	checkCalls(t, after)
+}
+
+func podNames(ps []pod) []string {
+	var r []string
+	for _, p := range ps {
+		r = append(r, p.Name)
+	}
+	return r
 }
 
 // TestCoreDNSOutageKeepsTheMesh: with CoreDNS stopped for 30 s no node loses

@@ -16,11 +16,15 @@ defmodule GonodeExample.Cluster do
 
   def start_link(opts), do: GenServer.start_link(__MODULE__, opts, name: __MODULE__)
 
-  @doc "The names the last successful lookup found, and the lookups so far."
+  @doc """
+  The names the last successful lookup found, the lookups so far, and how
+  many times each node came up and went down (nodeup/nodedown) here.
+  """
   def status, do: GenServer.call(__MODULE__, :status)
 
   @impl true
   def init(opts) do
+    :ok = :net_kernel.monitor_nodes(true)
     send(self(), :poll)
 
     {:ok,
@@ -30,13 +34,17 @@ defmodule GonodeExample.Cluster do
        interval: opts[:interval],
        known: MapSet.new(),
        polls: 0,
-       failures: 0
+       failures: 0,
+       ups: %{},
+       downs: %{}
      }}
   end
 
   @impl true
   def handle_call(:status, _from, s) do
-    {:reply, %{known: MapSet.to_list(s.known), polls: s.polls, failures: s.failures}, s}
+    {:reply,
+     %{known: MapSet.to_list(s.known), polls: s.polls, failures: s.failures, ups: s.ups, downs: s.downs},
+     s}
   end
 
   @impl true
@@ -45,6 +53,11 @@ defmodule GonodeExample.Cluster do
     Process.send_after(self(), :poll, s.interval)
     {:noreply, s}
   end
+
+  def handle_info({:nodeup, n}, s), do: {:noreply, %{s | ups: Map.update(s.ups, n, 1, &(&1 + 1))}}
+
+  def handle_info({:nodedown, n}, s),
+    do: {:noreply, %{s | downs: Map.update(s.downs, n, 1, &(&1 + 1))}}
 
   def handle_info(_other, s), do: {:noreply, s}
 
@@ -66,12 +79,12 @@ defmodule GonodeExample.Cluster do
           Node.disconnect(n)
         end
 
-        # Concurrently: a peer that does not answer holds up only its own
-        # connection attempt.
-        found
-        |> Enum.reject(&MapSet.member?(connected, &1))
-        |> Task.async_stream(&Node.connect/1, timeout: 10_000, on_timeout: :kill_task, ordered: false)
-        |> Stream.run()
+        # Concurrently and off this process: a peer that does not answer
+        # (an address of a pod that is gone) holds up only its own
+        # connection attempt, not the next poll or status/0.
+        for n <- found, not MapSet.member?(connected, n) do
+          Task.start(fn -> Node.connect(n) end)
+        end
 
         %{s | known: found, polls: s.polls + 1}
 
