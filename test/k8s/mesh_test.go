@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -393,4 +394,54 @@ func TestCoreDNSOutageKeepsTheMesh(t *testing.T) {
 	waitMesh(t, 4, 2, 5*time.Minute)
 	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=3")
 	waitMesh(t, 3, 2, 5*time.Minute)
+}
+
+// scrape fetches http://ip:9568/metrics from the cluster's network (the
+// node's namespace, where the kubelet probes and a scraper would run).
+func scrape(t *testing.T, ip string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/gonode-k8s", "--", "bash", "-c",
+		`exec 3<>"/dev/tcp/$1/9568" && printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 && cat <&3`, "_", ip)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scraping %s: %v", ip, err)
+	}
+	return string(out)
+}
+
+// TestMetricsShowTheMesh: each gonode pod's /metrics, scraped from inside
+// the cluster's network, counts every other node as a connected peer.
+func TestMetricsShowTheMesh(t *testing.T) {
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	want := fmt.Sprintf("gonode_node_peers %d", len(ps)-1)
+	for _, g := range ofApp(ps, "gonode") {
+		m := scrape(t, g.IP)
+		if !strings.Contains(m, "\n"+want+"\n") {
+			var lines []string
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "gonode_node_peers") || strings.HasPrefix(l, "gonode_discovery_peers") {
+					lines = append(lines, l)
+				}
+			}
+			t.Errorf("%s /metrics: want %q, got %v", g.nodeName(), want, lines)
+		}
+	}
+}
+
+// TestMeshWithOTP25Elixir: the Elixir pods replaced by the same release on
+// the host's OTP 25 (only the image changes) mesh with gonode and call it
+// both ways.
+func TestMeshWithOTP25Elixir(t *testing.T) {
+	deploy(t, "otp25")
+	mustKubectl(t, "rollout", "status", "-n", namespace, "deployment/elixir", "--timeout=5m")
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := rpc(ctx, ofApp(ps, "elixir")[0].Name, `IO.puts(:erlang.system_info(:otp_release))`)
+	if err != nil || strings.TrimSpace(out) != "25" {
+		t.Fatalf("the Elixir pods run OTP %q (%v), want 25", out, err)
+	}
+	checkCalls(t, ps)
 }
