@@ -1,0 +1,447 @@
+//go:build k8s
+
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pod is a pod of the example's Erlang cluster as Kubernetes shows it.
+type pod struct {
+	Name, IP, App string
+	Ready         bool
+	Terminating   bool
+}
+
+// nodeName is the Erlang node the pod runs.
+func (p pod) nodeName() string { return basename + "@" + p.IP }
+
+// pods lists the cluster's pods (label erlang.cluster/name=myapp).
+func pods(t testing.TB) []pod {
+	t.Helper()
+	out := mustKubectl(t, "get", "pods", "-n", namespace, "-l", "erlang.cluster/name="+basename, "-o",
+		`jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.podIP}{"\t"}{.metadata.labels.app\.kubernetes\.io/name}{"\t"}{.status.conditions[?(@.type=="Ready")].status}{"\t"}{.metadata.deletionTimestamp}{"\n"}{end}`)
+	var ps []pod
+	// Not TrimSpace: a line ends in a tab when its last field is empty.
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) < 5 {
+			continue
+		}
+		ps = append(ps, pod{Name: f[0], IP: f[1], App: f[2], Ready: f[3] == "True", Terminating: f[4] != ""})
+	}
+	return ps
+}
+
+// running is the pods that run a node: an IP, Ready, not being deleted.
+func running(ps []pod) []pod {
+	var r []pod
+	for _, p := range ps {
+		if p.IP != "" && p.Ready && !p.Terminating {
+			r = append(r, p)
+		}
+	}
+	return r
+}
+
+func ofApp(ps []pod, app string) []pod {
+	var r []pod
+	for _, p := range ps {
+		if p.App == app {
+			r = append(r, p)
+		}
+	}
+	return r
+}
+
+// rpc evaluates Elixir code in the release of an Elixir pod and returns
+// what it printed.
+func rpc(ctx context.Context, podName, code string) (string, error) {
+	return kubectl(ctx, "exec", "-n", namespace, podName, "-c", "elixir", "--",
+		"/app/bin/gonode_example", "rpc", code)
+}
+
+// meshCode prints one line per node the Elixir node sees, itself included:
+// the node's name and then the names of its visible peers. An Elixir node's
+// peers come from :rpc (Node.list/0), a gonode node's from its built-in
+// gonode server (info's peers).
+const meshCode = `
+peers = fn n ->
+  if n == node() do
+    Node.list()
+  else
+    case :rpc.call(n, Node, :list, [], 5000) do
+      l when is_list(l) -> l
+      _ ->
+        try do
+          GenServer.call({:gonode, n}, :info, 5000)[:peers]
+        catch
+          :exit, r -> [:"error:#{inspect(r)}"]
+        end
+    end
+  end
+end
+for n <- Enum.sort([node() | Node.list()]) do
+  IO.puts(Enum.join([n | Enum.sort(peers.(n))], " "))
+end
+`
+
+// meshView asks the Elixir pod observer for every node's peers.
+func meshView(ctx context.Context, observer string) (map[string][]string, error) {
+	out, err := rpc(ctx, observer, meshCode)
+	if err != nil {
+		return nil, err
+	}
+	view := map[string][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		var peers []string
+		for _, p := range f[1:] {
+			// Only the cluster's nodes: not the hidden node of `rpc` itself.
+			if strings.HasPrefix(p, basename+"@") {
+				peers = append(peers, p)
+			}
+		}
+		sort.Strings(peers)
+		view[f[0]] = peers
+	}
+	return view, nil
+}
+
+// fullMesh reports whether every pod of ps runs a node connected to every
+// other pod's node and to no other node of the cluster, as seen from an
+// Elixir pod of ps; state describes what differs.
+func fullMesh(ps []pod) (ok bool, state string) {
+	els := ofApp(ps, "elixir")
+	if len(els) == 0 {
+		return false, "no Elixir pod to look from"
+	}
+	var want []string
+	for _, p := range ps {
+		want = append(want, p.nodeName())
+	}
+	sort.Strings(want)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	view, err := meshView(ctx, els[0].Name)
+	if err != nil {
+		return false, err.Error()
+	}
+	var bad []string
+	for _, n := range want {
+		got, seen := view[n]
+		if !seen {
+			bad = append(bad, fmt.Sprintf("%s: not connected to the observer %s", n, els[0].nodeName()))
+			continue
+		}
+		exp := without(want, n)
+		if strings.Join(got, " ") != strings.Join(exp, " ") {
+			bad = append(bad, fmt.Sprintf("%s: peers %v, want %v", n, got, exp))
+		}
+	}
+	for n := range view {
+		if !contains(want, n) {
+			bad = append(bad, fmt.Sprintf("%s: connected but no running pod has it", n))
+		}
+	}
+	sort.Strings(bad)
+	return len(bad) == 0, strings.Join(bad, "\n")
+}
+
+func without(l []string, x string) []string {
+	var r []string
+	for _, s := range l {
+		if s != x {
+			r = append(r, s)
+		}
+	}
+	return r
+}
+
+func contains(l []string, x string) bool {
+	for _, s := range l {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// waitMesh waits until the cluster's running pods number want (per app) and
+// form a full mesh, and returns them. It logs how long the mesh took after
+// the pods were all Ready.
+func waitMesh(t *testing.T, wantElixir, wantGo int, within time.Duration) []pod {
+	t.Helper()
+	var ps []pod
+	var allReady time.Time
+	start := time.Now()
+	eventually(t, within, "full mesh", func() (bool, string) {
+		all := pods(t)
+		ps = running(all)
+		if len(ofApp(ps, "elixir")) != wantElixir || len(ofApp(ps, "gonode")) != wantGo || len(ps) != len(all) {
+			allReady = time.Time{}
+			return false, fmt.Sprintf("pods %+v, want %d elixir and %d gonode running, none other", all, wantElixir, wantGo)
+		}
+		if allReady.IsZero() {
+			allReady = time.Now()
+		}
+		return fullMesh(ps)
+	})
+	t.Logf("full mesh of %d Elixir and %d gonode pods %s after the last pod was Ready (%s in all)",
+		wantElixir, wantGo, time.Since(allReady).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
+	return ps
+}
+
+// deploy applies the example overlay to the test namespace with only the
+// namespace and image names set, for the Elixir image elixirTag
+// (gonode-example:<elixirTag>).
+func deploy(t *testing.T, elixirTag string) {
+	t.Helper()
+	dir := t.TempDir()
+	// kustomize takes only relative paths to other kustomizations.
+	overlay, err := filepath.Rel(dir, filepath.Join(repoRoot, "deploy", "kubernetes", "overlays", "example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: %s
+resources:
+  - %s
+images:
+  - {name: gonode, newName: gonode, newTag: e2e}
+  - {name: gonode-example, newName: gonode-example, newTag: %s}
+`, namespace, overlay, elixirTag)
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, "apply", "-k", dir)
+}
+
+// TestManifestsPassServerDryRun: the example overlay as a user applies it.
+func TestManifestsPassServerDryRun(t *testing.T) {
+	out := mustKubectl(t, "apply", "--dry-run=server", "-k", filepath.Join(repoRoot, "deploy", "kubernetes", "overlays", "example"))
+	t.Logf("%s", out)
+	for _, want := range []string{"deployment.apps/gonode", "deployment.apps/elixir", "service/myapp-headless",
+		"networkpolicy.networking.k8s.io/myapp-erlang-dist", "poddisruptionbudget.policy/gonode", "secret/erlang-cookie"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run does not show %s", want)
+		}
+	}
+}
+
+// TestMeshAndCalls: 3 Elixir pods on OTP 27 and 2 gonode pods form one full
+// mesh; Elixir calls gonode's server by name and gonode calls Elixir's.
+func TestMeshAndCalls(t *testing.T) {
+	mustKubectl(t, "create", "namespace", namespace)
+	deploy(t, "otp27")
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	checkCalls(t, ps)
+}
+
+// checkCalls makes, from the first Elixir pod, an Elixir -> Go call to
+// every gonode pod and a Go -> Elixir call from every gonode pod to every
+// Elixir pod.
+func checkCalls(t *testing.T, ps []pod) {
+	t.Helper()
+	els, gos := ofApp(ps, "elixir"), ofApp(ps, "gonode")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, g := range gos {
+		out, err := rpc(ctx, els[0].Name, fmt.Sprintf(`IO.inspect(GenServer.call({:gonode, :"%s"}, :ping))`, g.nodeName()))
+		if err != nil || strings.TrimSpace(out) != ":pong" {
+			t.Errorf("Elixir %s -> gonode %s ping: %q, %v; want :pong", els[0].nodeName(), g.nodeName(), out, err)
+		}
+		for _, e := range els {
+			out, err := rpc(ctx, els[0].Name, fmt.Sprintf(`IO.inspect(GonodeExample.go_calls_greeter(:"%s", :"%s"))`, g.nodeName(), e.nodeName()))
+			want := fmt.Sprintf(`{:ok, {:hello, :"%s", :"%s",`, g.nodeName(), e.nodeName())
+			if err != nil || !strings.HasPrefix(strings.TrimSpace(out), want) {
+				t.Errorf("gonode %s -> Elixir %s :greeter: %q, %v; want %s...", g.nodeName(), e.nodeName(), out, err, want)
+			}
+		}
+	}
+}
+
+// TestScaleUpAndDown: joiners are meshed; removed pods are pruned on every
+// node.
+func TestScaleUpAndDown(t *testing.T) {
+	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=4")
+	mustKubectl(t, "scale", "-n", namespace, "deployment/gonode", "--replicas=3")
+	waitMesh(t, 4, 3, 5*time.Minute)
+	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=2")
+	mustKubectl(t, "scale", "-n", namespace, "deployment/gonode", "--replicas=1")
+	waitMesh(t, 2, 1, 5*time.Minute)
+	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=3")
+	mustKubectl(t, "scale", "-n", namespace, "deployment/gonode", "--replicas=2")
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	checkCalls(t, ps)
+}
+
+// TestDeletedPodsAreReplacedInTheMesh: a deleted pod's node leaves every
+// node's peers and its replacement (a new IP) joins.
+func TestDeletedPodsAreReplacedInTheMesh(t *testing.T) {
+	ps := running(pods(t))
+	victims := []pod{ofApp(ps, "gonode")[0], ofApp(ps, "elixir")[1]}
+	for _, v := range victims {
+		mustKubectl(t, "delete", "pod", "-n", namespace, v.Name, "--wait=false")
+	}
+	after := waitMesh(t, 3, 2, 5*time.Minute)
+	for _, v := range victims {
+		for _, p := range after {
+			if p.Name == v.Name {
+				t.Errorf("deleted pod %s still runs", v.Name)
+			}
+		}
+	}
+	checkCalls(t, after)
+}
+
+// TestRolloutRestartOfGonode: the new gonode pods mesh, the old ones are
+// gone from every node, and every Elixir node saw each old gonode node go
+// down once and never come back (a stopping gonode does not reconnect to
+// the peers it left).
+func TestRolloutRestartOfGonode(t *testing.T) {
+	before := running(pods(t))
+	old := ofApp(before, "gonode")
+	mustKubectl(t, "rollout", "restart", "-n", namespace, "deployment/gonode")
+	mustKubectl(t, "rollout", "status", "-n", namespace, "deployment/gonode", "--timeout=5m")
+	after := waitMesh(t, 3, 2, 5*time.Minute)
+	for _, o := range old {
+		for _, p := range after {
+			if p.Name == o.Name {
+				t.Errorf("old gonode pod %s still runs after the rollout", o.Name)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, e := range ofApp(after, "elixir") {
+		if !contains(podNames(before), e.Name) {
+			continue // an Elixir pod that did not see the old gonode pods
+		}
+		var code strings.Builder
+		code.WriteString("s = GonodeExample.Cluster.status()\n")
+		for _, o := range old {
+			fmt.Fprintf(&code, "IO.puts(\"%s #{Map.get(s.ups, :\"%s\", 0)} #{Map.get(s.downs, :\"%s\", 0)}\")\n", o.nodeName(), o.nodeName(), o.nodeName())
+		}
+		out, err := rpc(ctx, e.Name, code.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var n string
+			var ups, downs int
+			if _, err := fmt.Sscanf(l, "%s %d %d", &n, &ups, &downs); err != nil {
+				t.Fatalf("%s: %q: %v", e.Name, l, err)
+			}
+			if ups != 1 || downs != 1 {
+				t.Errorf("Elixir %s saw the old gonode %s come up %d times and go down %d times, want once each", e.nodeName(), n, ups, downs)
+			}
+		}
+		t.Logf("Elixir %s: %s", e.nodeName(), strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
+	}
+	checkCalls(t, after)
+}
+
+func podNames(ps []pod) []string {
+	var r []string
+	for _, p := range ps {
+		r = append(r, p.Name)
+	}
+	return r
+}
+
+// TestCoreDNSOutageKeepsTheMesh: with CoreDNS stopped for 30 s no node loses
+// a link, and the mesh still follows pods once it is back.
+func TestCoreDNSOutageKeepsTheMesh(t *testing.T) {
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	if out, err := script(time.Minute, "k8s-dns.sh", "stop"); err != nil {
+		t.Fatalf("stopping CoreDNS: %v\n%s", err, out)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_, _ = script(2*time.Minute, "k8s-dns.sh", "start")
+		}
+	}()
+	// The mesh must hold at every look for 30 s (a hold, not a deadline: the
+	// loop checks a condition over a span, it does not time anything).
+	end := time.Now().Add(30 * time.Second)
+	looks := 0
+	for time.Now().Before(end) {
+		if ok, state := fullMesh(ps); !ok {
+			t.Fatalf("a link was lost during the DNS outage (look %d):\n%s", looks+1, state)
+		}
+		looks++
+	}
+	t.Logf("mesh intact at each of %d looks during a 30 s CoreDNS outage", looks)
+	if out, err := script(2*time.Minute, "k8s-dns.sh", "start"); err != nil {
+		t.Fatalf("starting CoreDNS: %v\n%s", err, out)
+	}
+	restarted = true
+	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=4")
+	waitMesh(t, 4, 2, 5*time.Minute)
+	mustKubectl(t, "scale", "-n", namespace, "deployment/elixir", "--replicas=3")
+	waitMesh(t, 3, 2, 5*time.Minute)
+}
+
+// scrape fetches http://ip:9568/metrics from the cluster's network (the
+// node's namespace, where the kubelet probes and a scraper would run).
+func scrape(t *testing.T, ip string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/gonode-k8s", "--", "bash", "-c",
+		`exec 3<>"/dev/tcp/$1/9568" && printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 && cat <&3`, "_", ip)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scraping %s: %v", ip, err)
+	}
+	return string(out)
+}
+
+// TestMetricsShowTheMesh: each gonode pod's /metrics, scraped from inside
+// the cluster's network, counts every other node as a connected peer.
+func TestMetricsShowTheMesh(t *testing.T) {
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	want := fmt.Sprintf("gonode_node_peers %d", len(ps)-1)
+	for _, g := range ofApp(ps, "gonode") {
+		m := scrape(t, g.IP)
+		if !strings.Contains(m, "\n"+want+"\n") {
+			var lines []string
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "gonode_node_peers") || strings.HasPrefix(l, "gonode_discovery_peers") {
+					lines = append(lines, l)
+				}
+			}
+			t.Errorf("%s /metrics: want %q, got %v", g.nodeName(), want, lines)
+		}
+	}
+}
+
+// TestMeshWithOTP25Elixir: the Elixir pods replaced by the same release on
+// the host's OTP 25 (only the image changes) mesh with gonode and call it
+// both ways.
+func TestMeshWithOTP25Elixir(t *testing.T) {
+	deploy(t, "otp25")
+	mustKubectl(t, "rollout", "status", "-n", namespace, "deployment/elixir", "--timeout=5m")
+	ps := waitMesh(t, 3, 2, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := rpc(ctx, ofApp(ps, "elixir")[0].Name, `IO.puts(:erlang.system_info(:otp_release))`)
+	if err != nil || strings.TrimSpace(out) != "25" {
+		t.Fatalf("the Elixir pods run OTP %q (%v), want 25", out, err)
+	}
+	checkCalls(t, ps)
+}
