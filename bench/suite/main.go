@@ -928,13 +928,13 @@ func runProbe(name, cookie string, servers int, peers string) error {
 
 // The "worked" memory stage: workedServers servers each handle
 // workBatches x workBatch = 65,536 messages, as many as the largest mailbox
-// ergo allows holds, so every slot of it has been written once. A batch is
-// small enough for any mailbox a node may be configured with, so none is
-// dropped and the closing call is never lost.
+// ergo allows holds, so every slot of it has been written once. A batch and
+// its closing call fit in the default mailbox (node.DefaultMailboxSize, 64),
+// so none is dropped and the closing call is never lost.
 const (
 	workedServers = 16
-	workBatch     = 64
-	workBatches   = 1024
+	workBatch     = 32
+	workBatches   = 2048
 )
 
 // goPusher sends a server batches of messages, each batch followed by a
