@@ -175,45 +175,94 @@ func TestPeerBurstOverSmallMailboxBEAM(t *testing.T) {
 func TestPeerBurstOverSmallMailboxGo(t *testing.T) {
 	cookie := node.Cookie(beamtest.RandomCookie())
 	gn, slow, fast := startBurstTarget(t, cookie)
+	sender := connectedSender(t, gn, cookie)
+	checkBurst(t, slow, fast, func() { goBurst(t, sender, gn) })
+}
+
+// The drainer that moves a process's queue into its mailbox watches how
+// full the mailbox is while other processes monitor and demonitor the
+// process by name. It used ergo's Process.Info for that, which reads the
+// monitor tables without their lock: the node died with "concurrent map
+// iteration and map write" (seen in make bench).
+func TestOverflowDrainerWhileMonitored(t *testing.T) {
+	cookie := node.Cookie(beamtest.RandomCookie())
+	gn, slow, fast := startBurstTarget(t, cookie)
+	sender := connectedSender(t, gn, cookie)
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	for range 4 {
+		w, err := gn.RegisterServer("", &recorder{got: make(chan etf.Term, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		churn.Add(1)
+		go func() {
+			defer churn.Done()
+			to := gen.ProcessID{Name: "slow", Node: gn.Name()}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				w.DemonitorProcess(w.MonitorProcess(to))
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		churn.Wait()
+	}()
+	checkBurst(t, slow, fast, func() { goBurst(t, sender, gn) })
+}
+
+// connectedSender starts a gonode node connected to gn.
+func connectedSender(t *testing.T, gn *node.Node, cookie node.Cookie) *node.Node {
+	t.Helper()
 	sender, _ := startGo(t, uniq("gosend")+"@127.0.0.1", cookie)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := sender.Connect(ctx, gn.Name()); err != nil {
 		t.Fatal(err)
 	}
-	checkBurst(t, slow, fast, func() {
-		var wg sync.WaitGroup
-		errs := make(chan error, burstSenders+1)
-		var ps []gen.Process
-		for range burstSenders + 1 {
-			p, err := sender.RegisterServer("", &recorder{got: make(chan etf.Term, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps = append(ps, p)
+	return sender
+}
+
+// goBurst has burstSenders processes of sender send {seq, K, I} for I in
+// 1..burstEach to slow on gn, concurrently, then ping to fast.
+func goBurst(t *testing.T, sender, gn *node.Node) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, burstSenders+1)
+	var ps []gen.Process
+	for range burstSenders + 1 {
+		p, err := sender.RegisterServer("", &recorder{got: make(chan etf.Term, 1)})
+		if err != nil {
+			t.Fatal(err)
 		}
-		to := gen.ProcessID{Name: "slow", Node: gn.Name()}
-		for k := 1; k <= burstSenders; k++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 1; i <= burstEach; i++ {
-					if err := ps[k].Send(to, etf.Tuple{etf.Atom("seq"), int64(k), int64(i)}); err != nil {
-						errs <- err
-						return
-					}
+		ps = append(ps, p)
+	}
+	to := gen.ProcessID{Name: "slow", Node: gn.Name()}
+	for k := 1; k <= burstSenders; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= burstEach; i++ {
+				if err := ps[k].Send(to, etf.Tuple{etf.Atom("seq"), int64(k), int64(i)}); err != nil {
+					errs <- err
+					return
 				}
-			}()
-		}
-		wg.Wait()
-		if err := ps[0].Send(gen.ProcessID{Name: "fast", Node: gn.Name()}, etf.Atom("ping")); err != nil {
-			errs <- err
-		}
-		close(errs)
-		for err := range errs {
-			t.Fatalf("send: %v", err)
-		}
-	})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ps[0].Send(gen.ProcessID{Name: "fast", Node: gn.Name()}, etf.Atom("ping")); err != nil {
+		errs <- err
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatalf("send: %v", err)
+	}
 }
 
 func TestRegisterServerWithMailbox(t *testing.T) {

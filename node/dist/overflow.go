@@ -60,6 +60,10 @@ type overflow struct {
 type pending struct {
 	items []overflowItem
 	head  int
+	// the process and its mailbox, looked up once by its drainer
+	// (queueLen); the drainer's own.
+	proc    gen.Process
+	mailbox <-chan gen.ProcessMailboxMessage
 }
 
 type overflowItem struct {
@@ -215,7 +219,7 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 		if errors.Is(err, lib.ErrProcessMailboxFull) {
 			// Wait until the process took a message before trying again:
 			// each attempt at a full mailbox costs a warning line of ergo's.
-			level, known := c.queueLen(pid)
+			level, known := c.queueLen(pid, q)
 			if known && level < 0 {
 				// Not alive, though still registered: it takes nothing
 				// more, and its queue goes as a dead process's messages do.
@@ -236,7 +240,7 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 					}
 					timer.Reset(pause)
 					<-timer.C
-					now, _ := c.queueLen(pid)
+					now, _ := c.queueLen(pid, q)
 					if !known || now <= level/2 {
 						break
 					}
@@ -283,21 +287,30 @@ func (c *conn) drain(pid etf.Pid, q *pending) {
 }
 
 // queueLen returns the number of messages waiting for local process pid
-// (its mailbox, and an inline server's own queue),
-// -1 when there is no such live process; known is false when the router
-// cannot tell.
-func (c *conn) queueLen(pid etf.Pid) (n int, known bool) {
-	f, ok := c.router.(processFinder)
-	if !ok {
-		return 0, false
+// (its mailbox, and an inline server's own queue), -1 when there is no such
+// live process; known is false when the router cannot tell. The process
+// and its mailbox are looked up once per queue (q.proc, q.mailbox): not
+// through the process's Info, which reads ergo's monitor tables without
+// their lock and can crash the node ("concurrent map iteration and map
+// write") while the process is monitored or demonitored meanwhile.
+func (c *conn) queueLen(pid etf.Pid, q *pending) (n int, known bool) {
+	if q.proc == nil {
+		f, ok := c.router.(processFinder)
+		if !ok {
+			return 0, false
+		}
+		p := f.ProcessByPid(pid)
+		if p == nil {
+			return -1, true
+		}
+		q.proc, q.mailbox = p, p.ProcessChannels().Mailbox
 	}
-	p := f.ProcessByPid(pid)
-	if p == nil || !p.IsAlive() {
+	if !q.proc.IsAlive() {
 		return -1, true
 	}
-	n = p.Info().MessageQueueLen
+	n = len(q.mailbox)
 	// An inline server's messages wait in its own queue (inline.go).
-	if is, ok := p.Behavior().(inlineServer); ok {
+	if is, ok := q.proc.Behavior().(inlineServer); ok {
 		if queued, inline := is.InboxLen(pid); inline {
 			n += queued
 		}
