@@ -1,6 +1,6 @@
-//go:build k8s
+//go:build e2e
 
-package k8s
+package e2e
 
 import (
 	"context"
