@@ -24,7 +24,7 @@ if [ -e "$K8S_STATE/mnt" ] || ip netns list | grep -qx "$K8S_NETNS\( .*\)\?"; th
   exit 1
 fi
 
-pkgs=(containerd runc containernetworking-plugins iptables conntrack openssl iproute2 util-linux)
+pkgs=(containerd runc containernetworking-plugins iptables conntrack openssl iproute2 util-linux debootstrap nftables)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
