@@ -3,8 +3,13 @@
 # Erlang/OTP and Elixir (the host's OTP 25 leg of the matrix), dnsmasq-base
 # (the dnsmasq program, the real DNS server of the integration tests, without
 # the dnsmasq package's system-wide daemon), iproute2 (network namespaces),
-# debootstrap (the OTP 27 and 29 chroots), make. Go 1.26 must already be
-# installed (/usr/local/go).
+# debootstrap (the OTP 27 and 29 chroots, the e2e suite's images), make; and
+# for the single-node Kubernetes of the e2e suite (scripts/k8s-up.sh):
+# containerd, runc, containernetworking-plugins (the bridge, host-local and
+# loopback CNI plugins), iptables and conntrack (kube-proxy), openssl (the
+# cluster's certificates), util-linux (unshare, nsenter) and nftables (the
+# suite compares `nft list ruleset` before and after the cluster). Go 1.26
+# must already be installed (/usr/local/go).
 #
 # It installs packages and changes nothing else: a DNS server the machine
 # already runs (a dnsmasq daemon included) is left alone. The tests start
@@ -12,7 +17,8 @@
 # addresses, with no configuration, hosts or pid file of the machine's, and
 # stop only the processes they started.
 set -euo pipefail
-pkgs=(erlang-nox elixir dnsmasq-base iproute2 debootstrap make procps)
+pkgs=(erlang-nox elixir dnsmasq-base iproute2 debootstrap make procps
+  containerd runc containernetworking-plugins iptables conntrack openssl util-linux nftables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -16,6 +16,12 @@ K8S_CGROUP=gonode-k8s
 K8S_NODE_IP=198.18.0.1
 K8S_POD_CIDR=198.18.1.0/24
 K8S_POD_GATEWAY=198.18.1.1
+# Pods get addresses from a range of 10 only: host-local hands them out in
+# turn and wraps around, so a new pod soon gets the address of a pod that is
+# gone, as on a busy node (test/e2e checks that the mesh copes). The e2e
+# suite never runs more than 8 pods at once, terminating ones included.
+K8S_POD_RANGE_START=198.18.1.10
+K8S_POD_RANGE_END=198.18.1.19
 K8S_SERVICE_CIDR=198.19.0.0/24
 K8S_NODE_NAME=gonode-k8s
 K8S_KUBECONFIG=$K8S_DATA/pki/admin.kubeconfig

@@ -24,7 +24,7 @@ if [ -e "$K8S_STATE/mnt" ] || ip netns list | grep -qx "$K8S_NETNS\( .*\)\?"; th
   exit 1
 fi
 
-pkgs=(containerd runc containernetworking-plugins iptables conntrack openssl iproute2 util-linux)
+pkgs=(containerd runc containernetworking-plugins iptables conntrack openssl iproute2 util-linux debootstrap nftables)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -170,7 +170,8 @@ k8s_start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range="$K8S_SERVICE_CIDR" --authorization-mode=Node,RBAC \
   --enable-admission-plugins=NodeRestriction --allow-privileged=true \
-  --kubelet-preferred-address-types=InternalIP
+  --kubelet-preferred-address-types=InternalIP \
+  --feature-gates=AtomicWriteVolumeUserFields=true
 wait_for kube-apiserver 120 k8s_kubectl get --raw /readyz
 
 say "starting kube-controller-manager and kube-scheduler"
@@ -217,7 +218,8 @@ cat >"$K8S_DATA/cni/net.d/10-gonode-k8s.conflist" <<EOF
   "plugins": [
     {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
      "ipam": {"type": "host-local", "dataDir": "$K8S_DATA/cni/ipam",
-              "ranges": [[{"subnet": "$K8S_POD_CIDR", "gateway": "$K8S_POD_GATEWAY"}]],
+              "ranges": [[{"subnet": "$K8S_POD_CIDR", "gateway": "$K8S_POD_GATEWAY",
+                           "rangeStart": "$K8S_POD_RANGE_START", "rangeEnd": "$K8S_POD_RANGE_END"}]],
               "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
@@ -231,6 +233,7 @@ wait_for containerd 30 test -S "$K8S_STATE/containerd.sock"
 cat >"$K8S_DATA/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
+featureGates: {AtomicWriteVolumeUserFields: true}
 failCgroupV1: false
 cgroupDriver: cgroupfs
 cgroupRoot: /$K8S_CGROUP

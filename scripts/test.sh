@@ -8,7 +8,11 @@
 #      a release of the matrix) fails its test instead of skipping it, and
 #      internal/testreport fails the step if any test skipped or failed;
 #   4. every fuzz target for a bounded number of inputs;
-#   5. the integration suite: Elixir and gonode pods, real DNS (test/integration).
+#   5. the integration suite: Elixir and gonode pods, real DNS (test/integration);
+#   6. the end-to-end suite on a real single-node Kubernetes (test/e2e): the
+#      cluster built from source by scripts/k8s-build.sh (about 20 minutes the
+#      first time, cached in /var/cache/gonode/k8s, then seconds), started and
+#      stopped by the suite, which fails if the machine is not left as found.
 # Any failure exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +33,7 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags integration ./test/integration/...
+go vet -tags e2e ./test/e2e/...
 # staticcheck's default checks, at a pinned version built from the Go module
 # proxy into the cache directory (once).
 staticcheck_version=v0.8.2
@@ -38,6 +43,7 @@ if [ ! -x "$tools/staticcheck" ]; then
 fi
 "$tools/staticcheck" ./...
 "$tools/staticcheck" -tags integration ./test/integration/...
+"$tools/staticcheck" -tags e2e ./test/e2e/...
 # bench/plot (make bench's charts) is a module of its own, outside ./...
 (cd bench/plot && go vet . && "$tools/staticcheck" .)
 
@@ -60,5 +66,9 @@ done
 
 step "integration tests (network namespaces, dnsmasq, Elixir and gonode pods)"
 go test -count=1 -timeout 15m -tags integration ./test/integration/...
+
+step "end-to-end tests on a real single-node Kubernetes (test/e2e)"
+./scripts/k8s-build.sh >/dev/null
+go test -count=1 -v -timeout 45m -tags e2e ./test/e2e/
 
 step "all tests passed"

@@ -93,7 +93,9 @@ problem. The cookie never appears in a log line or an error message.
   only, `+"`chmod 400 FILE`"+`. A Kubernetes Secret volume mounts its files with
   mode 0644 unless the volume sets `+"`defaultMode: 0400`"+`:
   `+"`volumes: [{name: cookie, secret: {secretName: erlang-cookie, defaultMode: 0400}}]`"+`,
-  mounted at, say, `+"`/etc/erlang`"+`, with `+"`GONODE_COOKIE_FILE=/etc/erlang/cookie`"+`.
+  mounted at, say, `+"`/etc/erlang`"+`, with `+"`GONODE_COOKIE_FILE=/etc/erlang/cookie`"+`;
+  a pod `+"`fsGroup`"+` makes the files readable by that group (0440) again, and
+  the file belongs to root unless the volume also sets `+"`defaultUser`"+` (docs/kubernetes.md).
 - `+"`--application-name`"+` is also the basename of the peers that discovery
   connects to, like libcluster's `+"`application_name`"+`. When it is not set and
   `+"`--name`"+` is, discovered peers take the basename of `+"`--name`"+`.

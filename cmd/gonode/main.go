@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		// erl refuses such a file; a Kubernetes Secret volume is 0644 unless
 		// told otherwise, so gonode warns and goes on.
 		mainLog.Warn("the cookie file can be read by group or others: make it readable by its owner only "+
-			"(chmod 400 FILE; on Kubernetes, defaultMode: 0400 on the Secret volume)",
+			"(chmod 400 FILE; on Kubernetes, defaultMode: 0400 on the Secret volume and no fsGroup, see docs/kubernetes.md)",
 			"path", f.Path, "mode", fmt.Sprintf("%04o", uint32(f.Mode)))
 	}
 	node.Version = version

@@ -1,6 +1,6 @@
-//go:build k8s
+//go:build e2e
 
-package k8s
+package e2e
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ var repoRoot = func() string {
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "k8s: the cluster needs root (namespaces, cgroups, containerd)")
+		fmt.Fprintln(os.Stderr, "e2e: the cluster needs root (namespaces, cgroups, containerd)")
 		os.Exit(1)
 	}
 	os.Exit(run(m))
@@ -45,21 +45,21 @@ func run(m *testing.M) int {
 		before = snapshotHost()
 		start := time.Now()
 		if out, err := script(30*time.Minute, "k8s-up.sh"); err != nil {
-			fmt.Fprintf(os.Stderr, "k8s: scripts/k8s-up.sh: %v\n%s", err, out)
+			fmt.Fprintf(os.Stderr, "e2e: scripts/k8s-up.sh: %v\n%s", err, out)
 			stopCluster(before)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "k8s: cluster up in %s\n", time.Since(start).Round(time.Second))
+		fmt.Fprintf(os.Stderr, "e2e: cluster up in %s\n", time.Since(start).Round(time.Second))
 	}
 	start := time.Now()
 	if out, err := script(20*time.Minute, "k8s-images.sh", "gonode", "elixir-otp27", "elixir-otp25"); err != nil {
-		fmt.Fprintf(os.Stderr, "k8s: scripts/k8s-images.sh: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: scripts/k8s-images.sh: %v\n%s", err, out)
 		if !reuse {
 			stopCluster(before)
 		}
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "k8s: images built and imported in %s\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "e2e: images built and imported in %s\n", time.Since(start).Round(time.Second))
 	code := m.Run()
 	if !reuse && !stopCluster(before) {
 		code = 1
@@ -71,14 +71,14 @@ func run(m *testing.M) int {
 // as it was in before.
 func stopCluster(before hostState) bool {
 	if out, err := script(5*time.Minute, "k8s-down.sh"); err != nil {
-		fmt.Fprintf(os.Stderr, "k8s: scripts/k8s-down.sh: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: scripts/k8s-down.sh: %v\n%s", err, out)
 		return false
 	}
 	if d := before.diff(snapshotHost()); d != "" {
-		fmt.Fprintf(os.Stderr, "k8s: the machine is not as it was before the cluster:\n%s", d)
+		fmt.Fprintf(os.Stderr, "e2e: the machine is not as it was before the cluster:\n%s", d)
 		return false
 	}
-	fmt.Fprintln(os.Stderr, "k8s: cluster stopped; network namespaces, sysctls, nftables, mounts, cgroups and processes as before")
+	fmt.Fprintln(os.Stderr, "e2e: cluster stopped; network namespaces, sysctls, nftables, mounts, cgroups and processes as before")
 	return true
 }
 

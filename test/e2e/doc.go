@@ -1,6 +1,6 @@
-//go:build k8s
+//go:build e2e
 
-// Package k8s runs gonode on a real single-node Kubernetes beside Elixir pods
+// Package e2e runs gonode on a real single-node Kubernetes beside Elixir pods
 // and checks what a user of deploy/kubernetes sees.
 //
 // TestMain starts the cluster with scripts/k8s-up.sh (etcd, kube-apiserver,
@@ -23,8 +23,8 @@
 //
 // Run it as root (about 20 minutes cold, most of it building Kubernetes):
 //
-//	go test -tags k8s -count=1 -v -timeout 60m ./test/k8s/
+//	go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
 //
 // With GONODE_K8S_REUSE=1 and a cluster already up (scripts/k8s-up.sh), the
 // tests use it and leave it up, for working on the tests themselves.
-package k8s
+package e2e
