@@ -182,9 +182,9 @@ const callerMailboxSize = 16
 // many concurrent calls, call from long-lived processes instead: a
 // genserver.Server per caller, calling with genserver's Process.Call from
 // its callbacks. The process Call spawns, monitors through and kills for
-// every call cost, in `make bench` with small and 1 KiB terms, 1.2-2.5x the
+// every call cost, in `make bench` with small and 1 KiB terms, 1.3-3.1x the
 // caller CPU per call of long-lived callers, and from 16 callers up
-// 0.2-0.9x their calls per second (docs/performance-notes.md, "Which call
+// 0.44-0.85x their calls per second (docs/performance-notes.md, "Which call
 // path for throughput").
 func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, error) {
 	en, err := n.running()

@@ -366,8 +366,8 @@ func (sp *Process) Cast(to any, message etf.Term) error {
 //
 // Calling from long-lived processes with Call is the path for throughput:
 // node.Node.Call spawns a process for each call, which in `make bench` cost
-// 1.2-2.5x the caller CPU of long-lived callers, and from 16 callers up
-// 0.2-0.9x their calls per second (docs/performance-notes.md, "Which call
+// 1.3-3.1x the caller CPU of long-lived callers, and from 16 callers up
+// 0.44-0.85x their calls per second (docs/performance-notes.md, "Which call
 // path for throughput").
 func (sp *Process) Call(to any, message etf.Term) (etf.Term, error) {
 	return sp.CallWithTimeout(to, message, DefaultCallTimeout)
