@@ -13,7 +13,6 @@ import (
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 	"github.com/ergo-services/ergo/node"
-	ergodist "github.com/ergo-services/ergo/proto/dist"
 
 	"github.com/gonode/gonode/internal/beamtest"
 )
@@ -76,22 +75,7 @@ func tappedGoNode(t *testing.T, name, cookie string, edit func(*ProtoConfig)) (n
 		t.Fatal(err)
 	}
 	tap := connTap{Proto: proto, conns: make(chan *conn, 16)}
-	n, err := node.StartWithContext(context.Background(), name, cookie, node.Options{
-		Handshake: hs,
-		Proto:     tap,
-		Registrar: ergodist.CreateRegistrarWithRemoteEPMD("127.0.0.1", 4369),
-		Listeners: []node.Listener{{ListenBegin: 25001, ListenEnd: 26000}},
-		Flags:     node.DefaultFlags(),
-		System:    node.System{DisableAnonMetrics: true},
-	})
-	if err != nil {
-		t.Fatalf("start ergo node: %v", err)
-	}
-	t.Cleanup(func() {
-		n.Stop()
-		n.Wait()
-	})
-	return n, tap.conns
+	return startErgoNode(t, name, cookie, hs, tap), tap.conns
 }
 
 // A BEAM sends a burst of 16 KiB binaries, 12 times the overflow's bound, to

@@ -186,6 +186,13 @@ func ptGoNodeTLS(t testing.TB, name, cookie string, tick time.Duration, tlsCfg *
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startErgoNode(t, name, cookie, hs, proto)
+}
+
+// startErgoNode starts an ergo node with our handshake and protocol,
+// registered with the EPMD on 127.0.0.1, stopped when the test ends.
+func startErgoNode(t testing.TB, name, cookie string, hs node.HandshakeInterface, proto node.ProtoInterface) node.Node {
+	t.Helper()
 	n, err := node.StartWithContext(context.Background(), name, cookie, node.Options{
 		Handshake: hs,
 		Proto:     proto,
