@@ -1,0 +1,78 @@
+package node
+
+import (
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+
+	"github.com/gonode/gonode/node/genserver"
+	"github.com/gonode/gonode/node/internal/typedterm"
+	"github.com/gonode/gonode/node/term"
+)
+
+// The common vocabulary, so that a Go server needs only this package:
+// aliases of the term types of ergo's etf package (what a message is made
+// of), of node/genserver's server types, and the conversions of node/term.
+type (
+	// Term is any Erlang term as Go sees it.
+	Term = etf.Term
+	// Atom is an Erlang atom (:restock in Elixir).
+	Atom = etf.Atom
+	// Tuple is an Erlang tuple.
+	Tuple = etf.Tuple
+	// List is a proper Erlang list.
+	List = etf.List
+	// Pid is a process identifier.
+	Pid = etf.Pid
+	// Ref is a reference (make_ref/0, a monitor).
+	Ref = etf.Ref
+	// Map is an Erlang map whose keys are comparable in Go (atoms,
+	// integers...); see node/term for maps with binary keys.
+	Map = etf.Map
+	// ProcessID names a registered process on a node: {Name, Node} in
+	// Erlang. Build it with Name.
+	ProcessID = gen.ProcessID
+	// Process is the running server a handler may take as its first
+	// parameter (genserver.Process).
+	Process = genserver.Process
+	// TypedServer is a gen_server of typed handlers (genserver.TypedServer;
+	// create it with NewServer).
+	TypedServer = genserver.TypedServer
+	// StructOption adjusts Marshal and Unmarshal (term.StructOption).
+	StructOption = term.StructOption
+)
+
+// Name returns the ProcessID of the process registered as name on node
+// nodeName: Name("pricing", "shop@10.0.0.2") is {pricing, 'shop@10.0.0.2'}.
+func Name(name, nodeName string) ProcessID { return ProcessID{Name: name, Node: nodeName} }
+
+// NewServer returns a gen_server whose calls, casts and infos are handled by
+// Go functions on Go types, chosen by the message's tag; register it with
+// RegisterServer. See genserver.TypedServer for the rules:
+//
+//	inv := node.NewServer()
+//	inv.Call("get", func(sku string) int { return stock[sku] })   // {:get, sku}
+//	inv.Cast("reset", func() { clear(stock) })                     // :reset or {:reset}
+//	_, err := n.RegisterServer("inventory", inv)                   // bad signatures fail here
+func NewServer() *TypedServer { return genserver.NewServer() }
+
+// Marshal converts a Go value into a term: Go strings become binaries
+// (Elixir strings), structs and Go maps maps, slices lists, inside a Tuple
+// or List too (see term.Marshal for the options and the struct tags).
+func Marshal(v any, opts ...StructOption) (Term, error) {
+	if len(opts) > 0 {
+		return term.Marshal(v, opts...)
+	}
+	return typedterm.Encode(v)
+}
+
+// Unmarshal stores a term into the value out points to: a struct takes an
+// Erlang map or Elixir struct (term.Unmarshal, with the erl struct tags),
+// other Go types take what term.Unmarshal stores into a struct field of
+// that type (a string an Elixir string or a charlist, an int an integer, a
+// slice a list...). The options apply to a struct.
+func Unmarshal(t Term, out any, opts ...StructOption) error {
+	if len(opts) > 0 {
+		return term.Unmarshal(t, out, opts...)
+	}
+	return typedterm.Into(t, out)
+}
