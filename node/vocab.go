@@ -76,3 +76,15 @@ func Unmarshal(t Term, out any, opts ...StructOption) error {
 	}
 	return typedterm.Into(t, out)
 }
+
+// Format writes a term in Erlang syntax: {error,<<"no stock">>}, #{type =>
+// restock}, [1,2,3] (term.Format).
+func Format(t Term) string { return term.Format(t) }
+
+// ErrTypeMismatch is what Unmarshal and CallInto wrap when a term does not
+// fit the Go value (term.ErrTypeMismatch); ErrMissingField when a struct
+// field's key is missing from the map (term.ErrMissingField).
+var (
+	ErrTypeMismatch = term.ErrTypeMismatch
+	ErrMissingField = term.ErrMissingField
+)
