@@ -164,7 +164,7 @@ func decodeWrapped(typ reflect.Type) Decoder {
 			var fe *term.FieldError
 			if errors.As(err, &fe) {
 				c := *fe
-				c.Path = typ.String() + strings.TrimPrefix(c.Path, ".V")
+				c.Path = "value" + strings.TrimPrefix(c.Path, ".V")
 				c.Key = "-"
 				return &c
 			}
