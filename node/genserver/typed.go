@@ -462,13 +462,19 @@ func (s *TypedServer) HandleCast(p *Process, msg etf.Term) gen.ServerStatus {
 }
 
 // HandleInfo implements Behavior: it runs the info handler the message's
-// tag and arity choose.
+// tag and arity choose. The DOWN, EXIT and nodedown messages ergo delivers
+// as Go structs are matched in their Erlang shape, {'DOWN', Ref, process,
+// Who, Reason} and so on (an Info("DOWN", ...) handler takes four
+// arguments), with Reason as a term.
 func (s *TypedServer) HandleInfo(p *Process, msg etf.Term) gen.ServerStatus {
 	s.handleOneWay(kindInfo, p, msg)
 	return gen.ServerStatusOK
 }
 
 func (s *TypedServer) handleOneWay(k kind, p *Process, msg etf.Term) {
+	if k == kindInfo {
+		msg = signalTerm(msg)
+	}
 	h, args := s.match(k, msg)
 	if h == nil {
 		s.lim.Warn(k.String()+" "+serverName(p), "typed server: no "+k.String()+" handler for the message; dropped",
@@ -485,6 +491,38 @@ func (s *TypedServer) handleOneWay(k kind, p *Process, msg etf.Term) {
 		s.lim.Warn(k.String()+" "+serverName(p), "typed server: "+k.String()+" handler failed",
 			"server", serverName(p), "handler", h.name, "err", ratelog.Truncate(out[0].Interface().(error).Error(), 300))
 	}
+}
+
+// signalTerm gives the messages ergo delivers as Go structs the shape an
+// Erlang process receives, so that Info handlers match them by tag:
+//
+//	{'DOWN', Ref, process, Pid | {Name, Node}, Reason}   a monitor fired
+//	{'EXIT', Pid, Reason}                                 a link broke (trapping exits)
+//	{nodedown, Node}                                      a node monitor fired
+//
+// Reason is the term ergo's reason string spells (noproc, {shutdown, x}),
+// or the string as a binary when it spells none.
+func signalTerm(msg etf.Term) etf.Term {
+	switch m := msg.(type) {
+	case gen.MessageDown:
+		var who etf.Term = m.Pid
+		if m.ProcessID.Name != "" {
+			who = etf.Tuple{etf.Atom(m.ProcessID.Name), etf.Atom(m.ProcessID.Node)}
+		}
+		return etf.Tuple{etf.Atom("DOWN"), m.Ref, etf.Atom("process"), who, reasonTerm(m.Reason)}
+	case gen.MessageExit:
+		return etf.Tuple{etf.Atom("EXIT"), m.Pid, reasonTerm(m.Reason)}
+	case gen.MessageNodeDown:
+		return etf.Tuple{etf.Atom("nodedown"), etf.Atom(m.Name)}
+	}
+	return msg
+}
+
+func reasonTerm(reason string) etf.Term {
+	if t, err := term.Parse(reason); err == nil {
+		return t
+	}
+	return []byte(reason)
 }
 
 // serverName is the registered name, or the pid.
