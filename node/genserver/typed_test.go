@@ -267,7 +267,7 @@ func TestTypedBadReplyFromBEAM(t *testing.T) {
 			got := ex.Eval(t, fmt.Sprintf(`s = {:typed, :"%s"}
 				"fine" = GenServer.call(s, :good)
 				try do
-				  GenServer.call(s, :%s, 60_000)
+				  GenServer.call(s, :%s, 30_000)
 				catch
 				  :exit, {reason, {GenServer, :call, _}} -> reason
 				end`, goName, c.call))
