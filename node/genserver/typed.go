@@ -59,7 +59,7 @@ import (
 // handler is added and keep every problem; registering the server (Init)
 // then fails with all of them, each naming the handler and the expected
 // signature, e.g. `call handler "put": func(string, chan int) error:
-// parameter 2: Go type chan int cannot hold an Erlang term; want ...`. Err
+// parameter 2: type chan int cannot hold an Erlang term; want ...`. Err
 // reports them before registration.
 //
 // # Nothing silent
@@ -338,6 +338,12 @@ func (h *handler) invoke(p *Process, args []etf.Term) ([]reflect.Value, error) {
 // (Err), then runs the OnInit function.
 func (s *TypedServer) Init(p *Process, args ...etf.Term) error {
 	if err := s.Err(); err != nil {
+		// ergo keeps the name (and the process) of a spawn whose init
+		// failed: give the name back, so that it can be registered again.
+		if name := p.Name(); name != "" {
+			_ = p.UnregisterName(name)
+		}
+		p.Kill()
 		return err
 	}
 	if s.log == nil {

@@ -189,7 +189,7 @@ func check(typ reflect.Type, seen map[reflect.Type]bool, encode bool) error {
 	}
 	seen[typ] = true
 	bad := func(why string) error {
-		return fmt.Errorf("Go type %s %s", typ, why)
+		return fmt.Errorf("type %s %s", typ, why)
 	}
 	switch typ.Kind() {
 	case reflect.Chan, reflect.Func, reflect.Complex64, reflect.Complex128, reflect.UnsafePointer, reflect.Invalid:
