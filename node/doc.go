@@ -12,10 +12,11 @@
 //     callee's exit reason, timeout) (see ServerName);
 //   - `net_kernel`, answering net_adm:ping.
 //
-// User code registers its own gen_servers with RegisterServer (ergo's
-// gen.Server, or node/genserver's Server, which runs its callbacks in the
-// process loop for lower call latency), calls Erlang processes with Call
-// (each call from a short-lived genserver process), connects and
+// User code registers its own gen_servers with RegisterServer (NewServer's
+// typed handlers: Go functions on Go types, chosen by the message's tag;
+// node/genserver's Server, whose callbacks take and return terms; or ergo's
+// gen.Server), calls Erlang processes with Call, or CallInto for the reply
+// as a Go value (each call from a short-lived genserver process), connects and
 // disconnects peers, and follows peer up/down Events with Subscribe. Node
 // satisfies discovery's Connector interface (Connect, Disconnect, Connected)
 // without importing it.
@@ -33,6 +34,11 @@
 // The cookie is a Cookie, whose String and LogValue redact it: it never
 // appears in a log line or an error returned by this package.
 //
-// node may import epmd, node/dist, node/term, node/genserver and ergo;
+// A server needs only this package: vocab.go re-exports the term types
+// (Term, Atom, Tuple, List, Pid, Ref, Map), ProcessID and Name, Process,
+// Marshal, Unmarshal and Format.
+//
+// node may import epmd, node/dist, node/term, node/genserver,
+// node/internal/typedterm and ergo;
 // discovery, metrics and cmd/gonode import node, never the reverse.
 package node

@@ -32,6 +32,14 @@
 // {[alias|Ref], Reply} when the tag is OTP 24+'s [alias|Ref] (Erlang's
 // gen_server:call and Elixir's GenServer.call use that form).
 //
+// # Typed handlers
+//
+// TypedServer (NewServer; node.NewServer) is a Server whose calls, casts
+// and infos are handled by Go functions on Go types, chosen by the
+// message's tag ({:get, sku} runs the "get" handler with sku unmarshalled
+// into its parameter), with the reply marshalled from its results. It runs
+// on the same inline path. See TypedServer for the rules.
+//
 // # Limits and semantics
 //
 //   - Callbacks run one at a time, on the process goroutine or a connection
@@ -65,6 +73,7 @@
 //
 // # Imports
 //
-// genserver imports ergo's gen, etf and lib packages only; package node
-// accepts a Server in RegisterServer.
+// genserver imports ergo's gen, etf and lib packages, and for TypedServer
+// node/term, node/internal/typedterm and internal/ratelog; package node
+// accepts a Server (and a TypedServer) in RegisterServer.
 package genserver
