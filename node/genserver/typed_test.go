@@ -62,6 +62,11 @@ func typedFixture(t *testing.T) (*node.Node, chan string, *testutil.SyncBuffer) 
 	s.Call("echo_item", func(it item) item { return it })
 	s.Call("self", func(p *genserver.Process, x int) etf.Tuple { return etf.Tuple{p.Self(), int64(x)} })
 	s.Call("nested", func() etf.Tuple { return etf.Tuple{etf.Atom("ok"), "go string", etf.List{"in a list"}} })
+	s.Call("ping_builtin", func(p *genserver.Process, greeting string) (string, error) {
+		var pong etf.Atom
+		err := p.CallInto(node.ServerName, etf.Atom("ping"), &pong)
+		return greeting + " " + string(pong), err
+	})
 	s.Cast("reset", func() { events <- "reset" })
 	s.Cast("add", func(n int) error {
 		if n < 0 {
@@ -107,6 +112,7 @@ func TestTypedDispatchAndResults(t *testing.T) {
 			term.Map{{Key: b("sku"), Value: b("k")}, {Key: b("tags"), Value: etf.List{int64(9)}}}},
 			`#{sku => <<"k">>,tags => [9]}`},
 		{"Go strings inside a returned tuple are binaries", a("nested"), `{ok,<<"go string">>,[<<"in a list">>]}`},
+		{"a nested CallInto from a handler", etf.Tuple{a("ping_builtin"), b("hi")}, `{ok,<<"hi pong">>}`},
 		{"unknown tag", etf.Tuple{a("nope"), int64(1)}, `{error,{unknown_call,{nope,1}}}`},
 		{"known tag, no handler of that arity", etf.Tuple{a("get")}, `{error,{unknown_call,{get}}}`},
 		{"tag is not an atom", etf.Tuple{b("get"), b("x")}, `{error,{unknown_call,{<<"get">>,<<"x">>}}}`},
