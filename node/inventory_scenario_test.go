@@ -85,7 +85,7 @@ func TestInventoryScenario(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, rel beamtest.Release) {
 		cookie := beamtest.RandomCookie()
 		goName := uniq("shop") + "@127.0.0.1"
-		gn, _ := startGo(t, goName, node.Cookie(cookie))
+		gn, logs := startGo(t, goName, node.Cookie(cookie))
 		events := make(chan Event, 8)
 		if _, err := gn.RegisterServer("inventory", inventoryServer(events)); err != nil {
 			t.Fatal(err)
@@ -115,6 +115,11 @@ func TestInventoryScenario(t *testing.T) {
 			e := testutil.Receive(t, events, 20*time.Second)
 			if e.Type != "restock" || fmt.Sprint(e.Items) != "[1 2 3]" {
 				t.Fatalf("event %+v, want restock [1 2 3]", e)
+			}
+			// The unknown call is in the node's log, with the server's name.
+			line := `msg="typed server: no call handler for the message; answered {error, {unknown_call, Msg}}" component=genserver server=inventory`
+			if !strings.Contains(logs.String(), line) {
+				t.Fatalf("the node's log lacks %s", line)
 			}
 		})
 

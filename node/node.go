@@ -408,6 +408,7 @@ func (n *Node) RegisterServer(name string, srv gen.ProcessBehavior, args ...etf.
 	if err != nil {
 		return nil, err
 	}
+	n.adopt(srv)
 	return en.Spawn(name, n.processOptions(), srv, args...)
 }
 
@@ -440,6 +441,7 @@ func (n *Node) RegisterServerWith(name string, opts ServerOptions, srv gen.Proce
 	if opts.MailboxSize > 0 {
 		po.MailboxSize = uint16(opts.MailboxSize)
 	}
+	n.adopt(srv)
 	return en.Spawn(name, po, srv, args...)
 }
 

@@ -44,6 +44,9 @@ func startNode(name string) (*node.Node, func()) {
 //	GenServer.call({:inventory, :"shop@127.0.0.1"}, {:get, "sku-1"})     #=> 7
 //	GenServer.cast({:inventory, :"shop@127.0.0.1"}, :reset)
 func ExampleNewServer() {
+	// A node for the example: on 127.0.0.1 only, without EPMD, on a port
+	// the system has free (see startNode). A service joining an Elixir
+	// cluster keeps DefaultConfig's EPMD settings.
 	n, stop := startNode("shop")
 	defer stop()
 

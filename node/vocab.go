@@ -1,6 +1,8 @@
 package node
 
 import (
+	"log/slog"
+
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 
@@ -88,3 +90,11 @@ var (
 	ErrTypeMismatch = term.ErrTypeMismatch
 	ErrMissingField = term.ErrMissingField
 )
+
+// adopt gives a server registered with the node what it takes from the
+// node: a TypedServer without a logger of its own logs to the node's.
+func (n *Node) adopt(srv gen.ProcessBehavior) {
+	if s, ok := srv.(interface{ DefaultLogger(*slog.Logger) }); ok {
+		s.DefaultLogger(n.baseLog)
+	}
+}

@@ -89,22 +89,37 @@ type TypedServer struct {
 	errs     []error
 	log      *slog.Logger
 	lim      *ratelog.Limiter
+	logSet   bool // SetLogger was called: DefaultLogger leaves the logger alone
 }
 
 // NewServer returns a TypedServer without handlers, logging to
-// slog.Default() (see SetLogger).
+// slog.Default() until it is registered with a node, which gives it the
+// node's logger (see SetLogger).
 func NewServer() *TypedServer {
 	s := &TypedServer{}
-	s.SetLogger(slog.Default())
+	s.setLogger(slog.Default())
 	return s
 }
 
 // SetLogger sets the logger of the server's log lines (component=genserver).
 // It returns s, for chaining.
 func (s *TypedServer) SetLogger(l *slog.Logger) *TypedServer {
+	s.setLogger(l)
+	s.logSet = true
+	return s
+}
+
+// DefaultLogger sets the logger unless SetLogger did: node.RegisterServer
+// gives the server its node's logger this way.
+func (s *TypedServer) DefaultLogger(l *slog.Logger) {
+	if !s.logSet {
+		s.setLogger(l)
+	}
+}
+
+func (s *TypedServer) setLogger(l *slog.Logger) {
 	s.log = l.With("component", "genserver")
 	s.lim = ratelog.New(s.log, ratelog.Config{Burst: 5, Every: time.Minute})
-	return s
 }
 
 type kind uint8
@@ -347,7 +362,7 @@ func (s *TypedServer) Init(p *Process, args ...etf.Term) error {
 		return err
 	}
 	if s.log == nil {
-		s.SetLogger(slog.Default())
+		s.setLogger(slog.Default())
 	}
 	if !s.onInit.IsValid() {
 		return nil
