@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +33,29 @@ type codedError struct{ code etf.Atom }
 func (e codedError) Error() string   { return "coded " + string(e.code) }
 func (e codedError) Term() node.Term { return e.code }
 
+// localNode starts a node without EPMD on 127.0.0.1 (a port the system
+// has free), so that tests of Go-only calls run for any user, outside the
+// network namespace too.
+func localNode(t *testing.T, logs *testutil.SyncBuffer) *node.Node {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Cookie = uniq("typed")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie())
+	cfg.ListenAddr, cfg.DistPort, cfg.EPMD = "127.0.0.1", port, node.EPMDNone
+	return nodetest.Start(t, cfg, logs)
+}
+
 // typedFixture is a TypedServer with one handler per rule, registered as
 // "typed" on a Go node; events receives what casts and infos did.
 func typedFixture(t *testing.T) (*node.Node, chan string, *testutil.SyncBuffer) {
 	t.Helper()
 	logs := &testutil.SyncBuffer{}
-	cfg := node.DefaultConfig()
-	cfg.Name, cfg.Cookie = uniq("typed")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie())
-	n := nodetest.Start(t, cfg, nil)
+	n := localNode(t, nil)
 	events := make(chan string, 16)
 	s := genserver.NewServer().SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
 	s.Call("get", func(sku string) int { return len(sku) })
@@ -238,9 +254,7 @@ func TestTypedSignatureErrors(t *testing.T) {
 	}
 	t.Run("Err", func(t *testing.T) { check(t, s.Err()) })
 	t.Run("RegisterServer", func(t *testing.T) {
-		cfg := node.DefaultConfig()
-		cfg.Name, cfg.Cookie = uniq("typed")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie())
-		n := nodetest.Start(t, cfg, nil)
+		n := localNode(t, nil)
 		_, err := n.RegisterServer("bad", s)
 		check(t, err)
 		// The name is free again, for the corrected server.
