@@ -126,18 +126,22 @@ func decodeFloat(typ reflect.Type) Decoder {
 	}
 }
 
-// decodeAny: an empty interface (any, node.Term) gets the term as it came,
-// Elixir's nil as Go nil (as term.Unmarshal does for an interface field).
+// decodeAny: an empty interface (any, node.Term) gets what term.Unmarshal
+// stores in an interface field. Scalars, tuples, pids and references take
+// a fast path; lists, strings and maps, whose generic form is term's to
+// decide, go through term.Unmarshal.
 func decodeAny(typ reflect.Type) Decoder {
 	slow := decodeWrapped(typ)
 	return func(t etf.Term, dst reflect.Value) error {
-		if t == nil || t == etf.Atom("nil") {
-			dst.SetZero()
-			return nil
-		}
-		if reflect.TypeOf(t).AssignableTo(typ) {
+		switch t.(type) {
+		case int64, float64, bool, []byte, etf.Tuple, etf.Pid, etf.Ref:
 			dst.Set(reflect.ValueOf(t))
 			return nil
+		case etf.Atom:
+			if t != etf.Atom("nil") {
+				dst.Set(reflect.ValueOf(t))
+				return nil
+			}
 		}
 		return slow(t, dst)
 	}
