@@ -27,17 +27,14 @@ func (Prices) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, msg etf.Term
 }
 
 // Start a node, run a Go gen_server on it, call it, and stop. Peers connect
-// with the same cookie; the built-in `gonode` server answers ping. It prints
-//
-//	[ok 1.08] <nil>
-//	pong <nil>
-//
-// The example is compiled but not run by go test: the node serves EPMD on
-// port 4369, which the package's tests use only inside a network namespace
-// of their own, and an example cannot skip where there is none.
+// with the same cookie; the built-in `gonode` server answers ping.
 func ExampleNew() {
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = "shop@127.0.0.1", "secret"
+	// For the example: on 127.0.0.1 only, without EPMD, on a port the
+	// system has free. A node that joins a cluster keeps the defaults (EPMD
+	// on port 4369, every interface, any free distribution port).
+	cfg.ListenAddr, cfg.EPMD, cfg.DistPort = "127.0.0.1", node.EPMDNone, freePort()
 	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Println(err)
@@ -59,6 +56,9 @@ func ExampleNew() {
 	fmt.Println(reply, err)
 	pong, err := n.Call(ctx, node.ServerName, etf.Atom("ping"))
 	fmt.Println(pong, err)
+	// Output:
+	// [ok 1.08] <nil>
+	// pong <nil>
 }
 
 // Follow peers coming and going.

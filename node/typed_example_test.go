@@ -14,17 +14,9 @@ import (
 // system picks, without EPMD (peers would reach it on that port): enough to
 // run servers and call them from Go. It returns the node and its stop.
 func startNode(name string) (*node.Node, func()) {
-	// EPMDNone needs a fixed port: take one the system has free.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = name+"@127.0.0.1", "secret"
-	cfg.ListenAddr, cfg.DistPort, cfg.EPMD = "127.0.0.1", port, node.EPMDNone
+	cfg.ListenAddr, cfg.DistPort, cfg.EPMD = "127.0.0.1", freePort(), node.EPMDNone
 	n, err := node.New(cfg)
 	if err != nil {
 		panic(err)
@@ -35,6 +27,17 @@ func startNode(name string) (*node.Node, func()) {
 		panic(err)
 	}
 	return n, func() { n.Stop(context.Background()) }
+}
+
+// freePort returns a port the system has free on 127.0.0.1, for a node
+// without EPMD (EPMDNone needs a fixed port).
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // A gen_server of typed handlers, called from Go. Elixir calls it the same

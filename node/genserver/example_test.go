@@ -3,6 +3,7 @@ package genserver_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -48,18 +49,13 @@ func (c *Counter) HandleCast(p *genserver.Process, msg etf.Term) gen.ServerStatu
 	return gen.ServerStatusOK
 }
 
-// Register a genserver.Server with a node and call it. It prints
-//
-//	1 <nil>
-//	2 <nil>
-//	[pong 4] <nil>
-//
-// The example is compiled but not run by go test: the node serves EPMD on
-// port 4369, which the package's tests use only inside a network namespace
-// of their own, and an example cannot skip where there is none.
+// Register a genserver.Server with a node and call it.
 func ExampleServer() {
 	cfg := node.DefaultConfig()
 	cfg.Name, cfg.Cookie = "count@127.0.0.1", "secret"
+	// For the example: on 127.0.0.1 only, without EPMD, on a port the
+	// system has free (a node in a cluster keeps the EPMD defaults).
+	cfg.ListenAddr, cfg.EPMD, cfg.DistPort = "127.0.0.1", node.EPMDNone, freePort()
 	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Println(err)
@@ -81,4 +77,19 @@ func ExampleServer() {
 		reply, err := n.Call(ctx, "counter", m)
 		fmt.Println(reply, err)
 	}
+	// Output:
+	// 1 <nil>
+	// 2 <nil>
+	// [pong 4] <nil>
+}
+
+// freePort returns a port the system has free on 127.0.0.1, for a node
+// without EPMD (EPMDNone needs a fixed port).
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
