@@ -76,6 +76,10 @@ import (
 //     instead of waiting for its timeout, and one log line names the server
 //     and the Go type.
 //
+// Add the handlers before registering the server: adding one while it
+// runs is a data race. Handlers run one at a time, as every callback of a
+// Server does, so they may share state without locks.
+//
 // Matching costs a map lookup by tag; the unmarshalling plan of every
 // parameter is built when the handler is added, so a message costs the
 // arguments' values and one reflect call.
