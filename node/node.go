@@ -56,6 +56,10 @@ type Node struct {
 
 	events *eventHub
 	rpc    rpcTable // functions provided with ProvideRPC (rpc.go)
+
+	// sender is the process Send sends from (remote.go), under sendMu.
+	sendMu sync.Mutex
+	sender gen.Process
 }
 
 // Option configures optional dependencies of a Node.
