@@ -104,13 +104,14 @@ func validateRestart(opts ServerOptions) error {
 	return errors.Join(errs...)
 }
 
-// supervise spawns srv as name and, unless its policy is Temporary, a
-// watcher process that monitors it and starts it again, with the same
-// name, behaviour value and args (Init runs again), when it exits and its
-// policy says so, until the intensity is exceeded.
+// supervise spawns srv as name and a watcher process that monitors it and
+// starts it again, with the same name, behaviour value and args (Init runs
+// again), when it exits and its policy says so, until the intensity is
+// exceeded; an exit it does not restart is logged, at info level, so none
+// goes unseen.
 func (n *Node) supervise(en ergonode.Node, name string, po gen.ProcessOptions, opts ServerOptions, srv gen.ProcessBehavior, args []etf.Term) (gen.Process, error) {
 	p, err := en.Spawn(name, po, srv, args...)
-	if err != nil || opts.Restart == Temporary {
+	if err != nil {
 		return p, err
 	}
 	w := &watcher{n: n, en: en, name: name, po: po, policy: opts.Restart, srv: srv, args: args, pid: p.Self(),
