@@ -16,7 +16,12 @@
 // gen.Server, or node/genserver's Server, which runs its callbacks in the
 // process loop for lower call latency), calls Erlang processes with Call
 // (each call from a short-lived genserver process), connects and
-// disconnects peers, and follows peer up/down Events with Subscribe. Node
+// disconnects peers, and follows peer up/down Events with Subscribe.
+// Registered servers run under a restart policy (ServerOptions.Restart:
+// Permanent, Transient, Temporary, with a restart intensity, supervise.go).
+// Code outside any process sends with Send, monitors with Monitor (a Down
+// whose Reason is a term, ReasonText its Erlang text) and links with Link
+// (remote.go). Node
 // satisfies discovery's Connector interface (Connect, Disconnect, Connected)
 // without importing it.
 //
