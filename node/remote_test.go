@@ -267,3 +267,24 @@ func drain[T any](ch <-chan T) <-chan struct{} {
 	}()
 	return done
 }
+
+// A Call whose callee exits gives a *genserver.DownError whose Term is the
+// exit reason as a term.
+func TestCallDownErrorTerm(t *testing.T) {
+	beamtest.RequireNetns(t)
+	gn, _ := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie()))
+	if _, err := gn.RegisterServerWith("dying", node.ServerOptions{Restart: node.Temporary}, &flaky{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := gn.Call(ctx, "dying", etf.Tuple{etf.Atom("exit"), "{shutdown,#{at => 1}}"})
+	var down *genserver.DownError
+	if !errors.As(err, &down) {
+		t.Fatalf("Call = %v, want a *genserver.DownError", err)
+	}
+	want := etf.Tuple{etf.Atom("shutdown"), etf.Map{etf.Atom("at"): int64(1)}}
+	if !reflect.DeepEqual(down.Term(), want) || down.Reason != "{shutdown,#{at => 1}}" {
+		t.Fatalf("DownError reason %q term %#v, want %#v", down.Reason, down.Term(), want)
+	}
+}
