@@ -57,9 +57,10 @@ type Node struct {
 	events *eventHub
 	rpc    rpcTable // functions provided with ProvideRPC (rpc.go)
 
-	// sender is the process Send sends from (remote.go), under sendMu.
-	sendMu sync.Mutex
-	sender gen.Process
+	// helper is the node's supervisor of registered servers, which Send
+	// also sends from (supervise.go), under helperMu.
+	helperMu sync.Mutex
+	helper   gen.Process
 }
 
 // Option configures optional dependencies of a Node.

@@ -68,7 +68,7 @@ func reasonText(text string, reason etf.Term) string {
 // Erlang's send, it does not wait for delivery; it fails for a local name
 // nobody registered and for a node this one is not connected to.
 func (n *Node) Send(to any, message etf.Term) error {
-	p, err := n.senderProcess()
+	p, err := n.helperProcess()
 	if err != nil {
 		return fmt.Errorf("send %v: %w", to, err)
 	}
@@ -77,29 +77,6 @@ func (n *Node) Send(to any, message etf.Term) error {
 	}
 	return nil
 }
-
-// senderProcess is the node's process that Send sends from, spawned at the
-// first Send (again if it ended).
-func (n *Node) senderProcess() (gen.Process, error) {
-	en, err := n.running()
-	if err != nil {
-		return nil, err
-	}
-	n.sendMu.Lock()
-	defer n.sendMu.Unlock()
-	if n.sender != nil && n.sender.IsAlive() {
-		return n.sender, nil
-	}
-	p, err := en.Spawn("", gen.ProcessOptions{MailboxSize: 16}, &quietServer{})
-	if err != nil {
-		return nil, err
-	}
-	n.sender = p
-	return p, nil
-}
-
-// quietServer is a process that only sends: what it receives is dropped.
-type quietServer struct{ genserver.Server }
 
 // Monitor is a monitor made with Node.Monitor.
 type Monitor struct {

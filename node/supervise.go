@@ -104,9 +104,10 @@ func validateRestart(opts ServerOptions) error {
 	return errors.Join(errs...)
 }
 
-// supervise spawns srv as name and a watcher process that monitors it and
-// starts it again, with the same name, behaviour value and args (Init runs
-// again), when it exits and its policy says so, until the intensity is
+// supervise spawns srv as name and has the node's supervisor process
+// (one per node, whatever the number of servers) monitor it: when it exits
+// and its policy says so, the supervisor starts it again, with the same
+// name, behaviour value and args (Init runs again), until the intensity is
 // exceeded; an exit it does not restart is logged, at info level, so none
 // goes unseen.
 func (n *Node) supervise(en ergonode.Node, name string, po gen.ProcessOptions, opts ServerOptions, srv gen.ProcessBehavior, args []etf.Term) (gen.Process, error) {
@@ -114,15 +115,19 @@ func (n *Node) supervise(en ergonode.Node, name string, po gen.ProcessOptions, o
 	if err != nil {
 		return p, err
 	}
-	w := &watcher{n: n, en: en, name: name, po: po, policy: opts.Restart, srv: srv, args: args, pid: p.Self(),
+	c := &child{name: name, po: po, policy: opts.Restart, srv: srv, args: args, pid: p.Self(),
 		limit: intensity{max: opts.MaxRestarts, within: opts.Within}}
-	if w.limit.max == 0 {
-		w.limit.max = DefaultMaxRestarts
+	if c.limit.max == 0 {
+		c.limit.max = DefaultMaxRestarts
 	}
-	if w.limit.within == 0 {
-		w.limit.within = DefaultWithin
+	if c.limit.within == 0 {
+		c.limit.within = DefaultWithin
 	}
-	if _, err := en.Spawn("", gen.ProcessOptions{MailboxSize: 16}, w); err != nil {
+	sup, err := n.helperProcess()
+	if err == nil {
+		_, err = sup.Direct(watchRequest{c})
+	}
+	if err != nil {
 		// The server runs, unsupervised: say so rather than fail a spawn
 		// that worked.
 		n.log.Warn("server runs without its restart policy", "server", name, "err", err)
@@ -130,59 +135,102 @@ func (n *Node) supervise(en ergonode.Node, name string, po gen.ProcessOptions, o
 	return p, nil
 }
 
-// watcher is the process that restarts one server. It holds the restart
-// history (intensity) and lives as long as it supervises.
-type watcher struct {
-	genserver.Server
-	n      *Node
-	en     ergonode.Node
+// helperProcess is the node's own process that supervises the registered
+// servers and that Send sends from, spawned when first needed (again if it
+// ended: the node is stopping then).
+func (n *Node) helperProcess() (gen.Process, error) {
+	en, err := n.running()
+	if err != nil {
+		return nil, err
+	}
+	n.helperMu.Lock()
+	defer n.helperMu.Unlock()
+	if n.helper != nil && n.helper.IsAlive() {
+		return n.helper, nil
+	}
+	p, err := en.Spawn("", gen.ProcessOptions{MailboxSize: helperMailboxSize}, &supervisor{n: n, en: en, children: map[etf.Ref]*child{}})
+	if err != nil {
+		return nil, err
+	}
+	n.helper = p
+	return p, nil
+}
+
+// helperMailboxSize bounds the supervisor's mailbox: the DOWNs of as many
+// servers ending at once (ergo drops what a full mailbox cannot take).
+const helperMailboxSize = 1024
+
+// child is one supervised server: how to start it again, and its restart
+// history.
+type child struct {
 	name   string
 	po     gen.ProcessOptions
 	policy Restart
 	srv    gen.ProcessBehavior
 	args   []etf.Term
 	limit  intensity
-
-	pid etf.Pid
-	ref etf.Ref
+	pid    etf.Pid
 }
 
-func (w *watcher) Init(p *genserver.Process, _ ...etf.Term) error {
+// watchRequest asks the supervisor to watch a server just spawned.
+type watchRequest struct{ c *child }
+
+// supervisor monitors the registered servers and restarts them. A restart
+// runs the server's Init on the supervisor's goroutine, as an OTP
+// supervisor starts its children itself.
+type supervisor struct {
+	genserver.Server
+	n        *Node
+	en       ergonode.Node
+	children map[etf.Ref]*child
+}
+
+func (s *supervisor) HandleDirect(p *genserver.Process, _ etf.Ref, m any) (any, gen.DirectStatus) {
+	w, ok := m.(watchRequest)
+	if !ok {
+		return nil, genserver.ErrUnhandled
+	}
 	// A server that already ended is reported DOWN with noproc at once.
-	w.ref = p.MonitorProcess(w.pid)
-	return nil
+	s.children[p.MonitorProcess(w.c.pid)] = w.c
+	return nil, gen.DirectStatusOK
 }
 
-func (w *watcher) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
+func (s *supervisor) HandleInfo(p *genserver.Process, m etf.Term) gen.ServerStatus {
 	d, ok := m.(gen.MessageDown)
-	if !ok || d.Ref != w.ref {
+	if !ok {
 		return gen.ServerStatusOK
 	}
+	c, ok := s.children[d.Ref]
+	if !ok {
+		return gen.ServerStatusOK
+	}
+	delete(s.children, d.Ref)
+	log := s.n.log
 	reason := d.Reason
-	if !restartWanted(w.policy, reason) {
-		w.n.log.Info("server exited; not restarted", "server", w.name, "pid", w.pid.String(), "reason", reason, "restart", w.policy.String())
-		return gen.ServerStatusStop
+	if !restartWanted(c.policy, reason) {
+		log.Info("server exited; not restarted", "server", c.name, "pid", c.pid.String(), "reason", reason, "restart", c.policy.String())
+		return gen.ServerStatusOK
 	}
 	for {
-		if w.n.isStopping() {
-			return gen.ServerStatusStop
+		if s.n.isStopping() {
+			return gen.ServerStatusOK
 		}
-		if !w.limit.allow(time.Now()) {
-			w.n.log.Error("server exited too often; given up, not restarted",
-				"server", w.name, "pid", w.pid.String(), "reason", reason,
-				"max_restarts", w.limit.max, "within", w.limit.within.String())
-			return gen.ServerStatusStop
+		if !c.limit.allow(time.Now()) {
+			log.Error("server exited too often; given up, not restarted",
+				"server", c.name, "pid", c.pid.String(), "reason", reason,
+				"max_restarts", c.limit.max, "within", c.limit.within.String())
+			return gen.ServerStatusOK
 		}
-		np, err := w.en.Spawn(w.name, w.po, w.srv, w.args...)
+		np, err := s.en.Spawn(c.name, c.po, c.srv, c.args...)
 		if err != nil {
-			w.n.log.Warn("server restart failed", "server", w.name, "reason", reason, "err", err)
+			log.Warn("server restart failed", "server", c.name, "reason", reason, "err", err)
 			reason = err.Error()
 			continue
 		}
-		w.n.obs.ServerRestarted(w.name)
-		w.n.log.Warn("server restarted", "server", w.name, "pid", w.pid.String(), "reason", reason, "new_pid", np.Self().String())
-		w.pid = np.Self()
-		w.ref = p.MonitorProcess(w.pid)
+		s.n.obs.ServerRestarted(c.name)
+		log.Warn("server restarted", "server", c.name, "pid", c.pid.String(), "reason", reason, "new_pid", np.Self().String())
+		c.pid = np.Self()
+		s.children[p.MonitorProcess(c.pid)] = c
 		return gen.ServerStatusOK
 	}
 }
