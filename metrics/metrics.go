@@ -231,6 +231,9 @@ func (m *Metrics) preinit() {
 	for _, r := range reasons {
 		m.disconnects.WithLabelValues(r)
 	}
+	// The one server name known in advance: none. A registered server's
+	// series appears at its first restart.
+	m.serverRestarts.WithLabelValues("")
 	for _, s := range discovery.Strategies() {
 		for _, r := range discovery.PollResults() {
 			m.polls.WithLabelValues(string(s), string(r))
