@@ -1,7 +1,10 @@
 package genserver_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +212,34 @@ func TestWrongSignatureNamed(t *testing.T) {
 		if err := genserver.CheckBehavior(&valueShaped{}); err != nil {
 			t.Fatalf("CheckBehavior(pointer) = %v", err)
 		}
+	})
+}
+
+// The loop path (a local caller's message goes through ergo's mailbox to
+// the process goroutine) ends a panicking callback the same way: the
+// caller's DownError carries {panic, <<"...">>}.
+func TestPanicReasonLocalCaller(t *testing.T) {
+	beamtest.RequireNetns(t)
+	logs := &testutil.SyncBuffer{}
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Cookie = uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie())
+	gn := nodetest.Start(t, cfg, logs)
+	if _, err := gn.RegisterServerWith("local_crashy", node.ServerOptions{Restart: node.Temporary}, &crashServer{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := gn.Call(ctx, "local_crashy", etf.Atom("index"))
+	var down *genserver.DownError
+	if !errors.As(err, &down) {
+		t.Fatalf("Call = %v, want a *genserver.DownError", err)
+	}
+	want := etf.Tuple{etf.Atom("panic"), []byte("runtime error: index out of range [3] with length 1")}
+	if !reflect.DeepEqual(down.Term(), want) {
+		t.Fatalf("reason %#v, want %#v", down.Term(), want)
+	}
+	testutil.EventuallyNamed(t, 10*time.Second, "one log line", func() (bool, string) {
+		n := countLines(logs.String(), "callback panicked", "process=local_crashy", "stack=")
+		return n == 1, fmt.Sprintf("%d lines", n)
 	})
 }
