@@ -243,3 +243,39 @@ func TestPanicReasonLocalCaller(t *testing.T) {
 		return n == 1, fmt.Sprintf("%d lines", n)
 	})
 }
+
+// terminatePanics panics in Terminate.
+type terminatePanics struct{ crashServer }
+
+func (s *terminatePanics) Terminate(*genserver.Process, string) { panic("in terminate") }
+
+// A panic in Terminate is logged like a callback's, and the process's exit
+// reason stays the one it was ending with.
+func TestPanicInTerminate(t *testing.T) {
+	beamtest.RequireNetns(t)
+	logs := &testutil.SyncBuffer{}
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Cookie = uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie())
+	gn := nodetest.Start(t, cfg, logs)
+	if _, err := gn.RegisterServerWith("term_crashy", node.ServerOptions{Restart: node.Temporary}, &terminatePanics{}); err != nil {
+		t.Fatal(err)
+	}
+	mon, err := gn.Monitor("term_crashy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := gn.Call(ctx, "term_crashy", etf.Atom("index")); !errors.Is(err, genserver.ErrServerDown) {
+		t.Fatalf("Call = %v, want the server down", err)
+	}
+	d := testutil.Receive(t, mon.Down(), 10*time.Second)
+	if tu, ok := d.Reason.(etf.Tuple); !ok || len(tu) != 2 || tu[0] != etf.Atom("panic") {
+		t.Fatalf("DOWN reason %s, want the HandleCall panic's", d.ReasonText())
+	}
+	testutil.EventuallyNamed(t, 10*time.Second, "a log line for each panic", func() (bool, string) {
+		n1 := countLines(logs.String(), "callback panicked", "process=term_crashy", "callback=HandleCall")
+		n2 := countLines(logs.String(), "callback panicked", "process=term_crashy", "callback=Terminate", "in terminate")
+		return n1 == 1 && n2 == 1, fmt.Sprintf("%d HandleCall, %d Terminate lines", n1, n2)
+	})
+}

@@ -275,10 +275,17 @@ func (sp *Process) exitSignal(ex gen.ProcessGracefulExitRequest) (string, bool) 
 
 // terminate runs Terminate; the caller holds run, which it keeps: no
 // callback runs after this one.
-func (sp *Process) terminate(reason string) string {
+// A panic in Terminate is logged as a callback's (the reason stays).
+func (sp *Process) terminate(reason string) (out string) {
 	sp.close()
+	out = reason
+	defer func() {
+		if r := recover(); r != nil {
+			sp.crashed("Terminate", r)
+		}
+	}()
 	sp.behavior.Terminate(sp, reason)
-	return reason
+	return out
 }
 
 // handleMail classifies a mailbox message as OTP's gen_server does and runs
