@@ -175,6 +175,11 @@ func (s *ergoShaped) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, m etf
 	return m, gen.ServerStatusOK
 }
 
+// ergoInit has Init with ergo's gen.Server signature.
+type ergoInit struct{ genserver.Server }
+
+func (s *ergoInit) Init(p *gen.ServerProcess, args ...etf.Term) error { return nil }
+
 type valueShaped struct{ genserver.Server }
 
 func TestWrongSignatureNamed(t *testing.T) {
@@ -190,12 +195,16 @@ func TestWrongSignatureNamed(t *testing.T) {
 			"method HandleCall has signature HandleCall(*gen.ServerProcess, gen.ServerFrom, etf.Term) (etf.Term, gen.ServerStatus)",
 			"want HandleCall(*genserver.Process, gen.ServerFrom, etf.Term) (etf.Term, gen.ServerStatus)",
 		}},
+		{"ergo's Init", &ergoInit{}, []string{
+			"method Init has signature Init(*gen.ServerProcess, ...etf.Term) error",
+			"want Init(*genserver.Process, ...etf.Term) error",
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := gn.RegisterServer("", c.srv)
-			if err == nil {
-				t.Fatal("registered")
+			if !errors.Is(err, genserver.ErrNotBehavior) {
+				t.Fatalf("RegisterServer = %v, want ErrNotBehavior", err)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
