@@ -72,6 +72,7 @@ type Metrics struct {
 	disconnects      *prometheus.CounterVec
 	mailboxOverflows prometheus.Counter
 	malformedFrames  prometheus.Counter
+	serverRestarts   *prometheus.CounterVec
 	polls            *prometheus.CounterVec
 	pollDuration     prometheus.Histogram
 	lookupDuration   *prometheus.HistogramVec
@@ -151,6 +152,10 @@ func New(reg prometheus.Registerer, info BuildInfo, opts ...Option) (*Metrics, e
 			Namespace: Namespace, Subsystem: "dist", Name: "malformed_frames_total",
 			Help: "Distribution frames dropped because they could not be decoded, in frames.",
 		}),
+		serverRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "server", Name: "restarts_total",
+			Help: "Restarts of registered servers by their restart policy, by registered name, in restarts.",
+		}, []string{"server"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "discovery", Name: "polls_total",
 			Help: "Discovery polls by strategy and result, in polls.",
@@ -200,7 +205,7 @@ func New(reg prometheus.Registerer, info BuildInfo, opts ...Option) (*Metrics, e
 	buildInfo.WithLabelValues(info.Version, info.GoVersion).Set(1)
 
 	cs := []prometheus.Collector{
-		buildInfo, m.connects, m.disconnects, m.mailboxOverflows, m.malformedFrames,
+		buildInfo, m.connects, m.disconnects, m.mailboxOverflows, m.malformedFrames, m.serverRestarts,
 		m.polls, m.pollDuration, m.lookupDuration, m.discoveryPeers, m.answerRecords, m.actions,
 		m.epmdRequests, (*sourceCollector)(m),
 	}
@@ -226,6 +231,9 @@ func (m *Metrics) preinit() {
 	for _, r := range reasons {
 		m.disconnects.WithLabelValues(r)
 	}
+	// The one server name known in advance: none. A registered server's
+	// series appears at its first restart.
+	m.serverRestarts.WithLabelValues("")
 	for _, s := range discovery.Strategies() {
 		for _, r := range discovery.PollResults() {
 			m.polls.WithLabelValues(string(s), string(r))

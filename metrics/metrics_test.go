@@ -34,6 +34,7 @@ var gonodeMetrics = []string{
 	"gonode_node_disconnects_total",
 	"gonode_node_mailbox_overflows_total",
 	"gonode_dist_malformed_frames_total",
+	"gonode_server_restarts_total",
 	"gonode_dist_messages_total",
 	"gonode_dist_bytes_total",
 	"gonode_discovery_polls_total",
@@ -192,6 +193,9 @@ func TestGolden(t *testing.T) {
 			o.MailboxOverflow("<0.1.0>")
 			o.MessageDropped("c@10.0.0.3") // a peer's message at a full mailbox: an overflow too
 			o.MalformedFrame("c@10.0.0.3")
+			o.ServerRestarted("inventory") // a registered name: the label
+			o.ServerRestarted("inventory")
+			o.ServerRestarted("") // an unnamed server
 			p := &peers{}
 			p.set("b@10.0.0.2", "c@10.0.0.3")
 			m.SetPeerSource(p)

@@ -39,6 +39,13 @@ func (o nodeObserver) MessageDropped(string) { o.m.mailboxOverflows.Inc() }
 
 func (o nodeObserver) MalformedFrame(string) { o.m.malformedFrames.Inc() }
 
+// ServerRestarted counts by registered name: names are the program's own
+// (RegisterServer), a small fixed set, unlike peer names; an unnamed server
+// counts under "".
+func (o nodeObserver) ServerRestarted(server string) {
+	o.m.serverRestarts.WithLabelValues(server).Inc()
+}
+
 // direction maps an unknown Direction to "in": only an incoming attempt can
 // fail before anything about it is known.
 func direction(d node.Direction) string {

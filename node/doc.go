@@ -17,9 +17,13 @@
 // node/genserver's Server, whose callbacks take and return terms; or ergo's
 // gen.Server), calls Erlang processes with Call, or CallInto for the reply
 // as a Go value (each call from a short-lived genserver process), connects and
-// disconnects peers, and follows peer up/down Events with Subscribe. Node
-// satisfies discovery's Connector interface (Connect, Disconnect, Connected)
-// without importing it.
+// disconnects peers, and follows peer up/down Events with Subscribe.
+// Registered servers run under a restart policy (ServerOptions.Restart:
+// Permanent, Transient, Temporary, with a restart intensity, supervise.go).
+// Code outside any process sends with Send, monitors with Monitor (a Down
+// whose Reason is a term, ReasonText its Erlang text) and links with Link
+// (remote.go). Node satisfies discovery's Connector interface (Connect,
+// Disconnect, Connected) without importing it.
 //
 // ergo (github.com/ergo-services/ergo v1.999.221) is the process runtime. Its
 // distribution layer is replaced in one place, wire.go: the handshake, the

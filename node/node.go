@@ -17,6 +17,7 @@ import (
 	ergonode "github.com/ergo-services/ergo/node"
 
 	"github.com/gonode/gonode/epmd"
+	"github.com/gonode/gonode/node/genserver"
 )
 
 // Version is gonode's version, reported by the built-in gonode server's info.
@@ -55,6 +56,11 @@ type Node struct {
 
 	events *eventHub
 	rpc    rpcTable // functions provided with ProvideRPC (rpc.go)
+
+	// helper is the node's supervisor of registered servers, which Send
+	// also sends from (supervise.go), under helperMu.
+	helperMu sync.Mutex
+	helper   gen.Process
 }
 
 // Option configures optional dependencies of a Node.
@@ -403,13 +409,20 @@ func (n *Node) IsConnected(peer string) bool {
 // code can call it as {Name, Node}. srv is an ergo gen.Server, a
 // genserver.Server (callbacks run in the process loop: lower call latency,
 // see package genserver), or any other gen.ProcessBehavior.
+//
+// The server runs under the default restart policy (ServerOptions): when it
+// exits, for any reason, it is spawned again under the same name with the
+// same srv value and args (Init runs again; state kept in srv's fields
+// survives, reset it in Init), up to 3 restarts within 5 seconds; beyond
+// that it is given up with one log line. The gen.Process returned is the
+// first one; address the server by its name.
 func (n *Node) RegisterServer(name string, srv gen.ProcessBehavior, args ...etf.Term) (gen.Process, error) {
 	en, err := n.running()
 	if err != nil {
 		return nil, err
 	}
 	n.adopt(srv)
-	return en.Spawn(name, n.processOptions(), srv, args...)
+	return n.supervise(en, name, n.processOptions(), ServerOptions{}, srv, args)
 }
 
 // ServerOptions are the per-process settings of RegisterServerWith. The
@@ -422,6 +435,19 @@ type ServerOptions struct {
 	// calls from its callbacks under load (see Config.MailboxSize). The
 	// peers' messages never meet a full mailbox.
 	MailboxSize int
+
+	// Restart says when the server is spawned again after it exits:
+	// Permanent (the zero value) after any exit, Transient after an
+	// abnormal one (not normal, shutdown or {shutdown, _}), Temporary
+	// never. A restart spawns the same value with the same name and args.
+	Restart Restart
+	// MaxRestarts is how many restarts are allowed within Within; one more
+	// and the server is given up (one log line). Zero means
+	// DefaultMaxRestarts (3).
+	MaxRestarts int
+	// Within is the window MaxRestarts counts in. Zero means DefaultWithin
+	// (5 s).
+	Within time.Duration
 }
 
 // ErrInvalidServerOptions is returned by RegisterServerWith for options out
@@ -433,6 +459,9 @@ func (n *Node) RegisterServerWith(name string, opts ServerOptions, srv gen.Proce
 	if opts.MailboxSize < 0 || opts.MailboxSize > 65535 {
 		return nil, fmt.Errorf("%w: mailbox size %d is out of range 0-65535", ErrInvalidServerOptions, opts.MailboxSize)
 	}
+	if err := validateRestart(opts); err != nil {
+		return nil, err
+	}
 	en, err := n.running()
 	if err != nil {
 		return nil, err
@@ -442,11 +471,14 @@ func (n *Node) RegisterServerWith(name string, opts ServerOptions, srv gen.Proce
 		po.MailboxSize = uint16(opts.MailboxSize)
 	}
 	n.adopt(srv)
-	return en.Spawn(name, po, srv, args...)
+	return n.supervise(en, name, po, opts, srv, args)
 }
 
+// processOptions are the options of the servers the node spawns: its
+// mailbox size, and its logger for a genserver.Server's crash reports.
 func (n *Node) processOptions() gen.ProcessOptions {
-	return gen.ProcessOptions{MailboxSize: uint16(n.cfg.MailboxSize)}
+	return gen.ProcessOptions{MailboxSize: uint16(n.cfg.MailboxSize),
+		Env: map[gen.EnvKey]any{genserver.EnvLogger: n.log}}
 }
 
 // Stop disconnects every peer, stops all processes and the listener, and

@@ -55,7 +55,8 @@ const (
 // Observer receives the node's events, typically to turn them into metrics.
 // Methods are called from many goroutines at once and must not block. Peer
 // and process names are passed for logging and debugging, never to be used
-// as metric labels; the other arguments come from small fixed sets.
+// as metric labels (the registered name of ServerRestarted excepted: the
+// program chooses those); the other arguments come from small fixed sets.
 type Observer interface {
 	// Connected is called when a connection to peer completed its handshake.
 	Connected(peer string, dir Direction)
@@ -79,6 +80,12 @@ type Observer interface {
 	// MalformedFrame is called when a frame from peer could not be decoded and
 	// was dropped (the connection stays up).
 	MalformedFrame(peer string)
+	// ServerRestarted is called when a server registered with
+	// RegisterServer or RegisterServerWith was spawned again after it
+	// exited (ServerOptions.Restart); server is its registered name ("" for
+	// an unnamed one). Registered names are chosen by the program, not by
+	// peers: a small set, fit for a metric label.
+	ServerRestarted(server string)
 }
 
 // NopObserver ignores every event.
@@ -90,3 +97,4 @@ func (NopObserver) Disconnected(string, DisconnectReason)          {}
 func (NopObserver) MailboxOverflow(string)                         {}
 func (NopObserver) MessageDropped(string)                          {}
 func (NopObserver) MalformedFrame(string)                          {}
+func (NopObserver) ServerRestarted(string)                         {}

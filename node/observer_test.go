@@ -62,6 +62,7 @@ func (r *eventRecorder) Disconnected(peer string, reason node.DisconnectReason) 
 func (r *eventRecorder) MailboxOverflow(process string) { r.add("MailboxOverflow", process, "") }
 func (r *eventRecorder) MessageDropped(peer string)     { r.add("MessageDropped", peer, "") }
 func (r *eventRecorder) MalformedFrame(peer string)     { r.add("MalformedFrame", peer, "") }
+func (r *eventRecorder) ServerRestarted(server string)  { r.add("ServerRestarted", server, "") }
 
 // Every event the node reports names the peer it is about once the peer said
 // its name: connections both ways, handshakes that fail on the cookie after

@@ -63,17 +63,35 @@
 //     HandleInfo as {Ref, Reply} (as in an OTP gen_server whose call used a
 //     plain reference).
 //   - A callback that panics, or returns an error status other than
-//     gen.ServerStatusStop, ends the process with that reason ("panic" for a
-//     panic); ergo then sends the exit to links and the DOWN to monitors,
-//     so an Erlang or Elixir gen_server:call in progress exits with the
-//     reason as it does when an OTP gen_server crashes. The panic is not
-//     re-raised.
+//     gen.ServerStatusStop, ends the process with that reason; ergo then
+//     sends the exit to links and the DOWN to monitors, so an Erlang or
+//     Elixir gen_server:call in progress exits with the reason as it does
+//     when an OTP gen_server crashes. A panic's reason carries its value,
+//     {panic, <<"runtime error: index out of range [3] with length 1">>}
+//     (in Erlang syntax, as exit reasons are kept: term.Format), and one
+//     log line at error level gives the value, the stack, the callback,
+//     the process's name and pid (to the logger under EnvLogger, which
+//     package node sets to its own). The panic is not re-raised; a panic
+//     in Init fails the spawn with an error that carries its value.
+//   - A HandleCall reply that cannot be encoded for a caller on another
+//     node (a Go map, a plain struct, a chan: see package term for the Go
+//     types a term may hold) ends the process with {bad_reply, <<"name:
+//     cannot encode reply of Go type map[string]int: ...">>}, logged once:
+//     the caller exits with that reason at once instead of waiting for its
+//     timeout. The check is the encoding itself (in the send), so replies
+//     that encode cost nothing more. A local caller gets the Go value.
+//   - A type that embeds Server but declares a callback with another
+//     signature (ergo's gen.Server one, say) compiles, as its method hides
+//     Server's, and is not a Behavior: spawning it fails with an error
+//     (CheckBehavior) that names each such method, its signature and the
+//     one expected.
 //   - Exit signals: with trap-exit on, an exit arrives at HandleInfo as
 //     gen.MessageExit; otherwise Terminate runs and the process ends.
 //
 // # Imports
 //
-// genserver imports ergo's gen, etf and lib packages, and for TypedServer
-// node/term, node/internal/typedterm and internal/ratelog; package node
-// accepts a Server (and a TypedServer) in RegisterServer.
+// genserver imports ergo's gen, etf and lib packages, node/term (exit reasons
+// in Erlang syntax, TypedServer's conversions), node/internal/typedterm and
+// internal/ratelog; package node accepts a Server (and a TypedServer) in
+// RegisterServer.
 package genserver

@@ -3,14 +3,18 @@ package genserver
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
+
+	"github.com/gonode/gonode/node/term"
 )
 
 // Behavior is the set of callbacks of a Server. Embed Server in your type
@@ -57,10 +61,35 @@ var (
 // DownError is the error of a Call whose callee went down before it
 // replied: Reason is the monitor's reason, as in the exit of an Erlang
 // gen_server:call: "noproc" (no such process or name), "noconnection" (the
-// node is not connected or went down), or the callee's exit reason.
+// node is not connected or went down), or the callee's exit reason, in
+// Erlang syntax ("{shutdown,#{at => 1}}"); Term gives it as a term.
 type DownError struct {
 	To     any
 	Reason string
+}
+
+// Term is Reason as a term (ReasonTerm): the atom noproc, the tuple
+// {shutdown, #{at => 1}}, ...
+func (e *DownError) Term() etf.Term { return ReasonTerm(e.Reason) }
+
+// ReasonTerm turns an exit or DOWN reason as ergo carries it (Erlang syntax,
+// what term.Format writes and what node/dist makes of a peer's reason) back
+// into a term: "normal" is the atom normal, "{shutdown,#{at => 1}}" the
+// tuple. A reason that is not Erlang syntax (a Go error's text ended a
+// process) is an atom of that text when it fits one, as node/dist sends it
+// to a peer, else a binary.
+func ReasonTerm(reason string) etf.Term {
+	switch reason {
+	case "normal", "kill", "killed", "shutdown", "noproc", "noconnection", "panic":
+		return etf.Atom(reason)
+	}
+	if t, err := term.Parse(reason); err == nil {
+		return t
+	}
+	if utf8.RuneCountInString(reason) <= 255 && utf8.ValidString(reason) {
+		return etf.Atom(reason)
+	}
+	return []byte(reason)
 }
 
 func (e *DownError) Error() string {
@@ -93,6 +122,8 @@ type Process struct {
 
 	behavior Behavior
 	channels gen.ProcessChannels
+	// log is where crashes are logged (EnvLogger).
+	log *slog.Logger
 	// pending holds what arrived while a Call waited for its reply; the loop
 	// takes from it before the channels.
 	pending []pendingItem
@@ -134,12 +165,19 @@ type pendingItem struct {
 }
 
 // ProcessInit implements gen.ProcessBehavior.
-func (s *Server) ProcessInit(p gen.Process, args ...etf.Term) (gen.ProcessState, error) {
+// A panic in Init fails the spawn with an error that carries its value,
+// logged with its stack.
+func (s *Server) ProcessInit(p gen.Process, args ...etf.Term) (ps gen.ProcessState, err error) {
 	b, ok := p.Behavior().(Behavior)
 	if !ok {
-		return gen.ProcessState{}, fmt.Errorf("%w: %T", ErrNotBehavior, p.Behavior())
+		return gen.ProcessState{}, CheckBehavior(p.Behavior())
 	}
-	sp := &Process{Process: p, behavior: b, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+	sp := &Process{Process: p, behavior: b, log: processLogger(p), kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+	defer func() {
+		if r := recover(); r != nil {
+			ps, err = gen.ProcessState{}, fmt.Errorf("genserver: Init panicked: %s", sp.crashed("Init", r))
+		}
+	}()
 	if err := b.Init(sp, args...); err != nil {
 		return gen.ProcessState{}, err
 	}
@@ -237,19 +275,27 @@ func (sp *Process) exitSignal(ex gen.ProcessGracefulExitRequest) (string, bool) 
 
 // terminate runs Terminate; the caller holds run, which it keeps: no
 // callback runs after this one.
-func (sp *Process) terminate(reason string) string {
+// A panic in Terminate is logged as a callback's (the reason stays).
+func (sp *Process) terminate(reason string) (out string) {
 	sp.close()
+	out = reason
+	defer func() {
+		if r := recover(); r != nil {
+			sp.crashed("Terminate", r)
+		}
+	}()
 	sp.behavior.Terminate(sp, reason)
-	return reason
+	return out
 }
 
 // handleMail classifies a mailbox message as OTP's gen_server does and runs
 // its callback. It returns the exit reason and true when the process must
 // stop.
 func (sp *Process) handleMail(message etf.Term) (reason string, stop bool) {
+	callback := "HandleInfo"
 	defer func() {
 		if r := recover(); r != nil {
-			reason, stop = "panic", true
+			reason, stop = sp.crashed(callback, r), true
 		}
 	}()
 	if d, ok := message.(gen.MessageDown); ok && sp.flushed(d.Ref) {
@@ -259,17 +305,24 @@ func (sp *Process) handleMail(message etf.Term) (reason string, stop bool) {
 		switch t[0] {
 		case etf.Atom("$gen_call"):
 			if from, ok := parseFrom(t); ok {
+				callback = "HandleCall"
 				reply, status := sp.behavior.HandleCall(sp, from, t[2])
 				if status == gen.ServerStatusOK {
 					// A reply that cannot be sent (the caller's node is
-					// gone) is the caller's loss, as in OTP.
-					_ = sp.SendReply(from, reply)
+					// gone) is the caller's loss, as in OTP; one the
+					// codec cannot encode ends the process, so the caller
+					// sees why at once (the encoding happens in Send: no
+					// cost for replies that encode).
+					if err := sp.SendReply(from, reply); err != nil && unencodable(err) {
+						return sp.badReply(reply, err), true
+					}
 					return "", false
 				}
 				return statusReason(status)
 			}
 		case etf.Atom("$gen_cast"):
 			if len(t) == 2 {
+				callback = "HandleCast"
 				return statusReason(sp.behavior.HandleCast(sp, t[1]))
 			}
 		}
@@ -325,8 +378,8 @@ func statusReason(status gen.ServerStatus) (string, bool) {
 func (sp *Process) handleDirect(d gen.ProcessDirectMessage) (reason string, stop bool) {
 	defer func() {
 		if r := recover(); r != nil {
+			reason, stop = sp.crashed("HandleDirect", r), true
 			_ = sp.PutSyncReply(d.Ref, nil, fmt.Errorf("genserver: HandleDirect panicked: %v", r))
-			reason, stop = "panic", true
 		}
 	}()
 	reply, status := sp.behavior.HandleDirect(sp, d.Ref, d.Message)

@@ -226,7 +226,7 @@ func TestServerWithErlang(t *testing.T) {
 		})
 
 		crashes := []struct{ name, call, reason string }{
-			{"a callback panics", "panic", "panic"},
+			{"a callback panics", "panic", `{panic,<<"boom">>}`},
 			{"a callback returns an error status", "{stop, gone_away}", "gone_away"},
 		}
 		for _, c := range crashes {
@@ -278,8 +278,8 @@ func TestServerWithElixir(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := ex.Eval(t, fmt.Sprintf(`try do GenServer.call({:%s, :"%s"}, :panic) catch :exit, {r, {GenServer, :call, _}} -> {:exit, r} end`, name, goName))
-			if got != "{:exit, :panic}" {
-				t.Fatalf("call = %s, want {:exit, :panic}", got)
+			if got != `{:exit, {:panic, "boom"}}` {
+				t.Fatalf("call = %s, want {:exit, {:panic, \"boom\"}}", got)
 			}
 		})
 	})
