@@ -54,7 +54,7 @@ func ExampleUnmarshal() {
 	err := term.Unmarshal(in, &u, term.WithStructName("Elixir.MyApp.User"))
 	fmt.Println(err)
 	// Output:
-	// term: field User.Age (key age): cannot store Erlang binary <<"old">> in Go type int
+	// term: User.age: want int, got binary <<"old">>
 }
 
 func ExampleMarshal() {
