@@ -283,8 +283,8 @@ func keyName(k etf.Term) (string, bool) {
 // entries gives the key/value pairs of a map, or of a keyword list (a list
 // of 2-tuples whose first elements are atoms or binaries). kw reports a
 // keyword list, whose first occurrence of a key wins, as in Keyword.get.
-// With sorted, the pairs of an etf.Map come in Erlang's term order of the
-// keys (Go's map order otherwise).
+// With sorted, the pairs of a map come in Erlang's term order of the keys
+// (Go's map order or wire order otherwise).
 func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 	switch v := t.(type) {
 	case etf.Map:
@@ -297,6 +297,11 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 		}
 		return pairs, false, true
 	case Map:
+		if sorted {
+			pairs = slices.Clone(v)
+			slices.SortStableFunc(pairs, func(a, b Pair) int { return compare(a.Key, b.Key, true) })
+			return pairs, false, true
+		}
 		return v, false, true
 	case etf.List:
 		pairs = make([]Pair, len(v))
@@ -346,8 +351,7 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 // float -> float64; true/false -> bool; nil -> nil (a nil interface); other
 // atoms -> etf.Atom; tuple -> etf.Tuple; list (charlists included, [] too)
 // -> etf.List; improper list -> etf.ListImproper; every map, whatever its
-// keys -> Map (pairs in Erlang's term order of the keys, or in wire order
-// for a Map); pids, references, ports, funs, bit strings as Decode gives
+// keys -> Map (pairs sorted in Erlang's term order of the keys); pids, references, ports, funs, bit strings as Decode gives
 // them. Elements, keys and values are in the generic view too. With
 // WithCharlists a non-empty charlist is a string instead. Marshal turns
 // the generic view back into the same Erlang term.
