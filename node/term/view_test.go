@@ -137,7 +137,7 @@ func TestUnmarshalKeysAlike(t *testing.T) {
 	}{
 		{"atom_keys", etf.Map{a("type"): a("restock"), a("items"): ints, a("note"): []byte("late"),
 			a("lines"): etf.List{etf.Map{a("sku"): []byte("a-1"), a("qty"): int64(2)}},
-			a("meta"): etf.Map{a("by"): []byte("ops"), a("n"): int64(1)}}},
+			a("meta"):  etf.Map{a("by"): []byte("ops"), a("n"): int64(1)}}},
 		{"binary_keys", Map{{[]byte("type"), []byte("restock")}, {[]byte("items"), ints}, {[]byte("note"), []byte("late")},
 			{[]byte("lines"), etf.List{Map{{[]byte("sku"), []byte("a-1")}, {[]byte("qty"), int64(2)}}}},
 			{[]byte("meta"), Map{{[]byte("by"), []byte("ops")}, {[]byte("n"), int64(1)}}}}},
