@@ -382,6 +382,9 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 // ErrDuplicateKey or ErrTooDeep. Unmarshal does not panic on any term, and
 // stops at DefaultMaxDepth levels of nesting.
 func Unmarshal(t etf.Term, v any, opts ...Option) error {
+	if len(opts) == 0 && fastUnmarshal(t, v) {
+		return nil
+	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return &FieldError{Want: "a non-nil pointer", Got: etf.Atom(fmt.Sprintf("%T", v)), Err: ErrTypeMismatch}
@@ -395,6 +398,44 @@ func Unmarshal(t etf.Term, v any, opts ...Option) error {
 		return err
 	}
 	return nil
+}
+
+// fastUnmarshal stores t into the most common targets without reflection;
+// false leaves the work (and the error) to the general path.
+func fastUnmarshal(t etf.Term, v any) bool {
+	switch p := v.(type) {
+	case *string:
+		if s, ok := stringOf(t); ok && p != nil {
+			*p = s
+			return true
+		}
+	case *int:
+		if i, ok := t.(int64); ok && p != nil && int64(int(i)) == i {
+			*p = int(i)
+			return true
+		}
+	case *int64:
+		if i, ok := t.(int64); ok && p != nil {
+			*p = i
+			return true
+		}
+	case *float64:
+		if f, ok := t.(float64); ok && p != nil {
+			*p = f
+			return true
+		}
+	case *bool:
+		if b, ok := t.(bool); ok && p != nil {
+			*p = b
+			return true
+		}
+	case *[]byte:
+		if b, ok := t.([]byte); ok && p != nil {
+			*p = slices.Clone(b)
+			return true
+		}
+	}
+	return false
 }
 
 type unmarshaller struct {
@@ -614,35 +655,17 @@ func (d *unmarshaller) goMap(t etf.Term, dst reflect.Value, depth int) error {
 }
 
 func (d *unmarshaller) structure(t etf.Term, dst reflect.Value, module etf.Atom, depth int) error {
-	pairs, kw, ok := entries(t, false)
-	if !ok {
-		return mismatch(t, dst)
+	get, err := fieldSource(t, dst)
+	if err != nil {
+		return err
 	}
 	ti := structInfo(dst.Type())
 	required := module != "" // WithStructName: __struct__ must be there
 	if module == "" {
 		module = ti.module
 	}
-	// Index the atom and binary keys by name.
-	idx := make(map[string]int, len(pairs))
-	for i, p := range pairs {
-		name, named := keyName(p.Key)
-		if !named {
-			continue
-		}
-		if j, seen := idx[name]; seen {
-			if kw {
-				continue
-			}
-			return &FieldError{Want: dst.Type().String(), Key: name, Got: Map{pairs[j], p}, Err: ErrDuplicateKey, rev: []string{"." + name}}
-		}
-		idx[name] = i
-	}
 	if module != "" {
-		var got etf.Term
-		if i, has := idx[structKey]; has {
-			got = pairs[i].Value
-		}
+		got, _ := get(structKey)
 		a, isAtom := got.(etf.Atom)
 		if (got != nil || required) && (!isAtom || a != module) {
 			return &FieldError{Key: structKey, Want: "struct " + string(module), Got: got, Err: ErrTypeMismatch, rev: []string{"." + structKey}}
@@ -653,14 +676,13 @@ func (d *unmarshaller) structure(t etf.Term, dst reflect.Value, module etf.Atom,
 			continue
 		}
 		fv := dst.Field(f.index)
-		i, has := idx[f.key]
+		x, has := get(f.key)
 		if !has {
 			if f.optional || f.isName {
 				continue
 			}
 			return &FieldError{Key: f.key, Want: fv.Type().String(), Err: ErrMissingField, rev: []string{"." + f.key}}
 		}
-		x := pairs[i].Value
 		var err error
 		if f.charlist && fv.Kind() == reflect.Interface {
 			var g etf.Term
@@ -684,6 +706,47 @@ func (d *unmarshaller) structure(t etf.Term, dst reflect.Value, module etf.Atom,
 		}
 	}
 	return nil
+}
+
+// fieldSource returns the lookup of a struct's keys by name in a map or
+// keyword list: an atom key or a binary key. An etf.Map (atom keys, as
+// Decode gives them) is looked up in place; a Map or keyword list is
+// indexed first, and a name given twice in a map is ErrDuplicateKey.
+func fieldSource(t etf.Term, dst reflect.Value) (func(string) (etf.Term, bool), error) {
+	if m, ok := t.(etf.Map); ok {
+		return func(k string) (etf.Term, bool) {
+			if x, ok := m[etf.Atom(k)]; ok {
+				return x, true
+			}
+			if k == "true" || k == "false" {
+				x, ok := m[k == "true"]
+				return x, ok
+			}
+			return nil, false
+		}, nil
+	}
+	pairs, kw, ok := entries(t, false)
+	if !ok {
+		return nil, mismatch(t, dst)
+	}
+	idx := make(map[string]Pair, len(pairs))
+	for _, p := range pairs {
+		name, named := keyName(p.Key)
+		if !named {
+			continue
+		}
+		if first, seen := idx[name]; seen {
+			if kw {
+				continue // Keyword.get: the first one wins
+			}
+			return nil, &FieldError{Want: dst.Type().String(), Key: name, Got: Map{first, p}, Err: ErrDuplicateKey, rev: []string{"." + name}}
+		}
+		idx[name] = p
+	}
+	return func(k string) (etf.Term, bool) {
+		p, ok := idx[k]
+		return p.Value, ok
+	}, nil
 }
 
 // stringOf is what a string target accepts.

@@ -171,7 +171,7 @@ func TestUnmarshalKeysAlike(t *testing.T) {
 	// An atom and a binary key of one name in a map: which one was meant?
 	var e event
 	err := Unmarshal(Map{{a("type"), a("x")}, {[]byte("type"), []byte("y")}, {a("items"), etf.List{}}}, &e)
-	if !errors.Is(err, ErrDuplicateKey) || !strings.Contains(err.Error(), "event.type: two keys") {
+	if !errors.Is(err, ErrDuplicateKey) || err.Error() != `term: event.type: two keys fill the same Go key (#{type => x,<<"type">> => <<"y">>})` {
 		t.Fatalf("duplicate: %v", err)
 	}
 	var m map[string]int
