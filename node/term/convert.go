@@ -927,6 +927,11 @@ func (d *unmarshaller) generic(t etf.Term, charlists bool, depth int) (etf.Term,
 		pairs, _, _ := entries(v, true)
 		out := make(Map, len(pairs))
 		for i, p := range pairs {
+			if i > 0 && compare(pairs[i-1].Key, p.Key, true) == 0 {
+				// Only a Map built or decoded with a key twice, which the
+				// BEAM would reject.
+				return nil, &FieldError{Want: "any", Got: p.Key, Err: ErrDuplicateKey, rev: []string{keySeg(p.Key)}}
+			}
 			k, err := d.generic(p.Key, charlists, depth+1)
 			if err != nil {
 				return nil, atSeg(err, "[key "+clip(Format(p.Key))+"]")
