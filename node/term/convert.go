@@ -1,6 +1,7 @@
 package term
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
@@ -203,6 +204,9 @@ type fieldInfo struct {
 type typeInfo struct {
 	fields []fieldInfo
 	module etf.Atom
+	// closed: no field to convert, but unexported ones (time.Time,
+	// sync.Mutex): not a record, and not convertible field by field.
+	closed bool
 }
 
 var fieldCache sync.Map // reflect.Type -> *typeInfo
@@ -246,6 +250,7 @@ func structInfo(t reflect.Type) *typeInfo {
 		}
 		ti.fields = append(ti.fields, fi)
 	}
+	ti.closed = len(ti.fields) == 0 && ti.module == "" && t.NumField() > 0
 	fieldCache.Store(t, ti)
 	return ti
 }
@@ -343,6 +348,9 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //   - map[K]V: a map or a keyword list; an atom key and a binary key both
 //     fill a string (or etf.Atom) key, so %{"a" => 1} and %{a: 1} give the
 //     same Go map.
+//   - a struct with a pointer UnmarshalText method (time.Time,
+//     netip.Addr...): a binary or charlist, through UnmarshalText. A struct
+//     with only unexported fields and no such method takes nothing.
 //   - interfaces (any, etf.Term): the generic view below.
 //   - etf.Pid, etf.Ref, *big.Int and the other term types: that type.
 //
@@ -655,11 +663,30 @@ func (d *unmarshaller) goMap(t etf.Term, dst reflect.Value, depth int) error {
 }
 
 func (d *unmarshaller) structure(t etf.Term, dst reflect.Value, module etf.Atom, depth int) error {
+	if dst.CanAddr() {
+		if tu, ok := dst.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			s, isText := t.([]byte)
+			if !isText {
+				if c, isCharlist := stringOf(t); isCharlist && t != nil {
+					if _, isAtom := t.(etf.Atom); !isAtom {
+						s, isText = []byte(c), true
+					}
+				}
+			}
+			if !isText || tu.UnmarshalText(s) != nil {
+				return mismatch(t, dst)
+			}
+			return nil
+		}
+	}
+	ti := structInfo(dst.Type())
+	if ti.closed {
+		return mismatch(t, dst)
+	}
 	get, err := fieldSource(t, dst)
 	if err != nil {
 		return err
 	}
-	ti := structInfo(dst.Type())
 	required := module != "" // WithStructName: __struct__ must be there
 	if module == "" {
 		module = ti.module
@@ -846,7 +873,7 @@ func toUint64(t etf.Term) (uint64, bool) {
 // as they are.
 func isOpaque(t etf.Term) bool {
 	switch t.(type) {
-	case etf.Pid, etf.Ref, etf.Alias, etf.Port, etf.Export, etf.Function, Ref, Port, BitString, Local, *big.Int:
+	case etf.Pid, etf.Ref, etf.Alias, etf.Port, etf.Export, etf.Function, Ref, Port, BitString, Local, *big.Int, big.Int:
 		return true
 	}
 	return false
@@ -969,6 +996,9 @@ func (d *unmarshaller) generic(t etf.Term, charlists bool, depth int) (etf.Term,
 //     by the erl tag (see Unmarshal); an Elixir struct when the type names
 //     its module (`erl:"__struct__,module=..."`), when a field tagged
 //     erl:"__struct__" is set, or with WithStructName.
+//   - a struct with a MarshalText method (time.Time, netip.Addr...) -> a
+//     binary of its text; a struct with only unexported fields and no such
+//     method is an error (ErrUnsupportedType), never an empty map.
 //   - Go map -> map (a map[string]T has binary keys: Map; atom or integer
 //     keys: etf.Map), pairs in Erlang's term order of the keys.
 //   - nil, a nil pointer or interface -> the atom nil; bool -> true/false;
@@ -1166,7 +1196,19 @@ func (m *marshaller) toTerm(v reflect.Value, top bool, depth int) (etf.Term, err
 		}
 		return pairsToTerm(pairs), nil
 	case reflect.Struct:
+		if v.CanInterface() {
+			if tm, ok := v.Interface().(encoding.TextMarshaler); ok {
+				text, err := tm.MarshalText()
+				if err != nil {
+					return nil, &FieldError{Want: v.Type().String(), Err: fmt.Errorf("%w: %w", ErrUnsupportedType, err)}
+				}
+				return text, nil
+			}
+		}
 		ti := structInfo(v.Type())
+		if ti.closed {
+			return nil, &FieldError{Want: v.Type().String(), Err: ErrUnsupportedType}
+		}
 		name := ti.module
 		if top && m.opts.name != "" {
 			name = m.opts.name

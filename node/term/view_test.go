@@ -3,9 +3,11 @@ package term
 import (
 	"errors"
 	"math/big"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ergo-services/ergo/etf"
 )
@@ -292,6 +294,30 @@ func TestMarshalRule(t *testing.T) {
 	}
 	if err := Unmarshal(etf.List{etf.Tuple{a("sku"), []byte("a")}, etf.Tuple{a("amount"), int64(2)}}, &p); err != nil || p.Amount != 2 {
 		t.Fatalf("keyword list into a struct type: %+v %v", p, err)
+	}
+	// Go types that are not records: text when they have one, else an error
+	// (never an empty map).
+	type stamped struct {
+		At   time.Time  `erl:"at"`
+		Addr netip.Addr `erl:"addr"`
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st, err := Marshal(stamped{At: at, Addr: netip.MustParseAddr("10.0.0.1")})
+	if err != nil || Format(st) != `#{addr => <<"10.0.0.1">>,at => <<"2026-01-02T03:04:05Z">>}` {
+		t.Fatalf("text: %s %v", Format(st), err)
+	}
+	var back stamped
+	if err := Unmarshal(etf.Map{a("at"): []byte("2026-01-02T03:04:05Z"), a("addr"): "10.0.0.1"}, &back); err != nil ||
+		!back.At.Equal(at) || back.Addr.String() != "10.0.0.1" {
+		t.Fatalf("text back: %+v %v", back, err)
+	}
+	if err := Unmarshal(etf.Map{a("at"): []byte("yesterday"), a("addr"): "10.0.0.1"}, &back); !errors.Is(err, ErrTypeMismatch) ||
+		err.Error() != `term: stamped.at: want time.Time, got binary <<"yesterday">>` {
+		t.Fatalf("bad text: %v", err)
+	}
+	_, err = Marshal(struct{ R strings.Reader }{})
+	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: r: Go type strings.Reader has no Erlang representation" {
+		t.Fatalf("a struct of unexported fields: %v", err)
 	}
 	_, err = Marshal(etf.Tuple{a("ok"), make(chan int)})
 	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: Tuple[1]: Go type chan int has no Erlang representation" {
