@@ -387,8 +387,10 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //
 // Errors are *FieldError values naming the place ("Event.items[2]: want
 // int, got binary <<"x">>") and wrapping ErrMissingField, ErrTypeMismatch,
-// ErrDuplicateKey or ErrTooDeep. Unmarshal does not panic on any term, and
-// stops at DefaultMaxDepth levels of nesting.
+// ErrDuplicateKey or ErrTooDeep. Unmarshal does not panic on any term,
+// stops at DefaultMaxDepth levels of nesting, and allocates in proportion to
+// the term (a list of small integers that came as STRING_EXT takes what the
+// same list decoded from LIST_EXT takes).
 func Unmarshal(t etf.Term, v any, opts ...Option) error {
 	if len(opts) == 0 && fastUnmarshal(t, v) {
 		return nil
