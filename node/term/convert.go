@@ -39,9 +39,10 @@ var (
 // FieldError reports where in a value Marshal or Unmarshal failed, and why.
 type FieldError struct {
 	// Path is the place of the failing value, starting from the Go type's
-	// name (empty for an unnamed type): map keys and struct keys as
+	// name ("value" for a type without one, such as []int): struct keys as
 	// ".key" (the erl tag's key, as the Erlang side names it), list and
-	// tuple elements as "[2]", keys of a Go map as "[a]" or "[<<"a">>]",
+	// tuple elements as "[2]", the value under a map key as the key in
+	// Erlang syntax ("[a]", "[<<"a">>]"), a map key itself as "[key k]";
 	// e.g. "Event.items[2]".
 	Path string
 	// Key is the last map key looked up ("" when there was none).
@@ -86,16 +87,28 @@ func (e *FieldError) at(seg string) *FieldError {
 // finish builds Path from the root name and the collected segments.
 func (e *FieldError) finish(root string) *FieldError {
 	var b strings.Builder
+	if root == "" {
+		root = "value"
+	}
 	b.WriteString(root)
 	for i := len(e.rev) - 1; i >= 0; i-- {
-		s := e.rev[i]
-		if b.Len() == 0 && s[0] == '.' {
-			s = s[1:]
-		}
-		b.WriteString(s)
+		b.WriteString(e.rev[i])
 	}
 	e.Path, e.rev = b.String(), nil
 	return e
+}
+
+// rootName is the start of an error's path: the name of a type defined in
+// a package (Event, Tuple), "" for the others (string, []int, pointers),
+// which finish writes as "value".
+func rootName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer && t.Name() == "" {
+		t = t.Elem()
+	}
+	if t.PkgPath() == "" {
+		return ""
+	}
+	return t.Name()
 }
 
 func atSeg(err error, seg string) error {
@@ -403,7 +416,7 @@ func Unmarshal(t etf.Term, v any, opts ...Option) error {
 	dst := rv.Elem()
 	if err := d.fromTerm(t, dst, d.opts.name, 0); err != nil {
 		if fe, ok := err.(*FieldError); ok {
-			return fe.finish(dst.Type().Name())
+			return fe.finish(rootName(dst.Type()))
 		}
 		return err
 	}
@@ -1022,11 +1035,7 @@ func Marshal(v any, opts ...Option) (etf.Term, error) {
 		if fe, ok := err.(*FieldError); ok {
 			root := ""
 			if rv := reflect.ValueOf(v); rv.IsValid() {
-				rt := rv.Type()
-				for rt.Kind() == reflect.Pointer {
-					rt = rt.Elem()
-				}
-				root = rt.Name()
+				root = rootName(rv.Type())
 			}
 			return nil, fe.finish(root)
 		}

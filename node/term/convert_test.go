@@ -139,7 +139,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if Format(sk) != `#{<<"city">> => <<"Oslo">>}` {
 		t.Fatalf("string keys: %s", Format(sk))
 	}
-	if _, err := Marshal(struct{ C chan int }{}); !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: c: Go type chan int has no Erlang representation" {
+	if _, err := Marshal(struct{ C chan int }{}); !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: value.c: Go type chan int has no Erlang representation" {
 		t.Fatalf("chan field: %v", err)
 	}
 }

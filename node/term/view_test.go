@@ -204,8 +204,8 @@ func TestUnmarshalErrorPaths(t *testing.T) {
 		{"map_value", etf.Map{a("type"): a("x"), a("items"): etf.List{}, a("meta"): Map{{etf.Tuple{}, int64(1)}}},
 			new(event), ErrTypeMismatch, `term: event.meta[key {}]: want string, got tuple {}`},
 		{"not_a_keyword_list", etf.List{int64(1)}, new(event), ErrTypeMismatch, `term: event: want term.event, got list [1]`},
-		{"go_map_value", Map{{[]byte("a"), []byte("x")}}, new(map[string]int), ErrTypeMismatch, `term: [<<"a">>]: want int, got binary <<"x">>`},
-		{"top_scalar", []byte("x"), new(int), ErrTypeMismatch, `term: int: want int, got binary <<"x">>`},
+		{"go_map_value", Map{{[]byte("a"), []byte("x")}}, new(map[string]int), ErrTypeMismatch, `term: value[<<"a">>]: want int, got binary <<"x">>`},
+		{"top_scalar", []byte("x"), new(int), ErrTypeMismatch, `term: value: want int, got binary <<"x">>`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -316,7 +316,7 @@ func TestMarshalRule(t *testing.T) {
 		t.Fatalf("bad text: %v", err)
 	}
 	_, err = Marshal(struct{ R strings.Reader }{})
-	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: r: Go type strings.Reader has no Erlang representation" {
+	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: value.r: Go type strings.Reader has no Erlang representation" {
 		t.Fatalf("a struct of unexported fields: %v", err)
 	}
 	_, err = Marshal(etf.Tuple{a("ok"), make(chan int)})
