@@ -393,6 +393,9 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //	Mod   etf.Atom `erl:"__struct__"`     // receives / supplies the Elixir struct name
 //	_ struct{} `erl:"__struct__,module=Elixir.MyApp.User"` // the type is that Elixir struct
 //
+// Unexported fields are left alone. An embedded struct is one field like
+// the others (key: its type's name in snake_case), not flattened.
+//
 // A type that names its module (module=) marshals as that Elixir struct
 // and, on Unmarshal, rejects a map whose __struct__ is another module (a
 // plain map or keyword list without __struct__ is accepted).

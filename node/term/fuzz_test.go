@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,7 +113,8 @@ func FuzzUnmarshal(f *testing.F) {
 			return
 		}
 		targets := []any{new(any), new(event), new(map[string]any), new(map[etf.Atom]int), new([]int), new(string),
-			new([]byte), new([2]any), new(*price), new(Map), new(etf.Tuple), new(float64), new(uint8), new([]event)}
+			new([]byte), new([2]any), new(*price), new(Map), new(etf.Tuple), new(float64), new(uint8), new([]event),
+			new(etf.Map), new(map[int]string), new(*big.Int), new(etf.Pid)}
 		for _, p := range targets {
 			_ = Unmarshal(x, p)
 			_ = Unmarshal(x, p, WithCharlists(), WithStructName("Elixir.X"))
