@@ -375,7 +375,9 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 // keys -> Map (pairs sorted in Erlang's term order of the keys); pids, references, ports, funs, bit strings as Decode gives
 // them. Elements, keys and values are in the generic view too. With
 // WithCharlists a non-empty charlist is a string instead. Marshal turns
-// the generic view back into the same Erlang term.
+// the generic view back into the same Erlang term; Format and Encode read
+// their input as raw terms (a Go string as a charlist), so print a generic
+// value with Format after Marshal.
 //
 // In a map or keyword list, an atom key and a binary key that name the same
 // field or Go map key are an error (ErrDuplicateKey) in a map; in a keyword
