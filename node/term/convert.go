@@ -34,6 +34,10 @@ var (
 	// ErrTooDeep: the value is nested deeper than DefaultMaxDepth (or is
 	// cyclic: a Go value that contains itself).
 	ErrTooDeep = errors.New("term: nested too deep")
+	// ErrBadTag: an erl struct tag of the Go type has an unknown option or
+	// one that does not fit its field (a mistake in the program, reported
+	// by every Marshal and Unmarshal of the type rather than ignored).
+	ErrBadTag = errors.New("term: bad erl struct tag")
 )
 
 // FieldError reports where in a value Marshal or Unmarshal failed, and why.
@@ -51,8 +55,8 @@ type FieldError struct {
 	Want string
 	// Got is the Erlang value found (nil when the key is missing).
 	Got etf.Term
-	// Err is ErrMissingField, ErrTypeMismatch, ErrDuplicateKey, ErrTooDeep
-	// or ErrUnsupportedType.
+	// Err is (or wraps) ErrMissingField, ErrTypeMismatch, ErrDuplicateKey,
+	// ErrTooDeep, ErrBadTag or ErrUnsupportedType.
 	Err error
 
 	rev []string // path segments, innermost first, while unwinding
@@ -70,6 +74,8 @@ func (e *FieldError) Error() string {
 		return fmt.Sprintf("term: %s: two keys fill the same Go key (%s)", where, clip(Format(e.Got)))
 	case errors.Is(e.Err, ErrTooDeep):
 		return fmt.Sprintf("term: %s: nested deeper than %d", where, DefaultMaxDepth)
+	case errors.Is(e.Err, ErrBadTag):
+		return fmt.Sprintf("term: %s: %s", where, strings.TrimPrefix(e.Err.Error(), "term: "))
 	case errors.Is(e.Err, ErrUnsupportedType):
 		return fmt.Sprintf("term: %s: Go type %s has no Erlang representation", where, e.Want)
 	}
@@ -217,9 +223,11 @@ type fieldInfo struct {
 type typeInfo struct {
 	fields []fieldInfo
 	module etf.Atom
-	// closed: no field to convert, but unexported ones (time.Time,
-	// sync.Mutex): not a record, and not convertible field by field.
+	// closed: no exported field, but unexported ones (time.Time,
+	// strings.Reader): not a record, and not convertible field by field.
 	closed bool
+	// err: an erl tag of the type is wrong (ErrBadTag).
+	err error
 }
 
 var fieldCache sync.Map // reflect.Type -> *typeInfo
@@ -229,10 +237,19 @@ func structInfo(t reflect.Type) *typeInfo {
 		return v.(*typeInfo)
 	}
 	ti := &typeInfo{}
+	exported := 0
+	bad := func(f reflect.StructField, format string, args ...any) {
+		if ti.err == nil {
+			ti.err = fmt.Errorf("%w: field %s: %s", ErrBadTag, f.Name, fmt.Sprintf(format, args...))
+		}
+	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag, tagged := f.Tag.Lookup("erl")
 		blank := f.Name == "_"
+		if f.IsExported() {
+			exported++
+		}
 		if (!f.IsExported() && !blank) || tag == "-" || (blank && !tagged) {
 			continue
 		}
@@ -251,19 +268,27 @@ func structInfo(t reflect.Type) *typeInfo {
 				fi.optional, fi.omitEmpty = true, true
 			case fl == "charlist":
 				fi.charlist = true
-			case strings.HasPrefix(fl, "module="):
+				if k := f.Type.Kind(); k != reflect.String && k != reflect.Interface {
+					bad(f, "charlist applies to a string or interface field, not %s", f.Type)
+				}
+			case strings.HasPrefix(fl, "module=") && fi.isName:
 				fi.module = etf.Atom(strings.TrimPrefix(fl, "module="))
+			case strings.HasPrefix(fl, "module="):
+				bad(f, "module= belongs on the field named __struct__")
+			default:
+				bad(f, "unknown option %q (want optional, omitempty, charlist or module=)", fl)
 			}
 		}
 		if fi.isName && fi.module != "" {
 			ti.module = fi.module
 		}
 		if blank && !fi.isName {
+			bad(f, `a _ field carries only erl:"__struct__,module=..."`)
 			continue
 		}
 		ti.fields = append(ti.fields, fi)
 	}
-	ti.closed = len(ti.fields) == 0 && ti.module == "" && t.NumField() > 0
+	ti.closed = exported == 0 && ti.module == "" && t.NumField() > 0
 	fieldCache.Store(t, ti)
 	return ti
 }
@@ -700,6 +725,9 @@ func (d *unmarshaller) structure(t etf.Term, dst reflect.Value, module etf.Atom,
 		}
 	}
 	ti := structInfo(dst.Type())
+	if ti.err != nil {
+		return &FieldError{Want: dst.Type().String(), Err: ti.err}
+	}
 	if ti.closed {
 		return mismatch(t, dst)
 	}
@@ -1222,6 +1250,9 @@ func (m *marshaller) toTerm(v reflect.Value, top bool, depth int) (etf.Term, err
 			}
 		}
 		ti := structInfo(v.Type())
+		if ti.err != nil {
+			return nil, &FieldError{Want: v.Type().String(), Err: ti.err}
+		}
 		if ti.closed {
 			return nil, &FieldError{Want: v.Type().String(), Err: ErrUnsupportedType}
 		}

@@ -319,6 +319,30 @@ func TestMarshalRule(t *testing.T) {
 	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: value.r: Go type strings.Reader has no Erlang representation" {
 		t.Fatalf("a struct of unexported fields: %v", err)
 	}
+	// A mistyped tag option is an error, not ignored.
+	type typo struct {
+		Note string `erl:"note,omitemtpy"`
+	}
+	_, err = Marshal(typo{})
+	want := `term: typo: bad erl struct tag: field Note: unknown option "omitemtpy" (want optional, omitempty, charlist or module=)`
+	if !errors.Is(err, ErrBadTag) || err.Error() != want {
+		t.Fatalf("tag typo, Marshal: %v", err)
+	}
+	if err := Unmarshal(etf.Map{a("note"): []byte("x")}, &typo{}); !errors.Is(err, ErrBadTag) || err.Error() != want {
+		t.Fatalf("tag typo, Unmarshal: %v", err)
+	}
+	type misplaced struct {
+		N int `erl:"n,charlist"`
+	}
+	if _, err := Marshal(misplaced{}); !errors.Is(err, ErrBadTag) {
+		t.Fatalf("charlist on an int: %v", err)
+	}
+	type skipped struct {
+		Secret string `erl:"-"`
+	}
+	if sk, err := Marshal(skipped{Secret: "x"}); err != nil || Format(sk) != "#{}" {
+		t.Fatalf("every field skipped: %s %v", Format(sk), err)
+	}
 	_, err = Marshal(etf.Tuple{a("ok"), make(chan int)})
 	if !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: Tuple[1]: Go type chan int has no Erlang representation" {
 		t.Fatalf("chan in a tuple: %v", err)
