@@ -420,7 +420,8 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //	Mod   etf.Atom `erl:"__struct__"`     // receives / supplies the Elixir struct name
 //	_ struct{} `erl:"__struct__,module=Elixir.MyApp.User"` // the type is that Elixir struct
 //
-// Unexported fields are left alone. An embedded struct is one field like
+// Any other option is an error (ErrBadTag) from every Marshal and Unmarshal
+// of the type. Unexported fields are left alone. An embedded struct is one field like
 // the others (key: its type's name in snake_case), not flattened.
 //
 // A type that names its module (module=) marshals as that Elixir struct
@@ -430,7 +431,7 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //
 // Errors are *FieldError values naming the place ("Event.items[2]: want
 // int, got binary <<"x">>") and wrapping ErrMissingField, ErrTypeMismatch,
-// ErrDuplicateKey or ErrTooDeep. Unmarshal does not panic on any term,
+// ErrDuplicateKey, ErrTooDeep or ErrBadTag. Unmarshal does not panic on any term,
 // stops at DefaultMaxDepth levels of nesting, and allocates in proportion to
 // the term (a list of small integers that came as STRING_EXT takes what the
 // same list decoded from LIST_EXT takes).
