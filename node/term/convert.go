@@ -393,16 +393,18 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 //   - etf.Pid, etf.Ref, *big.Int and the other term types: that type.
 //
 // The generic view, what an interface target gets, is one Go type per
-// Erlang type: binary -> string; integer -> int64 (*big.Int beyond int64);
+// Erlang type: binary -> []byte; integer -> int64 (*big.Int beyond int64);
 // float -> float64; true/false -> bool; nil -> nil (a nil interface); other
 // atoms -> etf.Atom; tuple -> etf.Tuple; list (charlists included, [] too)
 // -> etf.List; improper list -> etf.ListImproper; every map, whatever its
-// keys -> Map (pairs sorted in Erlang's term order of the keys); pids, references, ports, funs, bit strings as Decode gives
-// them. Elements, keys and values are in the generic view too. With
-// WithCharlists a non-empty charlist is a string instead. Marshal turns
-// the generic view back into the same Erlang term; Format and Encode read
-// their input as raw terms (a Go string as a charlist), so print a generic
-// value with Format after Marshal.
+// keys -> Map (pairs sorted in Erlang's term order of the keys); pids,
+// references, ports, funs, bit strings as Decode gives them. Elements, keys
+// and values are in the generic view too. It is a term as Decode would
+// give it, only without its two ambiguities (a list as a Go string, a map
+// as etf.Map or Map), so Format, Equal, Map.Get and Unmarshal read it as
+// they read any term, and Marshal turns it back into the same Erlang term.
+// With WithCharlists a non-empty charlist is a Go string (UTF-8 text)
+// instead, which Marshal sends as a binary.
 //
 // In a map or keyword list, an atom key and a binary key that name the same
 // field or Go map key are an error (ErrDuplicateKey) in a map; in a keyword
@@ -935,16 +937,16 @@ func (d *unmarshaller) generic(t etf.Term, charlists bool, depth int) (etf.Term,
 	}
 	switch v := t.(type) {
 	case []byte:
-		return string(v), nil
+		return v, nil
 	case etf.String:
-		return string(v), nil
+		return []byte(v), nil
 	case etf.Atom:
 		if v == "nil" {
 			return nil, nil
 		}
 		return v, nil
 	case nil:
-		return etf.List{}, nil
+		return nil, nil
 	case string: // STRING_EXT
 		if charlists && v != "" {
 			s, _ := stringOf(v)

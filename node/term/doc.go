@@ -33,7 +33,7 @@
 // # Marshal and Unmarshal: one rule
 //
 //	Erlang / Elixir            Unmarshal into a typed target           into any (generic view)   Marshal from Go
-//	"text" (binary)            string, []byte, etf.Atom                string                    string, []byte
+//	"text" (binary)            string, []byte, etf.Atom                []byte                    string, []byte
 //	~c"text" (charlist)        string (UTF-8), []int, []rune, []any    etf.List of int64         etf.Charlist, a `erl:",charlist"` field
 //	[1, 2, 3]                  []int, []int64, []byte, []any           etf.List of int64         []int, etf.List
 //	:ok                        etf.Atom, string                        etf.Atom                  etf.Atom
@@ -46,11 +46,13 @@
 // A string target takes a binary or a charlist alike; a list target takes
 // a list, charlists included ([1,2,3] is never a string there); a struct or
 // Go map takes a map with atom keys, binary keys or both, or a keyword
-// list. In the generic view every map is a Map whatever its keys, with its
-// pairs sorted in Erlang's term order, and binaries are Go strings; with
-// WithCharlists a charlist is a Go string too. Marshal writes every Go
-// string as a binary, also inside an etf.Tuple or etf.List, so
-// Marshal(Unmarshal's generic view of t) is t again. Unmarshal's doc has
+// list. In the generic view (an any target) every map is a Map whatever
+// its keys, with its pairs sorted in Erlang's term order, and every list an
+// etf.List, charlists included (WithCharlists makes those Go strings);
+// binaries stay []byte, so the generic view is itself a term that Format
+// prints and Encode writes as what it came from. Marshal writes every Go
+// string as a binary, also inside an etf.Tuple, etf.List or map, and
+// Marshal of the generic view of t is t again. Unmarshal's doc has
 // the full rule and the erl struct tag:
 //
 //	type Price struct {

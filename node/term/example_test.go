@@ -74,24 +74,26 @@ func ExampleUnmarshal() {
 }
 
 func ExampleUnmarshal_generic() {
-	// Into an any, every Erlang map is a term.Map whatever its keys, every
-	// binary a Go string, every list (charlists included) an etf.List.
+	// Elixir's %{"name" => "Ann", tags: [1, 2], nick: nil}: Decode gives a
+	// term.Map (a binary key) and [1, 2] in it as a Go string (STRING_EXT).
 	in := term.Map{{Key: []byte("name"), Value: []byte("Ann")}, {Key: etf.Atom("tags"), Value: "\x01\x02"},
 		{Key: etf.Atom("nick"), Value: etf.Atom("nil")}}
+	// Into an any, every map is a term.Map whatever its keys, every list an
+	// etf.List (charlists included), Elixir's nil Go's nil.
 	var v any
 	if err := term.Unmarshal(in, &v); err != nil {
 		panic(err)
 	}
 	m := v.(term.Map)
-	name, _ := m.Get("name")
+	name, _ := m.Get([]byte("name"))
 	tags, _ := m.Get(etf.Atom("tags"))
 	nick, _ := m.Get(etf.Atom("nick"))
-	fmt.Printf("%q %v %v\n", name, tags, nick)
+	fmt.Printf("%s %#v %v\n", name, tags, nick)
 	// Marshal gives back the same Erlang term.
 	back, _ := term.Marshal(v)
 	fmt.Println(term.Format(back), term.Equal(back, in))
 	// Output:
-	// "Ann" [1 2] <nil>
+	// Ann etf.List{1, 2} <nil>
 	// #{nick => nil,tags => [1,2],<<"name">> => <<"Ann">>} true
 }
 

@@ -28,9 +28,7 @@ import (
 // as <<"text">>, printable UTF-8 as <<"text"/utf8>>, anything else as
 // <<1,2,3>>. Maps are rendered in Erlang's map-key order (etf.Map) or in
 // their pair order (Map). A Go value with no Erlang meaning is rendered as
-// the atom '#Go<TYPE>'. Format reads t as Decode returns it: a value of
-// Unmarshal's generic view (where a Go string is a binary) prints as the
-// Erlang term it stands for with Format after Marshal.
+// the atom '#Go<TYPE>'.
 func Format(t etf.Term) string {
 	if a, ok := t.(etf.Atom); ok && bareAtom(string(a)) {
 		return string(a) // the common exit reasons (normal, noproc, ...): no copy

@@ -42,9 +42,8 @@ type Pair struct {
 // be distinct (the BEAM rejects a map with duplicate keys).
 //
 // Map is also the one type of every map in Unmarshal's generic view (an
-// any target), whatever its keys, with keys and values in that view: there
-// m.Get("name") finds the Elixir key "name" (a binary, a Go string in that
-// view) and m.Get(etf.Atom("name")) the key :name.
+// any target), whatever its keys: m.Get([]byte("name")) finds the Elixir
+// key "name" and m.Get(etf.Atom("name")) the key :name.
 type Map []Pair
 
 // Get returns the value stored under key, comparing keys with Equal.
