@@ -431,11 +431,12 @@ func entries(t etf.Term, sorted bool) (pairs []Pair, kw, ok bool) {
 // plain map or keyword list without __struct__ is accepted).
 // WithStructName does the same for the top-level value.
 //
-// Errors are *FieldError values naming the place ("Event.items[2]: want
-// int, got binary <<"x">>") and wrapping ErrMissingField, ErrTypeMismatch,
-// ErrDuplicateKey, ErrTooDeep or ErrBadTag. Unmarshal does not panic on any term,
-// stops at DefaultMaxDepth levels of nesting, and allocates in proportion to
-// the term (a list of small integers that came as STRING_EXT takes what the
+// Errors (but for a v that is not a non-nil pointer) are *FieldError
+// values naming the place ("Event.items[2]: want int, got binary
+// <<"x">>") and wrapping ErrMissingField, ErrTypeMismatch, ErrDuplicateKey,
+// ErrTooDeep or ErrBadTag. Unmarshal does not panic on any term, stops at
+// DefaultMaxDepth levels of nesting, and allocates in proportion to the
+// term (a list of small integers that came as STRING_EXT takes what the
 // same list decoded from LIST_EXT takes).
 func Unmarshal(t etf.Term, v any, opts ...Option) error {
 	if len(opts) == 0 && fastUnmarshal(t, v) {
@@ -443,7 +444,7 @@ func Unmarshal(t etf.Term, v any, opts ...Option) error {
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return &FieldError{Want: "a non-nil pointer", Got: etf.Atom(fmt.Sprintf("%T", v)), Err: ErrTypeMismatch}
+		return fmt.Errorf("%w: Unmarshal needs a non-nil pointer, got %T", ErrTypeMismatch, v)
 	}
 	d := unmarshaller{opts: merge(opts)}
 	dst := rv.Elem()
