@@ -72,3 +72,55 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvert measures Unmarshal and Marshal on what a typed handler
+// converts per message: a string and an int argument, an atom-keyed map
+// into a struct, and a struct and a map[string]int reply.
+func BenchmarkConvert(b *testing.B) {
+	type ev struct {
+		Type  etf.Atom `erl:"type"`
+		Items []int    `erl:"items"`
+		Note  string   `erl:"note"`
+	}
+	in := etf.Map{etf.Atom("type"): etf.Atom("restock"), etf.Atom("items"): "\x01\x02\x03", etf.Atom("note"): []byte("late")}
+	b.Run("unmarshal_string", func(b *testing.B) {
+		var s string
+		for i := 0; i < b.N; i++ {
+			if err := Unmarshal([]byte("sku-1"), &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal_int", func(b *testing.B) {
+		var n int
+		for i := 0; i < b.N; i++ {
+			if err := Unmarshal(int64(7), &n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal_struct", func(b *testing.B) {
+		var e ev
+		for i := 0; i < b.N; i++ {
+			if err := Unmarshal(in, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("marshal_struct", func(b *testing.B) {
+		e := ev{Type: "restock", Items: []int{1, 2, 3}, Note: "late"}
+		for i := 0; i < b.N; i++ {
+			if _, err := Marshal(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("marshal_map", func(b *testing.B) {
+		m := map[string]int{"a": 1, "b": 2, "c": 3}
+		for i := 0; i < b.N; i++ {
+			if _, err := Marshal(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

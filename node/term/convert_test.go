@@ -74,12 +74,12 @@ func TestUnmarshalErrors(t *testing.T) {
 		want    error
 		message string
 	}{
-		{"missing", func(m etf.Map) { delete(m, etf.Atom("age")) }, nil, ErrMissingField, "field user.Age (key age, Go type int): missing"},
-		{"wrong_type", func(m etf.Map) { m[etf.Atom("age")] = []byte("old") }, nil, ErrTypeMismatch, `cannot store Erlang binary <<"old">> in Go type int`},
-		{"overflow", func(m etf.Map) { m[etf.Atom("age")] = new(big.Int).Lsh(big.NewInt(1), 70) }, nil, ErrTypeMismatch, "Go type int"},
-		{"nested", func(m etf.Map) { m[etf.Atom("address")] = etf.Map{etf.Atom("city"): int64(5)} }, nil, ErrTypeMismatch, "field user.Address.City (key city)"},
-		{"list_elem", func(m etf.Map) { m[etf.Atom("tags")] = etf.List{int64(5)} }, nil, ErrTypeMismatch, "user.Tags[0]"},
-		{"struct_name", func(etf.Map) {}, []StructOption{WithStructName("Elixir.Other")}, ErrTypeMismatch, "struct Elixir.Other"},
+		{"missing", func(m etf.Map) { delete(m, etf.Atom("age")) }, nil, ErrMissingField, "term: user.age: missing (want int)"},
+		{"wrong_type", func(m etf.Map) { m[etf.Atom("age")] = []byte("old") }, nil, ErrTypeMismatch, `term: user.age: want int, got binary <<"old">>`},
+		{"overflow", func(m etf.Map) { m[etf.Atom("age")] = new(big.Int).Lsh(big.NewInt(1), 70) }, nil, ErrTypeMismatch, "user.age: want int, got integer 1180591620717411303424"},
+		{"nested", func(m etf.Map) { m[etf.Atom("address")] = etf.Map{etf.Atom("city"): int64(5)} }, nil, ErrTypeMismatch, "user.address.city: want string, got integer 5"},
+		{"list_elem", func(m etf.Map) { m[etf.Atom("tags")] = etf.List{int64(5)} }, nil, ErrTypeMismatch, "user.tags[0]: want string, got integer 5"},
+		{"struct_name", func(etf.Map) {}, []StructOption{WithStructName("Elixir.Other")}, ErrTypeMismatch, "user.__struct__: want struct Elixir.Other, got atom 'Elixir.MyApp.User'"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if Format(sk) != `#{<<"city">> => <<"Oslo">>}` {
 		t.Fatalf("string keys: %s", Format(sk))
 	}
-	if _, err := Marshal(struct{ C chan int }{}); !errors.Is(err, ErrTypeMismatch) {
+	if _, err := Marshal(struct{ C chan int }{}); !errors.Is(err, ErrUnsupportedType) || err.Error() != "term: value.c: Go type chan int has no Erlang representation" {
 		t.Fatalf("chan field: %v", err)
 	}
 }

@@ -18,9 +18,53 @@
 // most of the input keep its bytes in place (the distribution layer uses it
 // for large messages read into a buffer of their own). Format and Parse convert terms to and from Erlang syntax, so
 // a full term can travel through an API that carries strings (ergo's exit
-// and monitor reasons). Marshal and Unmarshal convert between Go structs and
-// Erlang maps or Elixir structs. Compare and Equal implement Erlang's term
-// order and exact equality across the Go representations.
+// and monitor reasons). Marshal and Unmarshal convert between terms and
+// ordinary Go values (structs, maps, slices, strings) by one rule, below.
+// Compare and Equal implement Erlang's term order and exact equality across
+// the Go representations.
+//
+// Decode and Encode are the raw codec: lossless, every distinction of the
+// wire kept (a list of small integers arrives as a Go string because the
+// BEAM sent STRING_EXT, a map with binary keys as a Map and one with atom
+// keys as an etf.Map). Unmarshal and Marshal are the view a Go program
+// works with, and the one typed gen_server handlers use for their
+// arguments and replies.
+//
+// # Marshal and Unmarshal: one rule
+//
+//	Erlang / Elixir            Unmarshal into a typed target           into any (generic view)   Marshal from Go
+//	"text" (binary)            string, []byte, etf.Atom                []byte                    string, []byte
+//	~c"text" (charlist)        string (UTF-8), []int, []rune, []any    etf.List of int64         etf.Charlist, a `erl:",charlist"` field
+//	[1, 2, 3]                  []int, []int64, []byte, []any           etf.List of int64         []int, etf.List
+//	:ok                        etf.Atom, string                        etf.Atom                  etf.Atom
+//	nil                        nil pointer, nil interface              nil                       nil, a nil pointer
+//	%{a: 1}, %{"a" => 1}       struct, map[string]T, map[etf.Atom]T    Map (sorted pairs)        struct (atom keys), map[string]T (binary keys)
+//	[a: 1, b: 2] (keyword)     struct, map[string]T, map[etf.Atom]T    etf.List of etf.Tuple     etf.List
+//	%MyApp.User{}              struct (erl:"__struct__" tag)           Map with '__struct__'     struct whose type names its module
+//	{:ok, x}                   etf.Tuple, [2]any                       etf.Tuple                 etf.Tuple
+//
+// A string target takes a binary or a charlist alike; a list target takes
+// a list, charlists included ([1,2,3] is never a string there); a struct or
+// Go map takes a map with atom keys, binary keys or both, or a keyword
+// list. In the generic view (an any target) every map is a Map whatever
+// its keys, with its pairs sorted in Erlang's term order, and every list an
+// etf.List, charlists included (WithCharlists makes those Go strings);
+// binaries stay []byte, so the generic view is itself a term that Format
+// prints and Encode writes as what it came from. Marshal writes every Go
+// string as a binary, also inside an etf.Tuple, etf.List or map, and
+// Marshal of the generic view of t is t again. Unmarshal's doc has
+// the full rule and the erl struct tag:
+//
+//	type Price struct {
+//		_      struct{} `erl:"__struct__,module=Elixir.Pricing.Price"` // an Elixir struct
+//		SKU    string   `erl:"sku"`                                   // key sku (atom or binary)
+//		Amount float64  // key amount
+//		Note   string   `erl:"note,omitempty"` // may be missing; left out when ""
+//	}
+//
+// Errors name the place: "term: Event.items[2]: want int, got binary
+// <<"x">>" (a *FieldError). Neither function panics on any input, and both
+// stop at DefaultMaxDepth levels of nesting.
 //
 // # Go values
 //
@@ -50,9 +94,9 @@
 // strings, pids, references, ports and export funs; a map with any other
 // key (a binary, as in every Elixir map with string keys, a tuple, a list, a
 // map, a big integer) becomes a Map, as does a map whose keys collide in Go
-// (0.0 and -0.0). A Go string is an Erlang list of bytes (STRING_EXT), as in
-// ergo; for an Elixir string use []byte (or etf.String, or Marshal, which
-// turns Go strings into binaries).
+// (0.0 and -0.0). To Encode, a Go string is an Erlang list of bytes
+// (STRING_EXT), as in ergo; for an Elixir string use []byte (or etf.String,
+// or Marshal, which turns every Go string into a binary).
 //
 // # Fidelity
 //

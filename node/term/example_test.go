@@ -43,29 +43,92 @@ func ExampleParse() {
 }
 
 func ExampleUnmarshal() {
-	type User struct {
-		Name string `erl:"name"`
-		Age  int    `erl:"age"`
+	type Event struct {
+		Type  etf.Atom `erl:"type"`
+		Items []int    `erl:"items"`
+		Note  string   `erl:"note,optional"`
 	}
-	// %MyApp.User{name: "Ann", age: "old"} from Elixir.
-	in := etf.Map{etf.Atom("__struct__"): etf.Atom("Elixir.MyApp.User"),
-		etf.Atom("name"): []byte("Ann"), etf.Atom("age"): []byte("old")}
-	var u User
-	err := term.Unmarshal(in, &u, term.WithStructName("Elixir.MyApp.User"))
-	fmt.Println(err)
+	// Elixir's %{type: :restock, items: [1, 2, 3]}: [1, 2, 3] arrives as
+	// STRING_EXT (a Go string in the raw codec), a list of ints here.
+	atomKeys := etf.Map{etf.Atom("type"): etf.Atom("restock"), etf.Atom("items"): "\x01\x02\x03"}
+	// %{"type" => "restock", "items" => [4], "note" => ~c"late"}: binary keys.
+	binaryKeys := term.Map{{Key: []byte("type"), Value: []byte("restock")},
+		{Key: []byte("items"), Value: etf.List{int64(4)}}, {Key: []byte("note"), Value: "late"}}
+	// [type: :restock, items: [5, 300]]: a keyword list.
+	keyword := etf.List{etf.Tuple{etf.Atom("type"), etf.Atom("restock")},
+		etf.Tuple{etf.Atom("items"), etf.List{int64(5), int64(300)}}}
+	for _, in := range []etf.Term{atomKeys, binaryKeys, keyword} {
+		var e Event
+		err := term.Unmarshal(in, &e)
+		fmt.Printf("%+v %v\n", e, err)
+	}
+	// The error names the place.
+	var e Event
+	fmt.Println(term.Unmarshal(etf.Map{etf.Atom("type"): etf.Atom("x"),
+		etf.Atom("items"): etf.List{int64(1), int64(2), []byte("3")}}, &e))
 	// Output:
-	// term: field User.Age (key age): cannot store Erlang binary <<"old">> in Go type int
+	// {Type:restock Items:[1 2 3] Note:} <nil>
+	// {Type:restock Items:[4] Note:late} <nil>
+	// {Type:restock Items:[5 300] Note:} <nil>
+	// term: Event.items[2]: want int, got binary <<"3">>
+}
+
+func ExampleUnmarshal_generic() {
+	// Elixir's %{"name" => "Ann", tags: [1, 2], nick: nil}: Decode gives a
+	// term.Map (a binary key) and [1, 2] in it as a Go string (STRING_EXT).
+	in := term.Map{{Key: []byte("name"), Value: []byte("Ann")}, {Key: etf.Atom("tags"), Value: "\x01\x02"},
+		{Key: etf.Atom("nick"), Value: etf.Atom("nil")}}
+	// Into an any, every map is a term.Map whatever its keys, every list an
+	// etf.List (charlists included), Elixir's nil Go's nil.
+	var v any
+	if err := term.Unmarshal(in, &v); err != nil {
+		panic(err)
+	}
+	m := v.(term.Map)
+	name, _ := m.Get([]byte("name"))
+	tags, _ := m.Get(etf.Atom("tags"))
+	nick, _ := m.Get(etf.Atom("nick"))
+	fmt.Printf("%s %#v %v\n", name, tags, nick)
+	// Marshal gives back the same Erlang term.
+	back, _ := term.Marshal(v)
+	fmt.Println(term.Format(back), term.Equal(back, in))
+	// Output:
+	// Ann etf.List{1, 2} <nil>
+	// #{nick => nil,tags => [1,2],<<"name">> => <<"Ann">>} true
+}
+
+func ExampleWithCharlists() {
+	// ~c"héllo" from Elixir (STRING_EXT, one byte per code point).
+	in := etf.Tuple{etf.Atom("log"), "h\xe9llo"}
+	var plain, text any
+	_ = term.Unmarshal(in, &plain)
+	_ = term.Unmarshal(in, &text, term.WithCharlists())
+	var s string // a string target needs no option
+	_ = term.Unmarshal(in[1], &s)
+	fmt.Println(plain, text, s)
+	// Output: [log [104 233 108 108 111]] [log héllo] héllo
 }
 
 func ExampleMarshal() {
-	type User struct {
-		Name string `erl:"name"`
-		Age  int    `erl:"age"`
+	type Price struct {
+		_      struct{} `erl:"__struct__,module=Elixir.Pricing.Price"`
+		SKU    string   `erl:"sku"`
+		Amount float64
+		Note   string `erl:"note,omitempty"`
+		Path   string `erl:"path,charlist"`
 	}
-	t, err := term.Marshal(User{Name: "Ann", Age: 3}, term.WithStructName("Elixir.MyApp.User"))
-	fmt.Println(term.Format(t), err)
+	for _, v := range []any{
+		Price{SKU: "a-1", Amount: 9.5, Path: "/tmp"},   // an Elixir struct
+		map[string]int{"b": 2, "a": 1},                 // binary keys: %{"a" => 1, "b" => 2}
+		etf.Tuple{etf.Atom("ok"), "text", []int{1, 2}}, // Go strings are binaries everywhere
+	} {
+		t, err := term.Marshal(v)
+		fmt.Println(term.Format(t), err)
+	}
 	// Output:
-	// #{'__struct__' => 'Elixir.MyApp.User',age => 3,name => <<"Ann">>} <nil>
+	// #{'__struct__' => 'Elixir.Pricing.Price',amount => 9.5,path => "/tmp",sku => <<"a-1">>} <nil>
+	// #{<<"a">> => 1,<<"b">> => 2} <nil>
+	// {ok,<<"text">>,[1,2]} <nil>
 }
 
 func ExampleWithAtomCache() {

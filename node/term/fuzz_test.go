@@ -4,10 +4,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ergo-services/ergo/etf"
 )
 
 // FuzzDecode: Decode never panics; whatever it decodes re-encodes, decodes
@@ -79,6 +82,58 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !Equal(x, z) {
 			t.Fatalf("Parse(Format(t)) changed the term: %q -> %s", s, Format(z))
+		}
+	})
+}
+
+// FuzzUnmarshal: Unmarshal never panics on a decoded term, whatever the Go
+// target, and Marshal of the generic view gives back an equal term.
+func FuzzUnmarshal(f *testing.F) {
+	files, _ := filepath.Glob("testdata/otp*.golden")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if _, hx, ok := strings.Cut(line, "\t"); ok {
+				if raw, err := hex.DecodeString(hx); err == nil && len(raw) > 1 {
+					f.Add(raw[1:])
+				}
+			}
+		}
+	}
+	// [{type, restock}, {items, "\x01\x02"}] and #{<<"a">> => 1, a => 2}
+	f.Add([]byte{108, 0, 0, 0, 2, 104, 2, 119, 4, 't', 'y', 'p', 'e', 119, 7, 'r', 'e', 's', 't', 'o', 'c', 'k',
+		104, 2, 119, 5, 'i', 't', 'e', 'm', 's', 107, 0, 2, 1, 2, 106})
+	f.Add([]byte{116, 0, 0, 0, 2, 109, 0, 0, 0, 1, 'a', 97, 1, 119, 1, 'a', 97, 2})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		x, _, err := Decode(in, WithMaxDepth(200))
+		if err != nil {
+			return
+		}
+		targets := []any{new(any), new(event), new(map[string]any), new(map[etf.Atom]int), new([]int), new(string),
+			new([]byte), new([2]any), new(*price), new(Map), new(etf.Tuple), new(float64), new(uint8), new([]event),
+			new(etf.Map), new(map[int]string), new(*big.Int), new(etf.Pid)}
+		for _, p := range targets {
+			_ = Unmarshal(x, p)
+			_ = Unmarshal(x, p, WithCharlists(), WithStructName("Elixir.X"))
+		}
+		var g any
+		if err := Unmarshal(x, &g); errors.Is(err, ErrDuplicateKey) {
+			return // a map with a key twice (Decode keeps it; the BEAM refuses it)
+		} else if err != nil {
+			t.Fatalf("generic view of %s: %v", Format(x), err)
+		}
+		back, err := Marshal(g)
+		if err != nil {
+			t.Fatalf("Marshal of the generic view of %s: %v", Format(x), err)
+		}
+		if !Equal(back, x) {
+			t.Fatalf("%s came back as %s", Format(x), Format(back))
+		}
+		if _, err := Encode(nil, back); err != nil {
+			t.Fatalf("Encode of Marshal's %s: %v", Format(back), err)
 		}
 	})
 }

@@ -244,6 +244,30 @@ func runErlDist(t *testing.T, root, script string) string {
 
 func runErlMode(t *testing.T, root, script string, dist bool) string {
 	t.Helper()
+	return runBEAM(t, root, script, func(path string) string {
+		eval := fmt.Sprintf(`{ok, _} = file:script(%q), halt().`, path)
+		erl := fmt.Sprintf("erl -noshell -eval '%s'", eval)
+		if dist {
+			// Start epmd and poll (bounded) until it answers, so the node can register.
+			erl = "epmd -daemon; i=0; until epmd -names >/dev/null 2>&1 || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.05; done; " +
+				fmt.Sprintf("erl -sname golden -noshell -eval '%s'; st=$?; epmd -kill >/dev/null 2>&1; exit $st", eval)
+		}
+		return erl
+	})
+}
+
+// runElixir runs an Elixir script with the elixir of root ("" for the
+// host's) and returns its output.
+func runElixir(t *testing.T, root, script string) string {
+	t.Helper()
+	return runBEAM(t, root, script, func(path string) string { return fmt.Sprintf("elixir %s", path) })
+}
+
+// runBEAM writes script to a file that root's programs can read and runs
+// the shell command command(path) in network and mount namespaces of its
+// own, chrooted into root when root is not "".
+func runBEAM(t *testing.T, root, script string, command func(path string) string) string {
+	t.Helper()
 	dir := "/tmp"
 	if root != "" {
 		dir = filepath.Join(root, "tmp")
@@ -261,13 +285,7 @@ func runErlMode(t *testing.T, root, script string, dist bool) string {
 	if root != "" {
 		inPath = "/tmp/" + filepath.Base(f.Name())
 	}
-	eval := fmt.Sprintf(`{ok, _} = file:script(%q), halt().`, inPath)
-	erl := fmt.Sprintf("erl -noshell -eval '%s'", eval)
-	if dist {
-		// Start epmd and poll (bounded) until it answers, so the node can register.
-		erl = "epmd -daemon; i=0; until epmd -names >/dev/null 2>&1 || [ $i -ge 100 ]; do i=$((i+1)); sleep 0.05; done; " +
-			fmt.Sprintf("erl -sname golden -noshell -eval '%s'; st=$?; epmd -kill >/dev/null 2>&1; exit $st", eval)
-	}
+	erl := command(inPath)
 	var sh string
 	if root == "" {
 		sh = "ip link set lo up && " + erl
@@ -278,7 +296,7 @@ func runErlMode(t *testing.T, root, script string, dist bool) string {
 	cmd := exec.Command("unshare", "--net", "--mount", "--fork", "sh", "-c", sh)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("erl: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", erl, err, out)
 	}
 	return string(out)
 }

@@ -40,6 +40,10 @@ type Pair struct {
 // -0.0), and for every map when WithOrderedMaps is given. Encode writes the
 // pairs in slice order, so a decoded Map re-encodes byte for byte. Keys must
 // be distinct (the BEAM rejects a map with duplicate keys).
+//
+// Map is also the one type of every map in Unmarshal's generic view (an
+// any target), whatever its keys: m.Get([]byte("name")) finds the Elixir
+// key "name" and m.Get(etf.Atom("name")) the key :name.
 type Map []Pair
 
 // Get returns the value stored under key, comparing keys with Equal.
