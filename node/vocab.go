@@ -27,9 +27,11 @@ type (
 	Pid = etf.Pid
 	// Ref is a reference (make_ref/0, a monitor).
 	Ref = etf.Ref
-	// Map is an Erlang map whose keys are comparable in Go (atoms,
-	// integers...); see node/term for maps with binary keys.
-	Map = etf.Map
+	// Map is an Erlang map as its ordered key/value pairs, whatever its
+	// keys (atoms, binaries, both): what Unmarshal into an any gives for
+	// every map (term.Map). Look a key up with Get; unmarshal into a
+	// struct or a Go map for field access.
+	Map = term.Map
 	// ProcessID names a registered process on a node: {Name, Node} in
 	// Erlang. Build it with Name.
 	ProcessID = gen.ProcessID

@@ -134,7 +134,7 @@ func TestTypedDispatchAndResults(t *testing.T) {
 		{"tag is not an atom", etf.Tuple{b("get"), b("x")}, `{error,{unknown_call,{<<"get">>,<<"x">>}}}`},
 		{"not a tuple or atom", int64(5), `{error,{unknown_call,5}}`},
 		{"argument that does not unmarshal", etf.Tuple{a("get"), int64(42)},
-			`{error,{badarg,<<"argument 1: term: field value (key -): cannot store Erlang integer 42 in Go type string">>}}`},
+			`{error,{badarg,<<"argument 1: term: value: want string, got integer 42">>}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

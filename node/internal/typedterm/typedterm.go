@@ -19,11 +19,9 @@
 package typedterm
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"reflect"
-	"strings"
 
 	"github.com/ergo-services/ergo/etf"
 
@@ -81,15 +79,11 @@ func decodeAtom(typ reflect.Type) Decoder {
 func decodeString(typ reflect.Type) Decoder {
 	slow := decodeWrapped(typ)
 	return func(t etf.Term, dst reflect.Value) error {
-		switch v := t.(type) {
-		case []byte:
+		if v, ok := t.([]byte); ok {
 			dst.SetString(string(v))
 			return nil
-		case string:
-			dst.SetString(v)
-			return nil
 		}
-		return slow(t, dst)
+		return slow(t, dst) // a charlist: its code points UTF-8 encoded (term.Unmarshal)
 	}
 }
 
@@ -126,26 +120,10 @@ func decodeFloat(typ reflect.Type) Decoder {
 	}
 }
 
-// decodeAny: an empty interface (any, node.Term) gets what term.Unmarshal
-// stores in an interface field. Scalars, tuples, pids and references take
-// a fast path; lists, strings and maps, whose generic form is term's to
-// decide, go through term.Unmarshal.
-func decodeAny(typ reflect.Type) Decoder {
-	slow := decodeWrapped(typ)
-	return func(t etf.Term, dst reflect.Value) error {
-		switch t.(type) {
-		case int64, float64, bool, []byte, etf.Tuple, etf.Pid, etf.Ref:
-			dst.Set(reflect.ValueOf(t))
-			return nil
-		case etf.Atom:
-			if t != etf.Atom("nil") {
-				dst.Set(reflect.ValueOf(t))
-				return nil
-			}
-		}
-		return slow(t, dst)
-	}
-}
+// decodeAny: an empty interface (any, node.Term) gets term.Unmarshal's
+// generic view (every map a term.Map, every list an etf.List, charlists
+// included, binaries as []byte, Elixir's nil as Go nil), also inside tuples.
+func decodeAny(typ reflect.Type) Decoder { return decodeWrapped(typ) }
 
 // decodeStruct: term.Unmarshal itself, with the struct's name in its errors.
 func decodeStruct(typ reflect.Type) Decoder {
@@ -154,28 +132,10 @@ func decodeStruct(typ reflect.Type) Decoder {
 	}
 }
 
-// wrapKey is the key of the one-field struct decodeWrapped goes through.
-const wrapKey = "v"
-
-// decodeWrapped stores t through term.Unmarshal into struct{V typ}, which
-// applies term's rules for any field type, and reports errors without the
-// wrapper's field in their path.
-func decodeWrapped(typ reflect.Type) Decoder {
-	wt := reflect.StructOf([]reflect.StructField{{Name: "V", Type: typ, Tag: `erl:"` + wrapKey + `"`}})
+// decodeWrapped stores t through term.Unmarshal, which takes any Go type.
+func decodeWrapped(reflect.Type) Decoder {
 	return func(t etf.Term, dst reflect.Value) error {
-		w := reflect.New(wt)
-		if err := term.Unmarshal(etf.Map{etf.Atom(wrapKey): t}, w.Interface()); err != nil {
-			var fe *term.FieldError
-			if errors.As(err, &fe) {
-				c := *fe
-				c.Path = "value" + strings.TrimPrefix(c.Path, ".V")
-				c.Key = "-"
-				return &c
-			}
-			return err
-		}
-		dst.Set(w.Elem().Field(0))
-		return nil
+		return term.Unmarshal(t, dst.Addr().Interface())
 	}
 }
 
@@ -249,7 +209,7 @@ func encode(v any) (etf.Term, bool, error) {
 	switch x := v.(type) {
 	case nil:
 		return etf.Atom("nil"), true, nil
-	case etf.Atom, int64, []byte, bool, float64, etf.Pid, etf.Ref, etf.Alias, etf.Map, term.Map:
+	case etf.Atom, int64, []byte, bool, float64, etf.Pid, etf.Ref, etf.Alias:
 		return x, false, nil
 	case string:
 		return []byte(x), true, nil

@@ -65,9 +65,9 @@ func TestIntoMismatch(t *testing.T) {
 		out  any
 		want string
 	}{
-		{"integer into string", int64(42), new(string), "cannot store Erlang integer 42 in Go type string"},
-		{"overflow", int64(300), new(int8), "cannot store Erlang integer 300 in Go type int8"},
-		{"binary element into []int", etf.List{int64(1), []byte("x")}, new([]int), `field value[1] (key -): cannot store Erlang binary <<"x">> in Go type int`},
+		{"integer into string", int64(42), new(string), "term: value: want string, got integer 42"},
+		{"overflow", int64(300), new(int8), "term: value: want int8, got integer 300"},
+		{"binary element into []int", etf.List{int64(1), []byte("x")}, new([]int), `term: value[1]: want int, got binary <<"x">>`},
 		{"not a pointer", int64(1), 0, "needs a non-nil pointer"},
 	}
 	for _, c := range cases {
