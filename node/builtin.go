@@ -174,7 +174,10 @@ const callerMailboxSize = 16
 // callee: when no process has that name, the process ends, or its node goes
 // down before replying, Call returns at once with a *genserver.DownError
 // (errors.Is genserver.ErrServerDown) carrying the reason (noproc,
-// noconnection, or the exit reason). A call without a reply in time returns
+// noconnection, or the exit reason). A noconnection that comes from a failed
+// attempt to connect to the callee's node also carries the attempt's cause,
+// as Connect's error does (errors.Is ErrNotRegistered, ErrBadCookie,
+// ErrHostUnreachable, ...). A call without a reply in time returns
 // an error that is ErrCallTimeout and, when the deadline was ctx's, also
 // context.DeadlineExceeded.
 //
@@ -211,6 +214,7 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		v   any
 		err error
 	}
+	mark := n.causes.mark()
 	done := make(chan result, 1)
 	go func() {
 		v, err := p.DirectWithTimeout(callRequest{to: to, msg: message, timeout: timeout}, secs)
@@ -229,6 +233,7 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		case errors.Is(r.err, lib.ErrTimeout):
 			err = fmt.Errorf("call %v: %w", to, ErrCallTimeout)
 		}
+		err = n.withCause(err, to, mark)
 		if hasDeadline && errors.Is(err, ErrCallTimeout) {
 			// ctx's deadline was the call's timeout, whichever timer fired
 			// first.
@@ -241,6 +246,29 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		}
 		return nil, fmt.Errorf("call %v: %w", to, ctx.Err())
 	}
+}
+
+// withCause adds to a call's noconnection the cause of the failed attempt
+// to connect to the callee's node, made during the call (after mark).
+func (n *Node) withCause(err error, to any, mark uint64) error {
+	var down *genserver.DownError
+	if !errors.As(err, &down) || down.Reason != "noconnection" {
+		return err
+	}
+	var peer string
+	switch v := to.(type) {
+	case gen.ProcessID:
+		peer = v.Node
+	case etf.Pid:
+		peer = string(v.Node)
+	}
+	if peer == "" || peer == n.cfg.Name {
+		return err
+	}
+	if cause := n.causes.since(peer, mark); cause != nil {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
 }
 
 type callRequest struct {

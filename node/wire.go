@@ -121,8 +121,9 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 // newWire builds the wire layer, over TLS when tls is set. obs receives the node's events; the
 // handshake asks peers about established connections; events is told when a
 // connection comes up and goes down; spawner takes the peers' spawn requests
-// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router).
-func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
+// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router);
+// causes records the cause of failed outgoing attempts.
+func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner, causes *peerCauses) (*wire, error) {
 	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
@@ -148,10 +149,12 @@ func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdOb
 	if err != nil {
 		return nil, err
 	}
+	reg := newRegistrar(cfg, log, epmdObs)
+	reg.handshake, reg.causes = hs, causes
 	return &wire{
 		handshake: hs,
 		proto:     proto,
-		registrar: newRegistrar(cfg, log, epmdObs),
+		registrar: reg,
 		created:   uint32(time.Now().Unix()),
 		stats:     stats,
 		events:    events,

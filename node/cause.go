@@ -1,0 +1,242 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ergo-services/ergo/lib"
+	ergonode "github.com/ergo-services/ergo/node"
+
+	"github.com/gonode/gonode/node/dist"
+)
+
+// Why a connection to a peer could not be made. Connect, Call (with its
+// *genserver.DownError, reason noconnection) and the discovery events carry
+// one of them, checkable with errors.Is, when the cause is known:
+//
+//	err := n.Connect(ctx, "billing@10.0.0.8")
+//	switch {
+//	case errors.Is(err, node.ErrNotRegistered):   // no such node on that host
+//	case errors.Is(err, node.ErrBadCookie):       // cookies differ
+//	case errors.Is(err, node.ErrHostUnreachable): // nothing answered there
+//	}
+var (
+	// ErrBadCookie: the peer and this node have different cookies (the
+	// peer's digest did not match ours, or it closed the connection on our
+	// digest, which is how an Erlang node rejects another cookie).
+	ErrBadCookie = errors.New("cookie mismatch")
+	// ErrNotRegistered: the EPMD on the peer's host answered that no node of
+	// that name is registered there. It is also ErrPeerUnresolved.
+	ErrNotRegistered = fmt.Errorf("%w: the name is not registered at the host's EPMD", ErrPeerUnresolved)
+	// ErrHostUnreachable: the peer's host could not be reached: its EPMD or
+	// its distribution port refused the connection, had no route, or did not
+	// answer the TCP connect in time.
+	ErrHostUnreachable = errors.New("host unreachable")
+	// ErrNotAllowed: the peer refused this node: it answered not_allowed
+	// (for example an Erlang node with net_kernel:allow/1 that does not list
+	// this node).
+	ErrNotAllowed = errors.New("connection not allowed by the peer")
+	// ErrConnectTimeout: the TCP connection was made but the handshake did
+	// not finish within Config.HandshakeTimeout.
+	ErrConnectTimeout = errors.New("handshake timed out")
+)
+
+// handshakeCause adds the sentinel of this package to an outgoing
+// handshake's error, when there is one.
+func handshakeCause(err error) error {
+	var s error
+	switch {
+	case errors.Is(err, dist.ErrWrongCookie):
+		s = ErrBadCookie
+	case errors.Is(err, dist.ErrNotAllowed):
+		s = ErrNotAllowed
+	case errors.Is(err, dist.ErrHandshakeTimeout):
+		s = ErrConnectTimeout
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", s, err)
+}
+
+// maxPeerCauses bounds the peers whose last failure is kept; beyond it the
+// peer that changed least recently is forgotten.
+const maxPeerCauses = 4096
+
+// peerCauses keeps, by peer name, how the last outgoing connection attempt
+// went. ergo's router reports every failure to connect as lib.ErrNoRoute;
+// the registrar (Resolve) and the handshake (routeHandshake) record the
+// cause here as it happens, and Connect, Call and Failure read it back.
+// An attempt that resolved its peer but never began a handshake failed in
+// ergo's TCP dial, whose error ergo keeps to itself: it is reported as
+// ErrHostUnreachable with the address dialled. Safe for concurrent use.
+type peerCauses struct {
+	mu  sync.Mutex
+	seq uint64
+	m   map[string]*peerAttempt
+}
+
+type peerAttempt struct {
+	seq uint64 // of the last change
+	// addr is what the last Resolve gave; dialing is true from that Resolve
+	// until a handshake begins.
+	addr    string
+	dialing bool
+	dialSeq uint64
+	// failure is the last failure (nil after a success), at failedAt.
+	failure  error
+	failSeq  uint64
+	failedAt time.Time
+}
+
+func newPeerCauses() *peerCauses { return &peerCauses{m: map[string]*peerAttempt{}} }
+
+// mark returns a point in the sequence of events: since(peer, mark) only
+// reports what happened after it.
+func (c *peerCauses) mark() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
+
+// getLocked returns peer's entry, creating it (and forgetting the stalest
+// entry at the bound). c.mu must be held.
+func (c *peerCauses) getLocked(peer string) *peerAttempt {
+	c.seq++
+	if a, ok := c.m[peer]; ok {
+		a.seq = c.seq
+		return a
+	}
+	if len(c.m) >= maxPeerCauses {
+		oldest, at := "", ^uint64(0)
+		for p, a := range c.m {
+			if a.seq < at {
+				oldest, at = p, a.seq
+			}
+		}
+		delete(c.m, oldest)
+	}
+	a := &peerAttempt{seq: c.seq}
+	c.m[peer] = a
+	return a
+}
+
+// resolved records that peer resolved to addr: a dial follows.
+func (c *peerCauses) resolved(peer, addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.getLocked(peer)
+	a.addr, a.dialing, a.dialSeq = addr, true, c.seq
+}
+
+// handshakeBegan records that the dial to peer succeeded.
+func (c *peerCauses) handshakeBegan(peer string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.m[peer]; ok {
+		a.dialing = false
+	}
+}
+
+// failed records err as peer's last failure.
+func (c *peerCauses) failed(peer string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.getLocked(peer)
+	a.dialing = false
+	a.failure, a.failSeq, a.failedAt = err, c.seq, time.Now()
+}
+
+// succeeded forgets peer's failures: it is connected.
+func (c *peerCauses) succeeded(peer string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, peer)
+}
+
+// since returns the cause of peer's failed connection attempt recorded
+// after mark, or nil. Called once the attempt is known to have failed: an
+// attempt still at its dial then failed in the dial.
+func (c *peerCauses) since(peer string, mark uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[peer]
+	if !ok {
+		return nil
+	}
+	if a.dialing && a.dialSeq > mark && a.dialSeq > a.failSeq {
+		c.seq++
+		a.seq, a.dialing = c.seq, false
+		a.failure, a.failSeq, a.failedAt = fmt.Errorf("%w: could not connect to %s", ErrHostUnreachable, a.addr), c.seq, time.Now()
+	}
+	if a.failure != nil && a.failSeq > mark {
+		return a.failure
+	}
+	return nil
+}
+
+// failures returns the last failure of every peer that has one, unsorted.
+func (c *peerCauses) failures() []PeerFailure {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PeerFailure, 0, len(c.m))
+	for p, a := range c.m {
+		if a.failure != nil {
+			out = append(out, PeerFailure{Peer: p, Err: a.failure, At: a.failedAt})
+		}
+	}
+	return out
+}
+
+// PeerFailure is how the last attempt to connect to a peer failed.
+type PeerFailure struct {
+	// Peer is the peer's node name.
+	Peer string
+	// Err is the failure, errors.Is one of ErrNotRegistered, ErrBadCookie,
+	// ErrHostUnreachable, ErrNotAllowed, ErrConnectTimeout, ErrPeerUnresolved
+	// when the cause is one of those.
+	Err error
+	// At is when it failed.
+	At time.Time
+}
+
+// ConnectFailures returns, sorted by peer, how the last outgoing connection
+// attempt failed for each peer whose last attempt failed and that has not
+// connected since (either way). The attempts are those of Connect and the
+// ones the node makes itself to reach a remote process (Call, Send,
+// Monitor). At most the 4,096 most recently tried peers are kept.
+func (n *Node) ConnectFailures() []PeerFailure {
+	out := n.causes.failures()
+	slices.SortFunc(out, func(a, b PeerFailure) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
+}
+
+// routeHandshake is the handshake of one outgoing connection, given to ergo
+// in the route Resolve returns (ergo uses a route's own handshake in place
+// of the node's): it is the node's handshake, knowing which peer it dials so
+// that it records how the attempt went.
+type routeHandshake struct {
+	*dist.Handshake
+	peer   string
+	causes *peerCauses
+}
+
+// Start runs the node's handshake and records its outcome.
+func (h routeHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (ergonode.HandshakeDetails, error) {
+	h.causes.handshakeBegan(h.peer)
+	d, err := h.Handshake.Start(remote, conn, tls, cookie)
+	switch {
+	case err == nil:
+		h.causes.succeeded(h.peer)
+	case errors.Is(err, dist.ErrPeerRefused):
+		// The peer's own connection is, or is about to be, the one that
+		// stays (Connect waits for it): not a failure.
+	default:
+		h.causes.failed(h.peer, handshakeCause(err))
+	}
+	return d, err
+}
