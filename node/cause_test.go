@@ -36,6 +36,7 @@ func checkCause(t *testing.T, what string, err, want error) {
 			t.Errorf("%s: error %q is also %v", what, err, other)
 		}
 	}
+	t.Logf("%s: %v", what, err)
 	if strings.Contains(err.Error(), "no route to node") {
 		t.Errorf("%s: error %q still says ergo's %q", what, err, "no route to node")
 	}

@@ -8,15 +8,18 @@
 //   - `gonode`, a gen_server answering `ping` with `pong`, `info` with a map of
 //     the node's name, version, uptime and peers, and `{call, To, Msg}` by
 //     calling To from the Go node: `{ok, Reply}`, or `{error, Reason}` with
-//     the reason gen_server:call would exit with (noproc, noconnection, the
-//     callee's exit reason, timeout) (see ServerName);
+//     the reason gen_server:call would exit with, as a term (noproc,
+//     {nodedown, Node}, the callee's exit reason, timeout) (see ServerName);
 //   - `net_kernel`, answering net_adm:ping.
 //
 // User code registers its own gen_servers with RegisterServer (ergo's
 // gen.Server, or node/genserver's Server, which runs its callbacks in the
 // process loop for lower call latency), calls Erlang processes with Call
 // (each call from a short-lived genserver process), connects and
-// disconnects peers, and follows peer up/down Events with Subscribe. Node
+// disconnects peers, and follows peer up/down Events with Subscribe. A
+// failed connection says why (ErrNotRegistered, ErrBadCookie,
+// ErrHostUnreachable, ErrNotAllowed, ErrConnectTimeout, checked with
+// errors.Is on Connect's and Call's errors; ConnectFailures). Node
 // satisfies discovery's Connector interface (Connect, Disconnect, Connected)
 // without importing it.
 //
