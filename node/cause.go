@@ -46,6 +46,28 @@ var (
 	ErrConnectTimeout = errors.New("handshake timed out")
 )
 
+// CauseName names the cause of a failed connection attempt, for logs and
+// debug pages: not_registered, bad_cookie, host_unreachable, not_allowed,
+// connect_timeout, unresolved (ErrPeerUnresolved for another reason), or ""
+// when err carries none of those.
+func CauseName(err error) string {
+	switch {
+	case errors.Is(err, ErrNotRegistered):
+		return "not_registered"
+	case errors.Is(err, ErrBadCookie):
+		return "bad_cookie"
+	case errors.Is(err, ErrHostUnreachable):
+		return "host_unreachable"
+	case errors.Is(err, ErrNotAllowed):
+		return "not_allowed"
+	case errors.Is(err, ErrConnectTimeout):
+		return "connect_timeout"
+	case errors.Is(err, ErrPeerUnresolved):
+		return "unresolved"
+	}
+	return ""
+}
+
 // handshakeCause adds the sentinel of this package to an outgoing
 // handshake's error, when there is one.
 func handshakeCause(err error) error {
