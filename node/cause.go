@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -79,10 +80,24 @@ func handshakeCause(err error) error {
 		s = ErrNotAllowed
 	case errors.Is(err, dist.ErrHandshakeTimeout):
 		s = ErrConnectTimeout
+	case errors.Is(err, context.DeadlineExceeded):
+		// The TLS handshake's own deadline, which a caller would take for
+		// its ctx's: a timeout of the handshake, without it.
+		return fmt.Errorf("%w: %w", ErrConnectTimeout, notDeadline{err})
 	default:
 		return err
 	}
 	return fmt.Errorf("%w: %w", s, err)
+}
+
+// notDeadline is err, except that it is not context.DeadlineExceeded for
+// errors.Is (and errors.As sees none of its chain).
+type notDeadline struct{ err error }
+
+func (e notDeadline) Error() string { return e.err.Error() }
+
+func (e notDeadline) Is(target error) bool {
+	return target != context.DeadlineExceeded && errors.Is(e.err, target)
 }
 
 // maxPeerCauses bounds the peers whose last failure is kept; beyond it the

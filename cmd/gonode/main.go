@@ -246,7 +246,7 @@ func writeConfigError(w io.Writer, err error) {
 	if errors.As(err, &ce) {
 		list = ce.problems
 	} else {
-		list.addValidation(err, nil)
+		list.addValidation(err, nil, options(), nil)
 	}
 	fmt.Fprintf(w, "gonode: invalid configuration (%d problem%s):\n", len(list), plural(len(list)))
 	for _, p := range list {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -122,7 +123,28 @@ type option struct {
 	libcluster string // the libcluster option it corresponds to, "" if none
 	usage      string // one line
 	secret     bool   // never echo the value
-	set        func(c *config, v string) error
+	// field is the config field the option sets, as the packages' Validate
+	// names it ("Node.NetTickTime", "Discovery.PollingInterval"), so that a
+	// problem they report is told with the option's flag and variable.
+	field string
+	set   func(c *config, v string) error
+}
+
+// label names the option in an error: its flag and its variable.
+func (o option) label() string { return "--" + o.name + " / " + o.env }
+
+// optionFields maps the options that set a field of node.Config (or of
+// this binary's config) to that field; the discovery rows take theirs from
+// discovery.Flags.
+var optionFields = map[string]string{
+	"name": "Node.Name", "application-name": "Discovery.ApplicationName", "cookie": "Node.Cookie",
+	"distribution": "Node.NameMode", "listen-addr": "Node.ListenAddr", "dist-port": "Node.DistPort",
+	"hidden": "Node.Hidden", "net-ticktime": "Node.NetTickTime", "handshake-timeout": "Node.HandshakeTimeout",
+	"mailbox-size": "Node.MailboxSize", "max-overflow-bytes": "Node.MaxOverflowBytes", "epmd": "Node.EPMD",
+	"epmd-port": "Node.EPMDPort", "epmd-addr": "Node.EPMDAddr",
+	"tls-cert": "Node.TLS.CertFile", "tls-key": "Node.TLS.KeyFile", "tls-ca": "Node.TLS.CAFile",
+	"tls-verify": "Node.TLS.Verify", "tls-server-name": "Node.TLS.ServerName",
+	"min-peers": "MinPeers",
 }
 
 // options returns the table. The discovery rows come from discovery.Flags,
@@ -207,7 +229,7 @@ func options() []option {
 			usage += "; bare numbers are milliseconds"
 		}
 		opts = append(opts, option{group: groupDiscovery, name: f.Name, env: f.Env, def: f.Default, kind: k,
-			libcluster: f.Libcluster, usage: usage, set: set})
+			libcluster: f.Libcluster, usage: usage, field: "Discovery." + f.Field, set: set})
 	}
 	opts = append(opts,
 		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: metrics.DefaultAddr, kind: kindString,
@@ -223,7 +245,47 @@ func options() []option {
 			usage: "lowest level logged: debug, info, warn or error",
 			set:   func(c *config, v string) error { c.LogLevel = v; return nil }},
 	)
+	for i := range opts {
+		if f, ok := optionFields[opts[i].name]; ok {
+			opts[i].field = f
+		}
+	}
 	return opts
+}
+
+// optionFor returns the option that sets field, if any.
+func optionFor(opts []option, field string) (option, bool) {
+	for _, o := range opts {
+		if o.field == field {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// labelProblem prefixes a problem that node.Config.Validate or
+// discovery.Config.Validate reported about a field with the flag and the
+// variable that set the field; relabel, when it has the field, overrides
+// the label (the cookie read from a file is the file's problem).
+func labelProblem(opts []option, err error, relabel map[string]string) error {
+	var field string
+	var nf *node.FieldError
+	var df *discovery.FieldError
+	switch {
+	case errors.As(err, &nf):
+		field = "Node." + nf.Field
+	case errors.As(err, &df):
+		field = "Discovery." + df.Field
+	default:
+		return err
+	}
+	if l, ok := relabel[field]; ok {
+		return fmt.Errorf("%s: %w", l, err)
+	}
+	if o, ok := optionFor(opts, field); ok {
+		return fmt.Errorf("%s: %w", o.label(), err)
+	}
+	return err
 }
 
 // discoverySetter returns how a discovery.Flags row is read and stored, by
