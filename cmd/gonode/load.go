@@ -21,6 +21,9 @@ import (
 type environment struct {
 	// LookupEnv reads an environment variable, like os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Environ lists the environment as KEY=VALUE, like os.Environ; run
+	// warns about the GONODE_ variables no option reads. Nil lists nothing.
+	Environ func() []string
 	// InterfaceAddrs lists the host's addresses, like net.InterfaceAddrs; it
 	// finds the default pod IP.
 	InterfaceAddrs func() ([]net.Addr, error)
@@ -38,6 +41,7 @@ type environment struct {
 func osEnvironment() environment {
 	return environment{
 		LookupEnv:      os.LookupEnv,
+		Environ:        os.Environ,
 		InterfaceAddrs: net.InterfaceAddrs,
 		Hostname:       os.Hostname,
 		IsTerminal:     isTerminal,

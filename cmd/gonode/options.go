@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -428,4 +429,79 @@ func logLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+}
+
+// envPrefix starts the names of this binary's own environment variables.
+const envPrefix = "GONODE_"
+
+// envSlip is an environment variable that starts with envPrefix but that no
+// option reads (a typo such as GONODE_SERVCE would otherwise be silently
+// ignored), with the option variable closest to it, if one is close.
+type envSlip struct {
+	name    string
+	closest string
+}
+
+// unknownEnv returns, sorted by name, the envPrefix variables of environ
+// (KEY=VALUE entries) that no option of opts reads.
+func unknownEnv(environ []string, opts []option) []envSlip {
+	known := make(map[string]bool, len(opts))
+	for _, o := range opts {
+		known[o.env] = true
+	}
+	seen := map[string]bool{}
+	var out []envSlip
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || known[name] || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, envSlip{name: name, closest: closestEnv(name, opts)})
+	}
+	slices.SortFunc(out, func(a, b envSlip) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// closestEnv returns the envPrefix variable of opts nearest to name in edit
+// distance, when it is close enough to be a slip of the keyboard: at most 2
+// edits, or a third of the name's length after the prefix. "" otherwise.
+func closestEnv(name string, opts []option) string {
+	suffix := strings.TrimPrefix(name, envPrefix)
+	best, bestD := "", -1
+	for _, o := range opts {
+		if !strings.HasPrefix(o.env, envPrefix) {
+			continue
+		}
+		d := editDistance(suffix, strings.TrimPrefix(o.env, envPrefix))
+		if bestD < 0 || d < bestD {
+			best, bestD = o.env, d
+		}
+	}
+	if bestD >= 0 && (bestD <= 2 || bestD <= len(suffix)/3) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes; the names
+// are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
