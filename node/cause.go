@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/ergo-services/ergo/lib"
-	ergonode "github.com/ergo-services/ergo/node"
 
 	"github.com/gonode/gonode/node/dist"
 )
@@ -105,12 +101,10 @@ func (e notDeadline) Is(target error) bool {
 const maxPeerCauses = 4096
 
 // peerCauses keeps, by peer name, how the last outgoing connection attempt
-// went. ergo's router reports every failure to connect as lib.ErrNoRoute;
-// the registrar (Resolve) and the handshake (routeHandshake) record the
-// cause here as it happens, and Connect, Call and Failure read it back.
-// An attempt that resolved its peer but never began a handshake failed in
-// ergo's TCP dial, whose error ergo keeps to itself: it is reported as
-// ErrHostUnreachable with the address dialled. Safe for concurrent use.
+// failed. ergo's router reports every failure to connect as lib.ErrNoRoute;
+// the registrar's Resolve, which looks the peer up, dials it and runs the
+// handshake (outgoing.go), records the cause here as it happens, and
+// Connect, Call and ConnectFailures read it back. Safe for concurrent use.
 type peerCauses struct {
 	mu  sync.Mutex
 	seq uint64
@@ -119,12 +113,7 @@ type peerCauses struct {
 
 type peerAttempt struct {
 	seq uint64 // of the last change
-	// addr is what the last Resolve gave; dialing is true from that Resolve
-	// until a handshake begins.
-	addr    string
-	dialing bool
-	dialSeq uint64
-	// failure is the last failure (nil after a success), at failedAt.
+	// failure is the last failure, at failedAt.
 	failure  error
 	failSeq  uint64
 	failedAt time.Time
@@ -162,29 +151,11 @@ func (c *peerCauses) getLocked(peer string) *peerAttempt {
 	return a
 }
 
-// resolved records that peer resolved to addr: a dial follows.
-func (c *peerCauses) resolved(peer, addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := c.getLocked(peer)
-	a.addr, a.dialing, a.dialSeq = addr, true, c.seq
-}
-
-// handshakeBegan records that the dial to peer succeeded.
-func (c *peerCauses) handshakeBegan(peer string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := c.m[peer]; ok {
-		a.dialing = false
-	}
-}
-
 // failed records err as peer's last failure.
 func (c *peerCauses) failed(peer string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.getLocked(peer)
-	a.dialing = false
 	a.failure, a.failSeq, a.failedAt = err, c.seq, time.Now()
 }
 
@@ -196,19 +167,13 @@ func (c *peerCauses) succeeded(peer string) {
 }
 
 // since returns the cause of peer's failed connection attempt recorded
-// after mark, or nil. Called once the attempt is known to have failed: an
-// attempt still at its dial then failed in the dial.
+// after mark, or nil.
 func (c *peerCauses) since(peer string, mark uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a, ok := c.m[peer]
 	if !ok {
 		return nil
-	}
-	if a.dialing && a.dialSeq > mark && a.dialSeq > a.failSeq {
-		c.seq++
-		a.seq, a.dialing = c.seq, false
-		a.failure, a.failSeq, a.failedAt = fmt.Errorf("%w: could not connect to %s", ErrHostUnreachable, a.addr), c.seq, time.Now()
 	}
 	if a.failure != nil && a.failSeq > mark {
 		return a.failure
@@ -250,30 +215,4 @@ func (n *Node) ConnectFailures() []PeerFailure {
 	out := n.causes.failures()
 	slices.SortFunc(out, func(a, b PeerFailure) int { return strings.Compare(a.Peer, b.Peer) })
 	return out
-}
-
-// routeHandshake is the handshake of one outgoing connection, given to ergo
-// in the route Resolve returns (ergo uses a route's own handshake in place
-// of the node's): it is the node's handshake, knowing which peer it dials so
-// that it records how the attempt went.
-type routeHandshake struct {
-	*dist.Handshake
-	peer   string
-	causes *peerCauses
-}
-
-// Start runs the node's handshake and records its outcome.
-func (h routeHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (ergonode.HandshakeDetails, error) {
-	h.causes.handshakeBegan(h.peer)
-	d, err := h.Handshake.Start(remote, conn, tls, cookie)
-	switch {
-	case err == nil:
-		h.causes.succeeded(h.peer)
-	case errors.Is(err, dist.ErrPeerRefused):
-		// The peer's own connection is, or is about to be, the one that
-		// stays (Connect waits for it): not a failure.
-	default:
-		h.causes.failed(h.peer, handshakeCause(err))
-	}
-	return d, err
 }

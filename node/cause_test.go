@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gonode/gonode/epmd"
 	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/testutil"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/genserver"
 )
@@ -211,4 +213,35 @@ func TestConnectFailureCausesBEAM(t *testing.T) {
 			checkCall(t, gn, erl.Name, node.ErrNotAllowed)
 		})
 	})
+}
+
+// A failed outgoing connection is logged once, by gonode, with its cause:
+// ergo, which prints a warning of its own through the log package for a
+// failed dial or handshake it ran ("WARNING! Handshake error: ..."), prints
+// nothing, with or without WithErgoLogs.
+func TestFailedConnectLoggedOnce(t *testing.T) {
+	var std testutil.SyncBuffer
+	prev := log.Writer()
+	log.SetOutput(&std)
+	t.Cleanup(func() { log.SetOutput(prev) })
+
+	gn, logs := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie()))
+	other, _ := startGo(t, uniq("other")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie()))
+	checkCause(t, "Connect", connect(gn, other.Name()), node.ErrBadCookie)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	base := uniq("closed")
+	registerFake(t, base, port)
+	checkCause(t, "Connect", connect(gn, base+"@127.0.0.1"), node.ErrHostUnreachable)
+
+	if strings.Contains(std.String(), "WARNING!") {
+		t.Errorf("ergo logged the failures through the log package:\n%s", std.String())
+	}
+	if n := strings.Count(logs.String(), "distribution handshake failed: cookie mismatch"); n != 1 {
+		t.Errorf("the failed handshake is in gonode's log %d times, want once:\n%s", n, logs.String())
+	}
 }

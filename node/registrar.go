@@ -18,7 +18,6 @@ import (
 	ergonode "github.com/ergo-services/ergo/node"
 
 	"github.com/gonode/gonode/epmd"
-	"github.com/gonode/gonode/node/dist"
 )
 
 // ErrPeerUnresolved: the peer's address could not be found. Connect and
@@ -66,11 +65,12 @@ type registrar struct {
 	// this package shorten them on their own instance.
 	resolveTimeout  time.Duration
 	registerTimeout time.Duration
-	// handshake and causes, when set (the wire layer sets them), make every
-	// route Resolve returns carry a routeHandshake recording the attempt's
-	// outcome, and Resolve record its own failures.
-	handshake *dist.Handshake
-	causes    *peerCauses
+	// causes, when set (the wire layer sets it), records Resolve's
+	// failures; out, when set (the wire layer sets it once it listens),
+	// makes Resolve dial and run the handshake itself (outgoing.go), which
+	// records theirs.
+	causes *peerCauses
+	out    *outgoing
 
 	mu          sync.Mutex
 	closed      bool
@@ -357,10 +357,10 @@ func (r *registrar) Close() error {
 // Resolve implements ergo's Registrar: the peer's host and distribution port.
 // Without EPMD the port is Config.DistPort; otherwise it asks the EPMD on
 // the peer's host, bounded by a 5 s timeout. Errors wrap ErrPeerUnresolved,
-// and ErrNotRegistered or ErrHostUnreachable when that is the cause. ergo
-// turns them into its own "no route to node": Resolve records them (and the
-// outcome of the dial and handshake that follow a route it returns) for
-// Connect and Call to report.
+// and ErrNotRegistered or ErrHostUnreachable when that is the cause. With
+// out set it then connects (outgoing.connect). ergo turns every error of
+// Resolve into its own "no route to node": Resolve records them for Connect
+// and Call to report.
 func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
 	route, err := r.resolve(peername)
 	if r.causes == nil {
@@ -370,9 +370,8 @@ func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
 		r.causes.failed(peername, err)
 		return route, err
 	}
-	r.causes.resolved(peername, net.JoinHostPort(route.Host, strconv.Itoa(int(route.Port))))
-	if r.handshake != nil {
-		route.Options.Handshake = routeHandshake{Handshake: r.handshake, peer: peername, causes: r.causes}
+	if r.out != nil {
+		return r.out.connect(peername, route)
 	}
 	return route, nil
 }

@@ -32,6 +32,7 @@ type wire struct {
 	events    peerEvents
 
 	ln      net.Listener // the distribution listener, in front of ergo's
+	out     *outgoing    // makes the outgoing connections (outgoing.go)
 	serving sync.WaitGroup
 }
 
@@ -150,7 +151,7 @@ func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdOb
 		return nil, err
 	}
 	reg := newRegistrar(cfg, log, epmdObs)
-	reg.handshake, reg.causes = hs, causes
+	reg.causes = causes
 	return &wire{
 		handshake: hs,
 		proto:     proto,
@@ -174,7 +175,13 @@ func (w *wire) listen(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("distribution listener: %w", err)
 	}
-	w.ln = ln
+	out, err := newOutgoing(w.handshake, cfg.Cookie.Reveal(), w.registrar.causes)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	w.ln, w.out = ln, out
+	w.registrar.out = out
 	w.registrar.setPort(uint16(ln.Addr().(*net.TCPAddr).Port))
 	return nil
 }
@@ -189,6 +196,7 @@ func (w *wire) serve(cookie string) {
 		defer w.serving.Done()
 		_ = w.handshake.Serve(w.ln, cookie, forward)
 	}()
+	w.out.serve()
 }
 
 // stopListening closes the distribution listener and the connections
@@ -202,6 +210,9 @@ func (w *wire) stopListening() {
 
 func (w *wire) close() {
 	w.stopListening()
+	if w.out != nil {
+		w.out.close()
+	}
 	_ = w.registrar.Close()
 }
 
