@@ -372,6 +372,7 @@ func TestRunWarnsOnceAboutALooseCookieFile(t *testing.T) {
 // reads (a typo of one) gets one warning at start naming it and the
 // variable it likely meant; the known ones get none.
 func TestRunWarnsAboutUnknownGonodeVariables(t *testing.T) {
+	beamtest.RequireNetns(t) // the node serves EPMD on port 4369
 	r := startRun(t, []string{"--pod-ip=127.0.0.1", "--metrics-addr=", "--cookie=c"},
 		map[string]string{"GONODE_SERVCE": "app-headless", "GONODE_LOG_LEVEL": "info", "GONODE_UNRELATED_THING": "1"})
 	r.waitStarted(t)
