@@ -358,9 +358,10 @@ func (r *registrar) Close() error {
 // Without EPMD the port is Config.DistPort; otherwise it asks the EPMD on
 // the peer's host, bounded by a 5 s timeout. Errors wrap ErrPeerUnresolved,
 // and ErrNotRegistered or ErrHostUnreachable when that is the cause. With
-// out set it then connects (outgoing.connect). ergo turns every error of
-// Resolve into its own "no route to node": Resolve records them for Connect
-// and Call to report.
+// out set it then connects (outgoing.connect): ergo's own Resolve, called
+// directly, therefore makes a connection too, which is closed unless ergo
+// takes it. ergo turns every error of Resolve into its own "no route to
+// node": Resolve records them for Connect and Call to report.
 func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
 	route, err := r.resolve(peername)
 	if r.causes == nil {
