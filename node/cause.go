@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gonode/gonode/node/dist"
@@ -106,8 +107,10 @@ const maxPeerCauses = 4096
 // handshake (outgoing.go), records the cause here as it happens, and
 // Connect, Call and ConnectFailures read it back. Safe for concurrent use.
 type peerCauses struct {
+	// seq numbers the changes; it changes under mu, mark reads it without
+	// (a Call marks it on every call).
+	seq atomic.Uint64
 	mu  sync.Mutex
-	seq uint64
 	m   map[string]*peerAttempt
 }
 
@@ -123,18 +126,14 @@ func newPeerCauses() *peerCauses { return &peerCauses{m: map[string]*peerAttempt
 
 // mark returns a point in the sequence of events: since(peer, mark) only
 // reports what happened after it.
-func (c *peerCauses) mark() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.seq
-}
+func (c *peerCauses) mark() uint64 { return c.seq.Load() }
 
 // getLocked returns peer's entry, creating it (and forgetting the stalest
 // entry at the bound). c.mu must be held.
 func (c *peerCauses) getLocked(peer string) *peerAttempt {
-	c.seq++
+	seq := c.seq.Add(1)
 	if a, ok := c.m[peer]; ok {
-		a.seq = c.seq
+		a.seq = seq
 		return a
 	}
 	if len(c.m) >= maxPeerCauses {
@@ -146,7 +145,7 @@ func (c *peerCauses) getLocked(peer string) *peerAttempt {
 		}
 		delete(c.m, oldest)
 	}
-	a := &peerAttempt{seq: c.seq}
+	a := &peerAttempt{seq: seq}
 	c.m[peer] = a
 	return a
 }
@@ -156,7 +155,7 @@ func (c *peerCauses) failed(peer string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.getLocked(peer)
-	a.failure, a.failSeq, a.failedAt = err, c.seq, time.Now()
+	a.failure, a.failSeq, a.failedAt = err, a.seq, time.Now()
 }
 
 // succeeded forgets peer's failures: it is connected.
