@@ -145,79 +145,90 @@ func (c Config) Enabled() bool {
 // ErrInvalidConfig wraps every problem Validate reports.
 var ErrInvalidConfig = errors.New("invalid discovery configuration")
 
-// Validate reports every problem in c, joined, each wrapping
+// FieldError is one problem Validate found, with the Config field it is
+// about (a Field of Flags), so that a program can name its own setting for
+// it. Err is the problem, which wraps ErrInvalidConfig.
+type FieldError struct {
+	Field string // e.g. "PollingInterval"
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem in c, joined, each a *FieldError wrapping
 // ErrInvalidConfig. It changes nothing. A Config with discovery off is valid.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)})
 	}
 	switch c.Strategy {
 	case StrategyDNS, StrategyDNSSRV:
 		if c.Service == "" && len(c.Hosts) > 0 {
-			bad("strategy %q needs --service; --hosts belongs to strategy %q", c.Strategy, StrategyStatic)
+			bad("Service", "strategy %q needs --service; --hosts belongs to strategy %q", c.Strategy, StrategyStatic)
 		}
 		if c.Service != "" {
 			if err := checkDNSName(c.Service); err != nil {
-				bad("service %q: %v", c.Service, err)
+				bad("Service", "service %q: %v", c.Service, err)
 			}
 		}
 	case StrategyStatic:
 		if c.Service != "" && len(c.Hosts) == 0 {
-			bad("strategy %q needs --hosts; --service belongs to strategies %q and %q", c.Strategy, StrategyDNS, StrategyDNSSRV)
+			bad("Hosts", "strategy %q needs --hosts; --service belongs to strategies %q and %q", c.Strategy, StrategyDNS, StrategyDNSSRV)
 		}
 	default:
-		bad("unknown strategy %q (want %q, %q or %q)", c.Strategy, StrategyDNS, StrategyDNSSRV, StrategyStatic)
+		bad("Strategy", "unknown strategy %q (want %q, %q or %q)", c.Strategy, StrategyDNS, StrategyDNSSRV, StrategyStatic)
 	}
 	if c.Strategy == StrategyDNSSRV && c.Service != "" {
 		if c.Namespace == "" {
-			bad("strategy %q needs --namespace", StrategyDNSSRV)
+			bad("Namespace", "strategy %q needs --namespace", StrategyDNSSRV)
 		} else if err := checkDNSName(c.Namespace); err != nil {
-			bad("namespace %q: %v", c.Namespace, err)
+			bad("Namespace", "namespace %q: %v", c.Namespace, err)
 		}
 		if c.ClusterDomain == "" {
-			bad("strategy %q needs a cluster domain (CLUSTER_DOMAIN)", StrategyDNSSRV)
+			bad("ClusterDomain", "strategy %q needs a cluster domain (CLUSTER_DOMAIN)", StrategyDNSSRV)
 		} else if err := checkDNSName(c.ClusterDomain); err != nil {
-			bad("cluster domain %q: %v", c.ClusterDomain, err)
+			bad("ClusterDomain", "cluster domain %q: %v", c.ClusterDomain, err)
 		}
 	}
 	if c.ApplicationName != "" && (strings.ContainsAny(c.ApplicationName, "@ \t\r\n")) {
-		bad("application name %q must not contain @ or white space", c.ApplicationName)
+		bad("ApplicationName", "application name %q must not contain @ or white space", c.ApplicationName)
 	}
 	for _, h := range c.Hosts {
 		if err := checkNodeName(h); err != nil {
-			bad("host %q: %v", h, err)
+			bad("Hosts", "host %q: %v", h, err)
 		}
 	}
 	switch c.IPFamily {
 	case IPv4, IPv6, DualStack:
 	default:
-		bad("unknown ip family %q (want %q, %q or %q)", c.IPFamily, IPv4, IPv6, DualStack)
+		bad("IPFamily", "unknown ip family %q (want %q, %q or %q)", c.IPFamily, IPv4, IPv6, DualStack)
 	}
 	if c.Resolver != "" {
 		host, port, err := net.SplitHostPort(c.Resolver)
 		if err != nil {
-			bad("resolver %q is not host:port: %v", c.Resolver, err)
+			bad("Resolver", "resolver %q is not host:port: %v", c.Resolver, err)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
-			bad("resolver %q: want host:port with a port in 1-65535", c.Resolver)
+			bad("Resolver", "resolver %q: want host:port with a port in 1-65535", c.Resolver)
 		}
 	} else if c.ResolvConf == "" && c.Service != "" {
-		bad("no resolver: both --resolver and --resolv-conf are empty")
+		bad("Resolver", "no resolver: both --resolver and --resolv-conf are empty")
 	}
 	if c.PollingInterval <= 0 {
-		bad("polling interval %v must be positive", c.PollingInterval)
+		bad("PollingInterval", "polling interval %v must be positive", c.PollingInterval)
 	}
 	if c.PruneAfter < 1 {
-		bad("prune-after %d must be at least 1", c.PruneAfter)
+		bad("PruneAfter", "prune-after %d must be at least 1", c.PruneAfter)
 	}
 	if c.MaxConcurrentConnects < 1 {
-		bad("max-concurrent-connects %d must be at least 1", c.MaxConcurrentConnects)
+		bad("MaxConcurrentConnects", "max-concurrent-connects %d must be at least 1", c.MaxConcurrentConnects)
 	}
 	if c.ConnectTimeout <= 0 {
-		bad("connect timeout %v must be positive", c.ConnectTimeout)
+		bad("ConnectTimeout", "connect timeout %v must be positive", c.ConnectTimeout)
 	}
 	if c.MaxPeers < 1 {
-		bad("max-peers %d must be at least 1", c.MaxPeers)
+		bad("MaxPeers", "max-peers %d must be at least 1", c.MaxPeers)
 	}
 	return errors.Join(errs...)
 }

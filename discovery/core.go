@@ -142,9 +142,14 @@ const (
 // Event reports a change the shell may log or count. Events are emitted once
 // per change, never once per poll.
 type Event struct {
-	Kind      EventKind
-	Peer      string
+	Kind EventKind
+	Peer string
+	// Err is the text of the Connector's error (EvConnectFailed,
+	// EvDisconnectFailed), and Cause the error itself, which keeps what the
+	// Connector put in it for errors.Is (package node's causes:
+	// node.ErrBadCookie, node.ErrNotRegistered, ...).
 	Err       string
+	Cause     error
 	Failures  int
 	NextRetry time.Time
 	Changed   bool // EvConnectFailed: first failure or a different error
@@ -328,7 +333,7 @@ func (s *State) applyResult(p Policy, now time.Time, r Result, events []Event) [
 	name := r.Action.Node
 	if r.Action.Kind == ActDisconnect {
 		if r.Err != nil {
-			events = append(events, Event{Kind: EvDisconnectFailed, Peer: name, Err: r.Err.Error()})
+			events = append(events, Event{Kind: EvDisconnectFailed, Peer: name, Err: r.Err.Error(), Cause: r.Err})
 		}
 		return events
 	}
@@ -348,7 +353,7 @@ func (s *State) applyResult(p Policy, now time.Time, r Result, events []Event) [
 	pr.lastErr = msg
 	pr.state, pr.since = StateBackoff, now
 	pr.nextRetry = now.Add(s.backoff(p, pr.failures))
-	return append(events, Event{Kind: EvConnectFailed, Peer: name, Err: msg,
+	return append(events, Event{Kind: EvConnectFailed, Peer: name, Err: msg, Cause: r.Err,
 		Failures: pr.failures, NextRetry: pr.nextRetry, Changed: changed})
 }
 

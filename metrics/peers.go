@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/node"
 )
 
 // PeersReport is the JSON document /debug/peers serves.
@@ -50,8 +51,16 @@ type PeerStatus struct {
 	Discovered bool `json:"discovered"`
 	// Since is when the peer entered its state, as discovery saw it.
 	Since time.Time `json:"since,omitzero"`
-	// LastError is the last connect error, if any.
+	// LastError is the last connect error, if any: discovery's, else, for a
+	// peer that is not connected, the node's last failed attempt to reach it
+	// (node.Node.ConnectFailures).
 	LastError string `json:"last_error,omitempty"`
+	// Cause names the cause of the node's last failed attempt to reach a
+	// peer that is not connected (node.CauseName: not_registered,
+	// bad_cookie, host_unreachable, not_allowed, connect_timeout,
+	// unresolved), and FailedAt says when it failed.
+	Cause    string    `json:"cause,omitempty"`
+	FailedAt time.Time `json:"failed_at,omitzero"`
 	// Failures counts connect failures in a row.
 	Failures int `json:"failures,omitempty"`
 	// NextRetry is when the next connect is due, for a peer in backoff.
@@ -98,4 +107,37 @@ func MergePeers(discovered []discovery.PeerInfo, connected []string) []PeerStatu
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int { return cmp.Compare(a.Name, b.Name) })
 	return out
+}
+
+// AddConnectFailures adds the node's last failed attempt to reach each peer
+// that is not connected to peers (as MergePeers returns them, sorted by
+// name): its cause and time, and its error unless discovery gave one. A peer
+// the node failed to reach that is not listed (a Connect or a Call from
+// user code) is added as disconnected and not discovered.
+func AddConnectFailures(peers []PeerStatus, failures []node.PeerFailure) []PeerStatus {
+	if len(failures) == 0 {
+		return peers
+	}
+	row := make(map[string]int, len(peers))
+	for i, p := range peers {
+		row[p.Name] = i
+	}
+	for _, f := range failures {
+		i, ok := row[f.Peer]
+		if !ok {
+			peers = append(peers, PeerStatus{Name: f.Peer, State: discovery.StateDisconnected})
+			i = len(peers) - 1
+			row[f.Peer] = i
+		}
+		p := &peers[i]
+		if p.State == discovery.StateConnected {
+			continue
+		}
+		p.Cause, p.FailedAt = node.CauseName(f.Err), f.At
+		if p.LastError == "" && f.Err != nil {
+			p.LastError = f.Err.Error()
+		}
+	}
+	slices.SortFunc(peers, func(a, b PeerStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return peers
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/node"
 )
 
 // DefaultAddr is the default listen address: port 9568 is the one Elixir's
@@ -138,6 +139,14 @@ type NodeState interface {
 	Started() bool
 	// Connected returns the names of all connected peers.
 	Connected() []string
+}
+
+// ConnectFailureState is optionally implemented by a NodeState (*node.Node
+// does): /debug/peers then shows the cause of the last failed attempt to
+// reach each peer that is not connected. It must be safe for concurrent use
+// and return quickly.
+type ConnectFailureState interface {
+	ConnectFailures() []node.PeerFailure
 }
 
 // DiscoveryState is what the server reads from discovery at each request;
@@ -365,6 +374,9 @@ func (s *Server) debugPeers(w http.ResponseWriter, _ *http.Request) {
 	connected := s.node.Connected()
 	rep.Connected = len(connected)
 	rep.Peers = MergePeers(snap.Peers, connected)
+	if f, ok := s.node.(ConnectFailureState); ok {
+		rep.Peers = AddConnectFailures(rep.Peers, f.ConnectFailures())
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)

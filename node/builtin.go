@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/lib"
 
+	"github.com/gonode/gonode/internal/ratelog"
 	"github.com/gonode/gonode/node/genserver"
 	"github.com/gonode/gonode/node/term"
 )
@@ -21,6 +23,9 @@ const (
 	//   info                      -> #{node, version, uptime, peers, hidden}
 	//   {call, To, Msg}           -> {ok, Reply} | {error, Reason}: the Go node
 	//   {call, To, Msg, TimeoutMs}   calls To ({Name, Node} or a pid) itself
+	// Reason is the term gen_server:call would exit with: noproc,
+	// {nodedown, Node}, timeout, the callee's exit reason; badarg for a To
+	// or TimeoutMs that is not one.
 	ServerName = "gonode"
 	// NetKernelName answers net_adm:ping's {is_auth, Node} with yes, as
 	// OTP's net_kernel does.
@@ -32,7 +37,7 @@ func (n *Node) startBuiltins() error {
 	if _, err := n.ergo.Spawn(NetKernelName, opts, &netKernel{}); err != nil {
 		return fmt.Errorf("%s: %w", NetKernelName, err)
 	}
-	if _, err := n.ergo.Spawn(ServerName, opts, &gonodeServer{n: n}); err != nil {
+	if _, err := n.ergo.Spawn(ServerName, opts, &gonodeServer{n: n, lim: ratelog.New(n.log.With("component", "gonode_server"), ratelog.Config{})}); err != nil {
 		return fmt.Errorf("%s: %w", ServerName, err)
 	}
 	return n.startRex(opts) // rpc.go
@@ -54,7 +59,8 @@ func (netKernel) HandleInfo(*gen.ServerProcess, etf.Term) gen.ServerStatus { ret
 // gonodeServer is the built-in `gonode` gen_server.
 type gonodeServer struct {
 	gen.Server
-	n *Node
+	n   *Node
+	lim *ratelog.Limiter // the log lines of failed {call, ...} requests
 }
 
 // defaultCallTimeout bounds {call, To, Msg} without an explicit timeout, like
@@ -74,13 +80,13 @@ func (s *gonodeServer) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, mes
 		if len(m) >= 3 && len(m) <= 4 && m[0] == etf.Atom("call") {
 			to, err := processTarget(m[1])
 			if err != nil {
-				return errorTerm(err), gen.ServerStatusOK
+				return s.badarg(err), gen.ServerStatusOK
 			}
 			timeout := defaultCallTimeout
 			if len(m) == 4 {
 				ms, ok := m[3].(int64)
 				if !ok || ms <= 0 {
-					return errorTerm(errors.New("timeout must be a positive integer of milliseconds")), gen.ServerStatusOK
+					return s.badarg(fmt.Errorf("timeout must be a positive integer of milliseconds, got %v", m[3])), gen.ServerStatusOK
 				}
 				timeout = time.Duration(ms) * time.Millisecond
 			}
@@ -90,7 +96,7 @@ func (s *gonodeServer) HandleCall(p *gen.ServerProcess, from gen.ServerFrom, mes
 				defer cancel()
 				reply, err := s.n.Call(ctx, to, m[2])
 				if err != nil {
-					_ = p.SendReply(from, callErrorTerm(err))
+					_ = p.SendReply(from, etf.Tuple{etf.Atom("error"), s.callExitReason(err, to)})
 					return
 				}
 				_ = p.SendReply(from, etf.Tuple{etf.Atom("ok"), reply})
@@ -115,25 +121,58 @@ func (s *gonodeServer) info() etf.Map {
 	}
 }
 
-func errorTerm(err error) etf.Tuple {
-	return etf.Tuple{etf.Atom("error"), []byte(err.Error())}
+// badarg answers a {call, ...} whose target or timeout is not one, as
+// gen_server:call exits with badarg for those; the log line says what was
+// wrong.
+func (s *gonodeServer) badarg(err error) etf.Tuple {
+	s.lim.Info("badarg", "gonode call: bad argument", "err", ratelog.Truncate(err.Error(), ratelog.MaxString))
+	return etf.Tuple{etf.Atom("error"), etf.Atom("badarg")}
 }
 
-// callErrorTerm is the answer to a {call, ...} that failed: the reason
-// gen_server:call would exit with where there is one ({error, noproc},
-// {error, noconnection}, {error, Reason} of the callee's exit, {error,
-// timeout}), the error's text otherwise.
-func callErrorTerm(err error) etf.Tuple {
+// callExitReason is the reason a failed {call, ...} answers: the one
+// gen_server:call would exit with: noproc, {nodedown, Node} when the
+// callee's node could not be reached or went down (gen_server:call's
+// reason for a monitor's noconnection, whatever the connection's cause),
+// the callee's exit reason as a term, timeout; shutdown when this node is
+// stopping. A failure of gonode's own (none is known) is answered
+// internal_error, its text logged.
+func (s *gonodeServer) callExitReason(err error, to any) etf.Term {
 	var down *genserver.DownError
 	switch {
 	case errors.As(err, &down):
-		if r, perr := term.Parse(down.Reason); perr == nil {
-			return etf.Tuple{etf.Atom("error"), r}
+		if down.Reason == "noconnection" {
+			switch v := to.(type) {
+			case gen.ProcessID:
+				return etf.Tuple{etf.Atom("nodedown"), etf.Atom(v.Node)}
+			case etf.Pid:
+				return etf.Tuple{etf.Atom("nodedown"), v.Node}
+			}
 		}
+		return exitReasonTerm(down.Reason)
 	case errors.Is(err, ErrCallTimeout):
-		return etf.Tuple{etf.Atom("error"), etf.Atom("timeout")}
+		return etf.Atom("timeout")
+	case errors.Is(err, ErrStopping), errors.Is(err, ErrNotStarted), errors.Is(err, genserver.ErrStopping):
+		return etf.Atom("shutdown")
 	}
-	return errorTerm(err)
+	s.lim.Warn("internal", "gonode call failed", "err", ratelog.Truncate(err.Error(), 2*ratelog.MaxString))
+	return etf.Atom("internal_error")
+}
+
+// exitReasonTerm turns an exit reason as ergo carries it (a string in
+// Erlang syntax) into the term a BEAM caller sees, as the distribution
+// layer sends it: the term it spells; kill as killed (what a monitor of a
+// killed process reports); else an atom, or a binary when too long for one.
+func exitReasonTerm(r string) etf.Term {
+	if r == "kill" {
+		return etf.Atom("killed")
+	}
+	if t, err := term.Parse(r); err == nil {
+		return t
+	}
+	if utf8.RuneCountInString(r) <= 255 && utf8.ValidString(r) {
+		return etf.Atom(r)
+	}
+	return []byte(r)
 }
 
 // processTarget accepts {Name, Node}, a pid or a local registered name.
@@ -174,7 +213,10 @@ const callerMailboxSize = 16
 // callee: when no process has that name, the process ends, or its node goes
 // down before replying, Call returns at once with a *genserver.DownError
 // (errors.Is genserver.ErrServerDown) carrying the reason (noproc,
-// noconnection, or the exit reason). A call without a reply in time returns
+// noconnection, or the exit reason). A noconnection that comes from a failed
+// attempt to connect to the callee's node also carries the attempt's cause,
+// as Connect's error does (errors.Is ErrNotRegistered, ErrBadCookie,
+// ErrHostUnreachable, ...). A call without a reply in time returns
 // an error that is ErrCallTimeout and, when the deadline was ctx's, also
 // context.DeadlineExceeded.
 //
@@ -211,6 +253,7 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		v   any
 		err error
 	}
+	mark := n.causes.mark()
 	done := make(chan result, 1)
 	go func() {
 		v, err := p.DirectWithTimeout(callRequest{to: to, msg: message, timeout: timeout}, secs)
@@ -229,6 +272,7 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		case errors.Is(r.err, lib.ErrTimeout):
 			err = fmt.Errorf("call %v: %w", to, ErrCallTimeout)
 		}
+		err = n.withCause(err, to, mark)
 		if hasDeadline && errors.Is(err, ErrCallTimeout) {
 			// ctx's deadline was the call's timeout, whichever timer fired
 			// first.
@@ -241,6 +285,29 @@ func (n *Node) Call(ctx context.Context, to any, message etf.Term) (etf.Term, er
 		}
 		return nil, fmt.Errorf("call %v: %w", to, ctx.Err())
 	}
+}
+
+// withCause adds to a call's noconnection the cause of the failed attempt
+// to connect to the callee's node, made during the call (after mark).
+func (n *Node) withCause(err error, to any, mark uint64) error {
+	var down *genserver.DownError
+	if !errors.As(err, &down) || down.Reason != "noconnection" {
+		return err
+	}
+	var peer string
+	switch v := to.(type) {
+	case gen.ProcessID:
+		peer = v.Node
+	case etf.Pid:
+		peer = string(v.Node)
+	}
+	if peer == "" || peer == n.cfg.Name {
+		return err
+	}
+	if cause := n.causes.since(peer, mark); cause != nil {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
 }
 
 type callRequest struct {

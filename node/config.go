@@ -167,59 +167,73 @@ var ErrInvalidConfig = errors.New("invalid node configuration")
 // tell it from the problems it has not reported itself.
 var ErrEmptyCookie = errors.New("the cookie is empty")
 
-// Validate reports every problem in c, joined, each wrapping ErrInvalidConfig.
-// It changes nothing and never mentions the cookie's value.
+// FieldError is one problem Validate found, with the Config field it is
+// about, so that a program can name its own setting for the field (a flag,
+// a variable). Err is the problem, which wraps ErrInvalidConfig.
+type FieldError struct {
+	// Field is the field's name, e.g. "NetTickTime", or "TLS.CAFile" for a
+	// field of TLS.
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every problem in c, joined, each a *FieldError wrapping
+// ErrInvalidConfig. It changes nothing and never mentions the cookie's value.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	add := func(field string, err error) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf("%w: %w", ErrInvalidConfig, err)})
 	}
+	bad := func(field, format string, args ...any) { add(field, fmt.Errorf(format, args...)) }
 	switch c.NameMode {
 	case LongNames, ShortNames:
 		if err := ValidateName(c.Name, c.NameMode); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+			add("Name", err)
 		}
 	default:
-		bad("unknown distribution mode %q (want %q or %q)", c.NameMode, LongNames, ShortNames)
+		bad("NameMode", "unknown distribution mode %q (want %q or %q)", c.NameMode, LongNames, ShortNames)
 	}
 	if c.Cookie == "" {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, ErrEmptyCookie))
+		add("Cookie", ErrEmptyCookie)
 	} else if err := validateCookie(c.Cookie); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		add("Cookie", err)
 	}
 	if c.DistPort < 0 || c.DistPort > 65535 {
-		bad("dist port %d is out of range 0-65535", c.DistPort)
+		bad("DistPort", "dist port %d is out of range 0-65535", c.DistPort)
 	}
 	if c.EPMDPort < 1 || c.EPMDPort > 65535 {
-		bad("EPMD port %d is out of range 1-65535", c.EPMDPort)
+		bad("EPMDPort", "EPMD port %d is out of range 1-65535", c.EPMDPort)
 	}
 	switch c.EPMD {
 	case EPMDEmbedded:
 	case EPMDExternal:
 		if c.EPMDAddr == "" {
-			bad("EPMD mode %q needs an EPMD address", c.EPMD)
+			bad("EPMDAddr", "EPMD mode %q needs an EPMD address", c.EPMD)
 		}
 	case EPMDNone:
 		if c.DistPort == 0 {
-			bad("EPMD mode %q needs a fixed dist port", c.EPMD)
+			bad("DistPort", "EPMD mode %q needs a fixed dist port", c.EPMD)
 		}
 	default:
-		bad("unknown EPMD mode %q (want embedded, external or none)", c.EPMD)
+		bad("EPMD", "unknown EPMD mode %q (want embedded, external or none)", c.EPMD)
 	}
 	if c.NetTickTime < time.Second {
-		bad("net tick time %s is below 1s", c.NetTickTime)
+		bad("NetTickTime", "net tick time %s is below 1s", c.NetTickTime)
 	}
 	if c.HandshakeTimeout <= 0 {
-		bad("handshake timeout %s must be positive", c.HandshakeTimeout)
+		bad("HandshakeTimeout", "handshake timeout %s must be positive", c.HandshakeTimeout)
 	}
 	if c.MailboxSize < 0 || c.MailboxSize > 65535 {
-		bad("mailbox size %d is out of range 0-65535", c.MailboxSize)
+		bad("MailboxSize", "mailbox size %d is out of range 0-65535", c.MailboxSize)
 	}
 	if c.MaxOverflowBytes < 0 {
-		bad("max overflow bytes %d is negative", c.MaxOverflowBytes)
+		bad("MaxOverflowBytes", "max overflow bytes %d is negative", c.MaxOverflowBytes)
 	}
 	for _, p := range c.TLS.validate() {
-		bad("%s", p)
+		bad("TLS."+p.field, "%s", p.problem)
 	}
 	return errors.Join(errs...)
 }

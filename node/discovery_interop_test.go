@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -260,4 +262,58 @@ func TestDiscoveryDNSWithErl(t *testing.T) {
 			keptWhileFailing(t, 5)
 		})
 	})
+}
+
+// A connect that discovery starts and that fails keeps its cause: discovery's
+// log line and /debug/peers' source (Snapshot) say it, and the core's event
+// carries the error itself for errors.Is.
+func TestDiscoveryConnectFailureKeepsCause(t *testing.T) {
+	gn, _ := startGo(t, uniq("go")+"@127.0.0.1", node.Cookie(beamtest.RandomCookie()))
+	app := uniq("app")
+	ip := netip.MustParseAddr("127.0.0.12")
+	// A peer with another cookie.
+	startGo(t, app+"@"+ip.String(), node.Cookie(beamtest.RandomCookie()))
+
+	zone := &peerZone{name: "peers.gonode.test."}
+	zone.set(ip)
+	mux := dns.NewServeMux()
+	mux.Handle("gonode.test.", zone)
+	srv := discoverytest.NewServer(t, mux, discoverytest.ServerOptions{})
+	cfg := discovery.DefaultConfig()
+	cfg.Strategy = discovery.StrategyDNS
+	cfg.Service = zone.name
+	cfg.ApplicationName = app
+	cfg.Resolver = srv.Addr
+	cfg.ResolvConf = ""
+	cfg.PollingInterval = 200 * time.Millisecond
+	dlogs := &testutil.SyncBuffer{}
+	d, err := discovery.New(cfg, gn.Name(), gn,
+		discovery.WithLogger(slog.New(slog.NewTextHandler(dlogs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Background(t, "discovery Run", d.Run)
+	peer := app + "@" + ip.String()
+	testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+		for _, p := range d.Snapshot().Peers {
+			if p.Name == peer && strings.Contains(p.LastError, "cookie mismatch") &&
+				strings.Contains(dlogs.String(), "peer connect failed") && strings.Contains(dlogs.String(), "cookie mismatch") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("snapshot %+v; log:\n%s", d.Snapshot(), dlogs.String())
+	})
+
+	// The core, given the Connector's error, keeps it in its event.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cerr := gn.Connect(ctx, peer)
+	s := discovery.NewState(1)
+	p := cfg.Policy(gn.Name())
+	s, _, _ = discovery.Plan(p, s, discovery.Input{Now: time.Unix(1, 0), Poll: &discovery.Poll{Targets: []discovery.Target{{Name: peer}}}})
+	_, _, events := discovery.Plan(p, s, discovery.Input{Now: time.Unix(2, 0),
+		Results: []discovery.Result{{Action: discovery.Action{Kind: discovery.ActConnect, Node: peer}, Err: cerr}}})
+	if len(events) != 1 || !errors.Is(events[0].Cause, node.ErrBadCookie) {
+		t.Fatalf("events %+v, want one EvConnectFailed whose Cause is node.ErrBadCookie", events)
+	}
 }

@@ -8,8 +8,8 @@
 //   - `gonode`, a gen_server answering `ping` with `pong`, `info` with a map of
 //     the node's name, version, uptime and peers, and `{call, To, Msg}` by
 //     calling To from the Go node: `{ok, Reply}`, or `{error, Reason}` with
-//     the reason gen_server:call would exit with (noproc, noconnection, the
-//     callee's exit reason, timeout) (see ServerName);
+//     the reason gen_server:call would exit with, as a term (noproc,
+//     {nodedown, Node}, the callee's exit reason, timeout) (see ServerName);
 //   - `net_kernel`, answering net_adm:ping.
 //
 // User code registers its own gen_servers with RegisterServer (NewServer's
@@ -17,7 +17,10 @@
 // node/genserver's Server, whose callbacks take and return terms; or ergo's
 // gen.Server), calls Erlang processes with Call, or CallInto for the reply
 // as a Go value (each call from a short-lived genserver process), connects and
-// disconnects peers, and follows peer up/down Events with Subscribe.
+// disconnects peers, and follows peer up/down Events with Subscribe. A
+// failed connection says why (ErrNotRegistered, ErrBadCookie,
+// ErrHostUnreachable, ErrNotAllowed, ErrConnectTimeout, checked with
+// errors.Is on Connect's and Call's errors; ConnectFailures).
 // Registered servers run under a restart policy (ServerOptions.Restart:
 // Permanent, Transient, Temporary, with a restart intensity, supervise.go).
 // Code outside any process sends with Send, monitors with Monitor (a Down

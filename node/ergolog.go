@@ -136,8 +136,11 @@ func (w *ergoLogWriter) Write(p []byte) (int, error) {
 // ergoRepeats reports whether an ergo warning repeats what gonode reports
 // itself: a failed outgoing handshake (logged by dist.Handshake, with its
 // cause) and a failed dial (returned by Node.Connect, which its callers log:
-// discovery's connect-failure line). Every incoming handshake is ours
-// (dist.Handshake.Serve), so ergo has nothing to say about those.
+// discovery's connect-failure line). The node's own connections never make
+// ergo print those (the registrar's Resolve dials and runs the handshake,
+// outgoing.go); an ergo node of the same process might. Every incoming
+// handshake is ours (dist.Handshake.Serve), so ergo has nothing to say about
+// those.
 func ergoRepeats(msg string) bool {
 	return strings.HasPrefix(msg, "Handshake error: ") || strings.HasPrefix(msg, "Could not connect to ")
 }

@@ -115,6 +115,7 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 // peerUp implements peerEvents: the wire layer registered conn to peer.
 func (n *Node) peerUp(peer string, conn any) {
 	n.log.Info("peer connected", "peer", peer)
+	n.causes.succeeded(peer)
 	n.events.up(conn, Event{Peer: peer, Up: true, At: time.Now()})
 }
 

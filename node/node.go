@@ -61,6 +61,9 @@ type Node struct {
 	// also sends from (supervise.go), under helperMu.
 	helperMu sync.Mutex
 	helper   gen.Process
+	// causes keeps the cause of each peer's last failed connection attempt
+	// (cause.go).
+	causes *peerCauses
 }
 
 // Option configures optional dependencies of a Node.
@@ -112,7 +115,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: slog.Default(), obs: NopObserver{}, localDisconnects: map[string]bool{}}
+	n := &Node{cfg: cfg, log: slog.Default(), obs: NopObserver{}, localDisconnects: map[string]bool{}, causes: newPeerCauses()}
 	for _, o := range opts {
 		o(n)
 	}
@@ -150,7 +153,7 @@ func (n *Node) Start(ctx context.Context) error {
 		routeErgoLogs(n.baseLog, n.obs, n.cfg.Name)
 	}
 
-	w, err := newWire(n.cfg, n.tls, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n})
+	w, err := newWire(n.cfg, n.tls, n.baseLog, n.obs, n.epmdObs, n, n, rpcSpawner{n: n}, n.causes)
 	if err != nil {
 		return err
 	}
@@ -289,6 +292,11 @@ func (n *Node) Uptime() time.Duration {
 // connection is established or failed, or when ctx ends (the attempt itself is
 // bounded by the dial timeout plus Config.HandshakeTimeout).
 //
+// A failed attempt's error says why, checkable with errors.Is:
+// ErrNotRegistered (also ErrPeerUnresolved), ErrPeerUnresolved (the host's
+// name did not resolve), ErrHostUnreachable, ErrBadCookie, ErrNotAllowed or
+// ErrConnectTimeout. ConnectFailures keeps the last one of each peer.
+//
 // When peer is connecting to us at the same time and wins (OTP gives a
 // simultaneous connect to the greater node name), our attempt is refused
 // and the connection the peer makes is the one that stays: Connect then
@@ -312,6 +320,7 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 	delete(n.localDisconnects, peer)
 	n.mu.Unlock()
 	dialed := w.handshake.Dialing(peer)
+	mark := n.causes.mark()
 	handshakes := w.stats.outHandshakes.Load()
 	gaveWay := w.handshake.GaveWay()
 	done := make(chan error, 1)
@@ -334,6 +343,10 @@ func (n *Node) Connect(ctx context.Context, peer string) error {
 			if w.stats.outHandshakes.Load() == handshakes {
 				// No handshake finished: the peer could not be resolved or dialled.
 				n.obs.ConnectFailed(peer, Outgoing, ConnectUnreachable)
+			}
+			if cause := n.causes.since(peer, mark); cause != nil {
+				// ergo's own error is "no route to node" whatever happened.
+				err = cause
 			}
 			return fmt.Errorf("connect to %s: %w", peer, scrub(err, n.cfg.Cookie))
 		}

@@ -20,9 +20,11 @@ import (
 	"github.com/gonode/gonode/epmd"
 )
 
-// ErrPeerUnresolved wraps every error of registrar.Resolve: the peer's host
-// could not be resolved, its EPMD did not answer in time, or the EPMD does
-// not know the peer (then the error also wraps epmd.ErrNotFound).
+// ErrPeerUnresolved: the peer's address could not be found. Connect and
+// Call return it (with errors.Is) when the peer's host could not be resolved,
+// when no EPMD answered on it (then the error is also ErrHostUnreachable), or
+// when the EPMD does not know the peer (then it is also ErrNotRegistered and
+// epmd.ErrNotFound).
 var ErrPeerUnresolved = errors.New("cannot resolve peer")
 
 // Registrar timings.
@@ -63,6 +65,12 @@ type registrar struct {
 	// this package shorten them on their own instance.
 	resolveTimeout  time.Duration
 	registerTimeout time.Duration
+	// causes, when set (the wire layer sets it), records Resolve's
+	// failures; out, when set (the wire layer sets it once it listens),
+	// makes Resolve dial and run the handshake itself (outgoing.go), which
+	// records theirs.
+	causes *peerCauses
+	out    *outgoing
 
 	mu          sync.Mutex
 	closed      bool
@@ -348,8 +356,28 @@ func (r *registrar) Close() error {
 
 // Resolve implements ergo's Registrar: the peer's host and distribution port.
 // Without EPMD the port is Config.DistPort; otherwise it asks the EPMD on
-// the peer's host, bounded by a 5 s timeout. Errors wrap ErrPeerUnresolved.
+// the peer's host, bounded by a 5 s timeout. Errors wrap ErrPeerUnresolved,
+// and ErrNotRegistered or ErrHostUnreachable when that is the cause. With
+// out set it then connects (outgoing.connect): ergo's own Resolve, called
+// directly, therefore makes a connection too, which is closed unless ergo
+// takes it. ergo turns every error of Resolve into its own "no route to
+// node": Resolve records them for Connect and Call to report.
 func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
+	route, err := r.resolve(peername)
+	if r.causes == nil {
+		return route, err
+	}
+	if err != nil {
+		r.causes.failed(peername, err)
+		return route, err
+	}
+	if r.out != nil {
+		return r.out.connect(peername, route)
+	}
+	return route, nil
+}
+
+func (r *registrar) resolve(peername string) (ergonode.Route, error) {
 	base, host, err := splitNodeName(peername)
 	if err != nil {
 		return ergonode.Route{}, fmt.Errorf("%w %s: %w", ErrPeerUnresolved, peername, err)
@@ -369,6 +397,7 @@ func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
 		}
 	}
 	var errs []error
+	unreachable := true
 	for _, ip := range ips {
 		ip = ip.Unmap()
 		c := &epmd.Client{Addr: net.JoinHostPort(ip.String(), strconv.Itoa(r.cfg.EPMDPort))}
@@ -378,14 +407,26 @@ func (r *registrar) Resolve(peername string) (ergonode.Route, error) {
 		}
 		if errors.Is(err, epmd.ErrNotFound) {
 			// That EPMD answered: the node is not registered on this host.
-			return ergonode.Route{}, fmt.Errorf("%w %s: %w", ErrPeerUnresolved, peername, err)
+			return ergonode.Route{}, fmt.Errorf("%w: %s: %w", ErrNotRegistered, peername, err)
 		}
 		errs = append(errs, err)
+		unreachable = unreachable && isDialError(err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return ergonode.Route{}, fmt.Errorf("%w %s: no EPMD answered on port %d of %s: %w", ErrPeerUnresolved, peername, r.cfg.EPMDPort, host, errors.Join(errs...))
+	err = fmt.Errorf("%w %s: no EPMD answered on port %d of %s: %w", ErrPeerUnresolved, peername, r.cfg.EPMDPort, host, errors.Join(errs...))
+	if unreachable {
+		err = fmt.Errorf("%w: %w", ErrHostUnreachable, err)
+	}
+	return ergonode.Route{}, err
+}
+
+// isDialError reports whether err is a failed TCP connect (refused, no
+// route, timed out), not a failure after the connection was made.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // RegisterProxy is not supported: gonode speaks plain Erlang distribution.

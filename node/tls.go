@@ -69,28 +69,31 @@ type TLSConfig struct {
 func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
 
 // validate reports t's problems without reading the files.
-func (t TLSConfig) validate() []string {
+func (t TLSConfig) validate() []tlsProblem {
 	if !t.Enabled() {
 		return nil
 	}
-	var bad []string
+	var bad []tlsProblem
 	if t.CertFile == "" {
-		bad = append(bad, "TLS needs a certificate file")
+		bad = append(bad, tlsProblem{"CertFile", "TLS needs a certificate file"})
 	}
 	if t.KeyFile == "" {
-		bad = append(bad, "TLS needs a key file")
+		bad = append(bad, tlsProblem{"KeyFile", "TLS needs a key file"})
 	}
 	switch t.Verify {
 	case "", TLSVerifyPeer:
 		if t.CAFile == "" {
-			bad = append(bad, "TLS peer verification needs a CA file (or verify none)")
+			bad = append(bad, tlsProblem{"CAFile", "TLS peer verification needs a CA file (or verify none)"})
 		}
 	case TLSVerifyNone:
 	default:
-		bad = append(bad, fmt.Sprintf("unknown TLS verify mode %q (want %q or %q)", t.Verify, TLSVerifyPeer, TLSVerifyNone))
+		bad = append(bad, tlsProblem{"Verify", fmt.Sprintf("unknown TLS verify mode %q (want %q or %q)", t.Verify, TLSVerifyPeer, TLSVerifyNone)})
 	}
 	return bad
 }
+
+// tlsProblem is a problem of the TLSConfig field named field.
+type tlsProblem struct{ field, problem string }
 
 // verifies reports whether peers' certificates are verified.
 func (t TLSConfig) verifies() bool { return t.Verify != TLSVerifyNone }
@@ -195,28 +198,28 @@ func (s *certSource) current() *tlsMaterial {
 func loadTLS(cfg TLSConfig, now time.Time) (*tlsMaterial, error) {
 	certPEM, err := os.ReadFile(cfg.CertFile)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate file: %w", err)
+		return nil, &FieldError{Field: "TLS.CertFile", Err: fmt.Errorf("TLS certificate file: %w", err)}
 	}
 	keyPEM, err := os.ReadFile(cfg.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("TLS key file: %w", err)
+		return nil, &FieldError{Field: "TLS.KeyFile", Err: fmt.Errorf("TLS key file: %w", err)}
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, err)
+		return nil, &FieldError{Field: "TLS.CertFile", Err: fmt.Errorf("TLS certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, err)}
 	}
 	leaf := cert.Leaf
 	if leaf == nil {
 		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("TLS certificate %s: %w", cfg.CertFile, err)
+			return nil, &FieldError{Field: "TLS.CertFile", Err: fmt.Errorf("TLS certificate %s: %w", cfg.CertFile, err)}
 		}
 		cert.Leaf = leaf
 	}
 	switch {
 	case now.After(leaf.NotAfter):
-		return nil, fmt.Errorf("TLS certificate %s (serial %s) expired at %s", cfg.CertFile, leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return nil, &FieldError{Field: "TLS.CertFile", Err: fmt.Errorf("TLS certificate %s (serial %s) expired at %s", cfg.CertFile, leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))}
 	case now.Before(leaf.NotBefore):
-		return nil, fmt.Errorf("TLS certificate %s (serial %s) is not valid before %s", cfg.CertFile, leaf.SerialNumber, leaf.NotBefore.UTC().Format(time.RFC3339))
+		return nil, &FieldError{Field: "TLS.CertFile", Err: fmt.Errorf("TLS certificate %s (serial %s) is not valid before %s", cfg.CertFile, leaf.SerialNumber, leaf.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	m := &tlsMaterial{cert: cert}
 	if cfg.CAFile == "" {
@@ -224,10 +227,10 @@ func loadTLS(cfg TLSConfig, now time.Time) (*tlsMaterial, error) {
 	}
 	caPEM, err := os.ReadFile(cfg.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("TLS CA file: %w", err)
+		return nil, &FieldError{Field: "TLS.CAFile", Err: fmt.Errorf("TLS CA file: %w", err)}
 	}
 	if m.roots, err = parseCAs(caPEM); err != nil {
-		return nil, fmt.Errorf("TLS CA file %s: %w", cfg.CAFile, err)
+		return nil, &FieldError{Field: "TLS.CAFile", Err: fmt.Errorf("TLS CA file %s: %w", cfg.CAFile, err)}
 	}
 	return m, nil
 }

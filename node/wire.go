@@ -32,6 +32,7 @@ type wire struct {
 	events    peerEvents
 
 	ln      net.Listener // the distribution listener, in front of ergo's
+	out     *outgoing    // makes the outgoing connections (outgoing.go)
 	serving sync.WaitGroup
 }
 
@@ -121,8 +122,9 @@ func (c handshakeConns) Disconnect(ctx context.Context, peer string) error {
 // newWire builds the wire layer, over TLS when tls is set. obs receives the node's events; the
 // handshake asks peers about established connections; events is told when a
 // connection comes up and goes down; spawner takes the peers' spawn requests
-// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router).
-func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner) (*wire, error) {
+// (erpc and rpc:call, rpc.go; nil leaves them all to ergo's router);
+// causes records the cause of failed outgoing attempts.
+func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdObs epmd.Observer, peers connectedPeers, events peerEvents, spawner dist.Spawner, causes *peerCauses) (*wire, error) {
 	stats := &wireStats{obs: obs, ends: map[string]DisconnectReason{}}
 	hcfg := dist.DefaultHandshakeConfig()
 	hcfg.Hidden = cfg.Hidden
@@ -148,10 +150,12 @@ func newWire(cfg Config, tls *certSource, log *slog.Logger, obs Observer, epmdOb
 	if err != nil {
 		return nil, err
 	}
+	reg := newRegistrar(cfg, log, epmdObs)
+	reg.causes = causes
 	return &wire{
 		handshake: hs,
 		proto:     proto,
-		registrar: newRegistrar(cfg, log, epmdObs),
+		registrar: reg,
 		created:   uint32(time.Now().Unix()),
 		stats:     stats,
 		events:    events,
@@ -171,7 +175,13 @@ func (w *wire) listen(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("distribution listener: %w", err)
 	}
-	w.ln = ln
+	out, err := newOutgoing(w.handshake, cfg.Cookie.Reveal(), w.registrar.causes)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	w.ln, w.out = ln, out
+	w.registrar.out = out
 	w.registrar.setPort(uint16(ln.Addr().(*net.TCPAddr).Port))
 	return nil
 }
@@ -186,6 +196,7 @@ func (w *wire) serve(cookie string) {
 		defer w.serving.Done()
 		_ = w.handshake.Serve(w.ln, cookie, forward)
 	}()
+	w.out.serve()
 }
 
 // stopListening closes the distribution listener and the connections
@@ -199,6 +210,9 @@ func (w *wire) stopListening() {
 
 func (w *wire) close() {
 	w.stopListening()
+	if w.out != nil {
+		w.out.close()
+	}
 	_ = w.registrar.Close()
 }
 

@@ -66,7 +66,14 @@ paths), where the empty string is a value: `+"`GONODE_METRICS_ADDR=`"+` turns
 the metrics listener off.
 
 Bad configuration exits with status 2 and one message that lists every
-problem. The cookie never appears in a log line or an error message.
+problem, each starting with the flag and the variable it is about
+(`+"`--polling-interval / GONODE_POLLING_INTERVAL: ...`"+`). The cookie never
+appears in a log line or an error message.
+
+An environment variable that starts with `+"`GONODE_`"+` but is none of the
+variables below is ignored, with one warning at start that names it and, for
+a likely typo, the variable it is close to (`+"`GONODE_SERVCE`"+`:
+`+"`did_you_mean`"+` `+"`GONODE_SERVICE`"+`).
 
 ## Values
 

@@ -21,6 +21,9 @@ import (
 type environment struct {
 	// LookupEnv reads an environment variable, like os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Environ lists the environment as KEY=VALUE, like os.Environ; run
+	// warns about the GONODE_ variables no option reads. Nil lists nothing.
+	Environ func() []string
 	// InterfaceAddrs lists the host's addresses, like net.InterfaceAddrs; it
 	// finds the default pod IP.
 	InterfaceAddrs func() ([]net.Addr, error)
@@ -38,6 +41,7 @@ type environment struct {
 func osEnvironment() environment {
 	return environment{
 		LookupEnv:      os.LookupEnv,
+		Environ:        os.Environ,
 		InterfaceAddrs: net.InterfaceAddrs,
 		Hostname:       os.Hostname,
 		IsTerminal:     isTerminal,
@@ -113,11 +117,12 @@ type problems []error
 func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
 
 // addValidation adds the problems a package's Validate reported, less those
-// skip selects. Every Validate here (node.Config, discovery.Config,
-// metrics.ServerConfig) returns errors.Join of its problems, so they are
-// what the join unwraps to, one level: a problem that wraps two errors
-// (fmt.Errorf with two %w) stays one problem.
-func (p *problems) addValidation(err error, skip func(error) bool) {
+// skip selects, each named by the flag and variable of the field it is
+// about (labelProblem; opts nil adds them as they are). Every Validate here
+// (node.Config, discovery.Config) returns errors.Join of its problems, so
+// they are what the join unwraps to, one level: a problem that wraps two
+// errors (fmt.Errorf with two %w) stays one problem.
+func (p *problems) addValidation(err error, skip func(error) bool, opts []option, relabel map[string]string) {
 	if err == nil {
 		return
 	}
@@ -127,6 +132,9 @@ func (p *problems) addValidation(err error, skip func(error) bool) {
 	}
 	for _, e := range parts {
 		if skip == nil || !skip(e) {
+			if opts != nil {
+				e = labelProblem(opts, e, relabel)
+			}
 			*p = append(*p, e)
 		}
 	}
@@ -209,11 +217,11 @@ func parse(args []string, env environment) (config, action, error) {
 	c := defaultConfig()
 	var errs problems
 	for _, o := range opts {
-		var source, v string
+		var v string
 		if r := raw[o.name]; r.set {
-			source, v = "--"+o.name, r.value
+			v = r.value
 		} else if ev, ok := env.LookupEnv(o.env); ok && (ev != "" || o.kind == kindString) {
-			source, v = o.env, ev
+			v = ev
 		} else {
 			continue
 		}
@@ -221,7 +229,7 @@ func parse(args []string, env environment) (config, action, error) {
 			if o.secret {
 				err = errors.New("invalid value")
 			}
-			errs.addf("%s: %w", source, err)
+			errs.addf("%s: %w", o.label(), err)
 		}
 	}
 	return c, actionRun, errs.err()
@@ -233,6 +241,15 @@ func parse(args []string, env environment) (config, action, error) {
 // discovery.Config.Validate and this binary's own rules. It reports every
 // problem in a configError and never mentions the cookie's value.
 func resolve(c config, env environment) (config, error) {
+	opts := options()
+	label := func(name string) string {
+		for _, o := range opts {
+			if o.name == name {
+				return o.label()
+			}
+		}
+		return "--" + name
+	}
 	var errs problems
 	bad := errs.addf
 
@@ -241,7 +258,7 @@ func resolve(c config, env environment) (config, error) {
 	appNameOK := true
 	if nameDerived || c.AppNameSet {
 		if err := node.ValidateBasename(c.AppName); err != nil {
-			bad("--application-name (GONODE_APPLICATION_NAME): %v", err)
+			bad("%s: %v", label("application-name"), err)
 			nameBroken = nameDerived
 			appNameOK = false
 		}
@@ -250,7 +267,7 @@ func resolve(c config, env environment) (config, error) {
 	if c.PodIP != "" {
 		ip, err := parsePodIP(c.PodIP)
 		if err != nil {
-			bad("--pod-ip (POD_IP): %v", err)
+			bad("%s: %v", label("pod-ip"), err)
 			nameBroken = nameBroken || nameDerived && c.Node.NameMode != node.ShortNames
 		}
 		podIP = ip
@@ -258,7 +275,7 @@ func resolve(c config, env environment) (config, error) {
 	if nameDerived {
 		host, err := defaultHost(c.Node.NameMode, podIP, env)
 		if err != nil {
-			bad("--name (RELEASE_NODE) is empty and %v", err)
+			bad("%s: empty, and %v", label("name"), err)
 			nameBroken = true
 		}
 		c.Node.Name = c.AppName + "@" + host
@@ -268,17 +285,19 @@ func resolve(c config, env environment) (config, error) {
 		c.Node.EPMDAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Node.EPMDPort))
 	} else if c.Node.EPMDAddr != "" {
 		if err := checkHostPort(c.Node.EPMDAddr, 1); err != nil {
-			bad("--epmd-addr (GONODE_EPMD_ADDR): %v", err)
+			bad("%s: %v", label("epmd-addr"), err)
 		}
 	}
 
 	cookieOK := true
+	relabel := map[string]string{}
 	if c.Cookie == "" {
 		ck, file, err := readCookie(c.CookieFile, env)
 		if err != nil {
-			errs = append(errs, err)
+			errs.addf("%s: %w", label("cookie-file"), err)
 			cookieOK = false
 		}
+		relabel["Node.Cookie"] = label("cookie-file") + " (the file's cookie)"
 		c.Cookie = ck
 		if file.Mode&0o077 != 0 {
 			c.LooseCookieFile = file
@@ -291,13 +310,13 @@ func resolve(c config, env environment) (config, error) {
 	// derived is not also invalid.
 	errs.addValidation(c.Node.Validate(), func(err error) bool {
 		return !cookieOK && errors.Is(err, node.ErrEmptyCookie) || nameBroken && errors.Is(err, node.ErrInvalidName)
-	})
+	}, opts, relabel)
 
 	if m := c.Node.NameMode; m != node.LongNames && m != node.ShortNames && !nameBroken {
 		// node.Config.Validate checks the name only under a known mode;
 		// report a name that no mode accepts as well.
 		if err := node.ValidateName(c.Node.Name, node.LongNames); err != nil {
-			errs.addf("%w: %w", node.ErrInvalidConfig, err)
+			errs.addf("%s: %w: %w", label("name"), node.ErrInvalidConfig, err)
 		}
 	}
 
@@ -310,23 +329,25 @@ func resolve(c config, env environment) (config, error) {
 	if !appNameOK {
 		checkDisc.ApplicationName = "" // reported above
 	}
-	errs.addValidation(checkDisc.Validate(), nil)
+	errs.addValidation(checkDisc.Validate(), nil, opts, nil)
 
 	if c.MetricsAddr != "" {
 		if err := checkHostPort(c.MetricsAddr, 0); err != nil {
-			bad("--metrics-addr (GONODE_METRICS_ADDR): %v", err)
+			bad("%s: %v", label("metrics-addr"), err)
 		}
 	}
 	// The server's own rules, less the address checked above (it also
 	// accepts what checkHostPort refuses, such as a port name).
-	errs.addValidation(metrics.ServerConfig{MinPeers: c.MinPeers}.Validate(), nil)
+	if err := (metrics.ServerConfig{MinPeers: c.MinPeers}).Validate(); err != nil {
+		errs.addf("%s: %w", label("min-peers"), err)
+	}
 	switch c.LogFormat {
 	case "", "json", "text":
 	default:
-		bad("--log-format (GONODE_LOG_FORMAT): unknown format %q (want json or text)", c.LogFormat)
+		bad("%s: unknown format %q (want json or text)", label("log-format"), c.LogFormat)
 	}
 	if _, err := logLevel(c.LogLevel); err != nil {
-		bad("--log-level (GONODE_LOG_LEVEL): %v", err)
+		bad("%s: %v", label("log-level"), err)
 	}
 	return c, errs.err()
 }

@@ -224,6 +224,7 @@ func TestCookieErrors(t *testing.T) {
 			if n := problemCount(t, err); n != 1 {
 				t.Errorf("%d problems reported, want 1: %v", n, err)
 			}
+			checkNamesFlagAndVariable(t, err)
 		})
 	}
 }
@@ -307,6 +308,7 @@ func TestInvalidConfigurations(t *testing.T) {
 			if n := problemCount(t, err); n != 1 {
 				t.Errorf("%d problems reported, want exactly 1: %v", n, err)
 			}
+			checkNamesFlagAndVariable(t, err)
 		})
 	}
 }
@@ -398,8 +400,8 @@ func TestConfigError(t *testing.T) {
 	a, b, c := errors.New("a"), errors.New("b"), errors.New("c")
 	wrapped := fmt.Errorf("%w: %w", a, b) // two %w: one problem, not two
 	var list problems
-	list.addValidation(errors.Join(a, wrapped, c), func(err error) bool { return err == c })
-	list.addValidation(nil, nil)
+	list.addValidation(errors.Join(a, wrapped, c), func(err error) bool { return err == c }, nil, nil)
+	list.addValidation(nil, nil, nil, nil)
 	list.addf("bad %q", "x")
 	err := list.err()
 	var ce *configError
@@ -446,8 +448,8 @@ func TestWriteConfigError(t *testing.T) {
 		{"configError", problems{errors.New("--hidden: \"perhaps\" is not a boolean")}.err(),
 			"gonode: invalid configuration (1 problem):\n  - --hidden: \"perhaps\" is not a boolean\n"},
 		{"node.Config.Validate", bad.Validate(),
-			"gonode: invalid configuration (2 problems):\n  - invalid node configuration: the cookie is empty\n" +
-				"  - invalid node configuration: EPMD port 0 is out of range 1-65535\n"},
+			"gonode: invalid configuration (2 problems):\n  - --cookie / RELEASE_COOKIE: invalid node configuration: the cookie is empty\n" +
+				"  - --epmd-port / GONODE_EPMD_PORT: invalid node configuration: EPMD port 0 is out of range 1-65535\n"},
 		{"usage", usagef("unexpected argument %q (every setting is a --flag)", "x"),
 			"gonode: unexpected argument \"x\" (every setting is a --flag)\nRun gonode --help for the flags and their environment variables.\n"},
 	}
@@ -458,6 +460,70 @@ func TestWriteConfigError(t *testing.T) {
 			if out.String() != tt.want {
 				t.Errorf("printed\n%s\nwant\n%s", out.String(), tt.want)
 			}
+		})
+	}
+}
+
+// checkNamesFlagAndVariable fails unless every problem of err starts with
+// the flag and the variable of one option: "--flag / VARIABLE: ".
+func checkNamesFlagAndVariable(t *testing.T, err error) {
+	t.Helper()
+	var ce *configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("%v is not a configError", err)
+	}
+	for _, p := range ce.problems {
+		named := false
+		for _, o := range options() {
+			named = named || strings.HasPrefix(p.Error(), o.label()+": ") || strings.HasPrefix(p.Error(), o.label()+" (")
+		}
+		if !named {
+			t.Errorf("problem %q does not start with the flag and the variable of an option (\"--flag / VARIABLE: \")", p)
+		}
+	}
+}
+
+// Every configuration error names its flag and its variable, whether the
+// value came from the flag or the variable, and whether this binary or a
+// package's Validate found the problem.
+func TestConfigErrorsNameFlagAndVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"unparsable, from the flag", []string{"--polling-interval=soon"}, nil,
+			`--polling-interval / GONODE_POLLING_INTERVAL: "soon" is neither a duration`},
+		{"unparsable, from the variable", nil, map[string]string{"GONODE_POLLING_INTERVAL": "soon"},
+			`--polling-interval / GONODE_POLLING_INTERVAL: "soon" is neither a duration`},
+		{"discovery's Validate", nil, map[string]string{"GONODE_POLLING_INTERVAL": "-5"},
+			`--polling-interval / GONODE_POLLING_INTERVAL: invalid discovery configuration: polling interval -5ms must be positive`},
+		{"node's Validate", []string{"--net-ticktime=10ms"}, nil,
+			`--net-ticktime / GONODE_NET_TICKTIME: invalid node configuration: net tick time 10ms is below 1s`},
+		{"node's Validate, TLS", []string{"--tls-cert=/c.pem", "--tls-key=/k.pem"}, nil,
+			`--tls-ca / GONODE_TLS_CA: invalid node configuration: TLS peer verification needs a CA file`},
+		{"metrics' Validate", nil, map[string]string{"GONODE_MIN_PEERS": "-1"},
+			`--min-peers / GONODE_MIN_PEERS: `},
+		{"this binary's check", []string{"--log-format=xml"}, nil,
+			`--log-format / GONODE_LOG_FORMAT: unknown format "xml"`},
+		{"the cookie file's cookie", []string{"--cookie-file=" + writeFile(t, "ctl", "a\x01b", 0o400)}, nil,
+			`--cookie-file / GONODE_COOKIE_FILE (the file's cookie): invalid node configuration: the cookie contains a control character`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--name=a@127.0.0.1"}, tt.args...)
+			if !strings.Contains(strings.Join(tt.args, " "), "--cookie-file") {
+				args = append(args, "--cookie=c")
+			}
+			_, _, err := load(args, testEnv(tt.vars))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+			checkNamesFlagAndVariable(t, err)
 		})
 	}
 }

@@ -104,6 +104,15 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 
 	log := newLogger(cfg, env, stdout)
 	mainLog := log.With("component", "main")
+	if env.Environ != nil {
+		for _, s := range unknownEnv(env.Environ(), options()) {
+			args := []any{"variable", s.name}
+			if s.closest != "" {
+				args = append(args, "did_you_mean", s.closest)
+			}
+			mainLog.Warn("environment variable "+s.name+" is not a gonode setting and is ignored (see gonode --help)", args...)
+		}
+	}
 	if f := cfg.LooseCookieFile; f.Path != "" {
 		// erl refuses such a file; a Kubernetes Secret volume is 0644 unless
 		// told otherwise, so gonode warns and goes on.
@@ -246,7 +255,7 @@ func writeConfigError(w io.Writer, err error) {
 	if errors.As(err, &ce) {
 		list = ce.problems
 	} else {
-		list.addValidation(err, nil)
+		list.addValidation(err, nil, options(), nil)
 	}
 	fmt.Fprintf(w, "gonode: invalid configuration (%d problem%s):\n", len(list), plural(len(list)))
 	for _, p := range list {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,7 +124,28 @@ type option struct {
 	libcluster string // the libcluster option it corresponds to, "" if none
 	usage      string // one line
 	secret     bool   // never echo the value
-	set        func(c *config, v string) error
+	// field is the config field the option sets, as the packages' Validate
+	// names it ("Node.NetTickTime", "Discovery.PollingInterval"), so that a
+	// problem they report is told with the option's flag and variable.
+	field string
+	set   func(c *config, v string) error
+}
+
+// label names the option in an error: its flag and its variable.
+func (o option) label() string { return "--" + o.name + " / " + o.env }
+
+// optionFields maps the options that set a field of node.Config (or of
+// this binary's config) to that field; the discovery rows take theirs from
+// discovery.Flags.
+var optionFields = map[string]string{
+	"name": "Node.Name", "application-name": "Discovery.ApplicationName", "cookie": "Node.Cookie",
+	"distribution": "Node.NameMode", "listen-addr": "Node.ListenAddr", "dist-port": "Node.DistPort",
+	"hidden": "Node.Hidden", "net-ticktime": "Node.NetTickTime", "handshake-timeout": "Node.HandshakeTimeout",
+	"mailbox-size": "Node.MailboxSize", "max-overflow-bytes": "Node.MaxOverflowBytes", "epmd": "Node.EPMD",
+	"epmd-port": "Node.EPMDPort", "epmd-addr": "Node.EPMDAddr",
+	"tls-cert": "Node.TLS.CertFile", "tls-key": "Node.TLS.KeyFile", "tls-ca": "Node.TLS.CAFile",
+	"tls-verify": "Node.TLS.Verify", "tls-server-name": "Node.TLS.ServerName",
+	"min-peers": "MinPeers",
 }
 
 // options returns the table. The discovery rows come from discovery.Flags,
@@ -207,7 +230,7 @@ func options() []option {
 			usage += "; bare numbers are milliseconds"
 		}
 		opts = append(opts, option{group: groupDiscovery, name: f.Name, env: f.Env, def: f.Default, kind: k,
-			libcluster: f.Libcluster, usage: usage, set: set})
+			libcluster: f.Libcluster, usage: usage, field: "Discovery." + f.Field, set: set})
 	}
 	opts = append(opts,
 		option{group: groupMetrics, name: "metrics-addr", env: "GONODE_METRICS_ADDR", def: metrics.DefaultAddr, kind: kindString,
@@ -223,7 +246,47 @@ func options() []option {
 			usage: "lowest level logged: debug, info, warn or error",
 			set:   func(c *config, v string) error { c.LogLevel = v; return nil }},
 	)
+	for i := range opts {
+		if f, ok := optionFields[opts[i].name]; ok {
+			opts[i].field = f
+		}
+	}
 	return opts
+}
+
+// optionFor returns the option that sets field, if any.
+func optionFor(opts []option, field string) (option, bool) {
+	for _, o := range opts {
+		if o.field == field {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// labelProblem prefixes a problem that node.Config.Validate or
+// discovery.Config.Validate reported about a field with the flag and the
+// variable that set the field; relabel, when it has the field, overrides
+// the label (the cookie read from a file is the file's problem).
+func labelProblem(opts []option, err error, relabel map[string]string) error {
+	var field string
+	var nf *node.FieldError
+	var df *discovery.FieldError
+	switch {
+	case errors.As(err, &nf):
+		field = "Node." + nf.Field
+	case errors.As(err, &df):
+		field = "Discovery." + df.Field
+	default:
+		return err
+	}
+	if l, ok := relabel[field]; ok {
+		return fmt.Errorf("%s: %w", l, err)
+	}
+	if o, ok := optionFor(opts, field); ok {
+		return fmt.Errorf("%s: %w", o.label(), err)
+	}
+	return err
 }
 
 // discoverySetter returns how a discovery.Flags row is read and stored, by
@@ -366,4 +429,79 @@ func logLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+}
+
+// envPrefix starts the names of this binary's own environment variables.
+const envPrefix = "GONODE_"
+
+// envSlip is an environment variable that starts with envPrefix but that no
+// option reads (a typo such as GONODE_SERVCE would otherwise be silently
+// ignored), with the option variable closest to it, if one is close.
+type envSlip struct {
+	name    string
+	closest string
+}
+
+// unknownEnv returns, sorted by name, the envPrefix variables of environ
+// (KEY=VALUE entries) that no option of opts reads.
+func unknownEnv(environ []string, opts []option) []envSlip {
+	known := make(map[string]bool, len(opts))
+	for _, o := range opts {
+		known[o.env] = true
+	}
+	seen := map[string]bool{}
+	var out []envSlip
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || known[name] || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, envSlip{name: name, closest: closestEnv(name, opts)})
+	}
+	slices.SortFunc(out, func(a, b envSlip) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// closestEnv returns the envPrefix variable of opts nearest to name in edit
+// distance, when it is close enough to be a slip of the keyboard: at most 2
+// edits, or a third of the name's length after the prefix. "" otherwise.
+func closestEnv(name string, opts []option) string {
+	suffix := strings.TrimPrefix(name, envPrefix)
+	best, bestD := "", -1
+	for _, o := range opts {
+		if !strings.HasPrefix(o.env, envPrefix) {
+			continue
+		}
+		d := editDistance(suffix, strings.TrimPrefix(o.env, envPrefix))
+		if bestD < 0 || d < bestD {
+			best, bestD = o.env, d
+		}
+	}
+	if bestD >= 0 && (bestD <= 2 || bestD <= len(suffix)/3) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes; the names
+// are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -21,6 +21,13 @@ import (
 func testEnv(vars map[string]string) environment {
 	return environment{
 		LookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		Environ: func() []string {
+			var list []string
+			for k, v := range vars {
+				list = append(list, k+"="+v)
+			}
+			return list
+		},
 		InterfaceAddrs: func() ([]net.Addr, error) {
 			return []net.Addr{
 				&net.IPNet{IP: net.ParseIP("127.0.0.1"), Mask: net.CIDRMask(8, 32)},
@@ -278,5 +285,29 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr does not point at --help: %q", errOut.String())
 			}
 		})
+	}
+}
+
+// A GONODE_ variable that no option reads is found, with the option
+// variable it is a slip of when one is close.
+func TestUnknownEnv(t *testing.T) {
+	environ := []string{
+		"GONODE_SERVCE=app-headless",   // a letter dropped
+		"GONODE_POLLING_INTERVALL=500", // a letter doubled
+		"GONODE_LOGLEVEL=debug",        // the underscore dropped
+		"GONODE_SOMETHING_ELSE_ENTIRELY=1",
+		"GONODE_SERVICE=app", "GONODE_LOG_LEVEL=info", // known
+		"RELEASE_COOKIE=x", "PATH=/bin", "GONODE=1", // not GONODE_ ones
+		"GONODE_SERVCE=again", // listed twice: reported once
+	}
+	got := unknownEnv(environ, options())
+	want := []envSlip{
+		{"GONODE_LOGLEVEL", "GONODE_LOG_LEVEL"},
+		{"GONODE_POLLING_INTERVALL", "GONODE_POLLING_INTERVAL"},
+		{"GONODE_SERVCE", "GONODE_SERVICE"},
+		{"GONODE_SOMETHING_ELSE_ENTIRELY", ""},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("unknownEnv = %v, want %v", got, want)
 	}
 }

@@ -367,3 +367,35 @@ func TestRunWarnsOnceAboutALooseCookieFile(t *testing.T) {
 		})
 	}
 }
+
+// TestRunWarnsAboutUnknownGonodeVariables: a GONODE_ variable no option
+// reads (a typo of one) gets one warning at start naming it and the
+// variable it likely meant; the known ones get none.
+func TestRunWarnsAboutUnknownGonodeVariables(t *testing.T) {
+	beamtest.RequireNetns(t) // the node serves EPMD on port 4369
+	r := startRun(t, []string{"--pod-ip=127.0.0.1", "--metrics-addr=", "--cookie=c"},
+		map[string]string{"GONODE_SERVCE": "app-headless", "GONODE_LOG_LEVEL": "info", "GONODE_UNRELATED_THING": "1"})
+	r.waitStarted(t)
+	var warnings []string
+	for _, line := range strings.Split(r.out.String(), "\n") {
+		if strings.Contains(line, "is not a gonode setting") {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 2 {
+		t.Fatalf("%d warnings about unknown variables, want 2 (GONODE_SERVCE, GONODE_UNRELATED_THING):\n%s", len(warnings), strings.Join(warnings, "\n"))
+	}
+	for i, want := range [][]string{
+		{`"level":"WARN"`, `"variable":"GONODE_SERVCE"`, `"did_you_mean":"GONODE_SERVICE"`},
+		{`"level":"WARN"`, `"variable":"GONODE_UNRELATED_THING"`},
+	} {
+		for _, s := range want {
+			if !strings.Contains(warnings[i], s) {
+				t.Errorf("warning %d does not say %s: %s", i, s, warnings[i])
+			}
+		}
+	}
+	if strings.Contains(warnings[1], "did_you_mean") {
+		t.Errorf("a variable close to none gets a suggestion: %s", warnings[1])
+	}
+}

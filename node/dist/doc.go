@@ -18,7 +18,9 @@
 // Serve connects to it and ergo's Accept answers with the details Serve
 // filed for that connection; Proto.Init then serves the peer's connection
 // in its place (acceptor.go). Outgoing handshakes run in the goroutine of
-// each connect and were never serialised.
+// each connect and were never serialised: Start on a connection ergo
+// dialled, or Dial, which dials itself and hands the connection on the same
+// way (package node dials through it, so that ergo never sees a failure).
 //
 // # TLS
 //
