@@ -41,6 +41,10 @@ type (
 	// TypedServer is a gen_server of typed handlers (genserver.TypedServer;
 	// create it with NewServer).
 	TypedServer = genserver.TypedServer
+	// DownError is the error of a call whose callee was down or went down
+	// before replying (genserver.DownError): Reason is noproc,
+	// noconnection or the exit reason, Term() the reason as a term.
+	DownError = genserver.DownError
 	// StructOption adjusts Marshal and Unmarshal (term.StructOption).
 	StructOption = term.StructOption
 )
@@ -89,6 +93,9 @@ func Format(t Term) string { return term.Format(t) }
 // fit the Go value (term.ErrTypeMismatch); ErrMissingField when a struct
 // field's key is missing from the map (term.ErrMissingField).
 var (
+	// ErrServerDown is what a *DownError is (errors.Is): the callee does
+	// not exist, ended during the call, or its node is not connected.
+	ErrServerDown   = genserver.ErrServerDown
 	ErrTypeMismatch = term.ErrTypeMismatch
 	ErrMissingField = term.ErrMissingField
 )

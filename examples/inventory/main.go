@@ -92,6 +92,19 @@ func run(ctx context.Context, o options, out io.Writer, log *slog.Logger) error 
 	if _, err := n.RegisterServer("inventory", newInventory(out)); err != nil {
 		return err
 	}
+	// :erpc.call(go_node, Shop.Stock, :count, [sku]) asks the server.
+	err = n.ProvideRPC("Elixir.Shop.Stock", "count", func(ctx context.Context, args []node.Term) (node.Term, error) {
+		var sku string
+		if len(args) != 1 || node.Unmarshal(args[0], &sku) != nil {
+			return nil, &node.RPCException{Class: node.RPCError, Reason: node.Atom("badarg")}
+		}
+		var qty int
+		err := n.CallInto(ctx, "inventory", node.Tuple{node.Atom("get"), sku}, &qty)
+		return qty, err
+	})
+	if err != nil {
+		return err
+	}
 	if o.pricing == "" {
 		fmt.Fprintln(out, "serving inventory on", n.Name())
 		<-ctx.Done()

@@ -26,16 +26,17 @@ defmodule Pricing do
 end
 
 defmodule Shop do
-  # Calls, a cast and an event to the Go inventory on node go; returns
-  # what the calls answered.
+  # Calls, an RPC, a cast and an event to the Go inventory on node go;
+  # returns what the calls answered.
   def exercise(go) do
     inv = {:inventory, go}
     put = GenServer.call(inv, {:put, "sku-1", 7})
     get = GenServer.call(inv, {:get, "sku-1"})
+    count = :erpc.call(go, Shop.Stock, :count, ["sku-1"])
     bad = GenServer.call(inv, {:put, "sku-2", -1})
     GenServer.cast(inv, {:reset})
     after_reset = GenServer.call(inv, {:get, "sku-1"})
     send(inv, {:event, %{type: :restock, items: [1, 2, 3]}})
-    {put, get, bad, after_reset}
+    {put, get, count, bad, after_reset}
   end
 end
