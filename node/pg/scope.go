@@ -277,8 +277,12 @@ func (s *Scope) apply(e effects) {
 		}
 	}
 	for _, o := range e.send {
-		// A node that went away meanwhile is the peer's loss, as with
-		// erlang:send(..., [noconnect]); its DOWN follows.
+		// As erlang:send(..., [noconnect]) in pg: a message for a node that
+		// is not connected is not sent (sending would make ergo dial it);
+		// the peer's DOWN follows.
+		if !s.connected(o.To) {
+			continue
+		}
 		_ = s.proc.Send(o.To, o.Msg)
 	}
 	if e.dropped != "" {
@@ -303,6 +307,19 @@ func (s *Scope) apply(e effects) {
 	}
 }
 
+// connected reports whether the node of a destination is this node or a
+// connected peer.
+func (s *Scope) connected(to any) bool {
+	var nodeName string
+	switch v := to.(type) {
+	case etf.Pid:
+		nodeName = string(v.Node)
+	case gen.ProcessID:
+		nodeName = v.Node
+	}
+	return nodeName == s.n.Name() || s.n.IsConnected(nodeName)
+}
+
 // scopeServer is the scope's process.
 type scopeServer struct {
 	genserver.Server
@@ -323,7 +340,15 @@ func (v *scopeServer) HandleInfo(_ *genserver.Process, msg etf.Term) gen.ServerS
 	if d, ok := msg.(gen.MessageDown); ok {
 		if ref, known := s.refs[d.Pid]; known && ref == d.Ref {
 			delete(s.refs, d.Pid)
+			_, wasPeer := s.c.peers[d.Pid]
 			s.apply(s.c.down(d.Pid))
+			if wasPeer && d.Reason == "noconnection" && s.n.IsConnected(string(d.Pid.Node)) {
+				// The node went down and came back before this DOWN was
+				// handled: the peer's discover of the new connection may have
+				// found it still known. Ask it for its members again; its
+				// sync brings it back.
+				s.apply(effects{send: []outbound{{d.Pid, etf.Tuple{atomDiscover, s.c.self}}}})
+			}
 		}
 		return gen.ServerStatusOK
 	}
