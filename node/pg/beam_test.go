@@ -1,6 +1,7 @@
 package pg_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -199,6 +200,79 @@ func TestPGThreeElixirNodesAndGo(t *testing.T) {
 
 		// No BEAM scope crashed on anything the Go scope sent.
 		for i, ex := range live {
+			if got := ex.Eval(t, `inspect(Process.whereis(:pg))`); got != scopePids[i] {
+				t.Fatalf("%s: the pg scope is %s, was %s: it crashed", ex.Name, got, scopePids[i])
+			}
+		}
+	})
+}
+
+// TestPGGoNodeRestart stops the gonode and starts it again under the same
+// name: the Elixir nodes drop the old incarnation's member, list the new
+// one's once they reconnect, and the new scope learns the Elixir members;
+// no BEAM scope crashes.
+func TestPGGoNodeRestart(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		gn, scope, exs := cluster(t, rel, 2)
+		jobs := etf.Atom("jobs")
+		scopePids := make([]string, len(exs))
+		for i, ex := range exs {
+			scopePids[i] = ex.Eval(t, `inspect(Process.whereis(:pg))`)
+			ex.Eval(t, `pid = spawn(fn -> receive do :stop -> :ok end end)
+				:ok = :pg.join(:jobs, pid)`)
+		}
+		if err := scope.Join(jobs, spawnIdle(t, gn).Self()); err != nil {
+			t.Fatal(err)
+		}
+		goCount := fmt.Sprintf(`Enum.count(:pg.get_members(:jobs), &(node(&1) == :"%s"))`, gn.Name())
+		for _, ex := range exs {
+			testutil.EventuallyNamed(t, wait, ex.Name+" lists the Go member", func() (bool, string) {
+				out := ex.Eval(t, goCount)
+				return out == "1", out
+			})
+		}
+
+		cfg := gn.Config()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gn.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range exs {
+			testutil.EventuallyNamed(t, wait, ex.Name+" drops the stopped node's member", func() (bool, string) {
+				out := ex.Eval(t, goCount)
+				return out == "0", out
+			})
+		}
+
+		gn2 := nodetest.Start(t, cfg, &testutil.SyncBuffer{})
+		scope2, err := pg.Start(gn2, pg.DefaultScope, pg.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := scope2.Join(jobs, spawnIdle(t, gn2).Self()); err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range exs {
+			// The first incarnation served the EPMD the Elixir nodes had
+			// registered with: they reconnect to the new one themselves.
+			if out := ex.Eval(t, fmt.Sprintf(`Node.connect(:"%s")`, gn2.Name())); out != "true" {
+				t.Fatalf("%s: reconnect: %s", ex.Name, out)
+			}
+		}
+		for _, ex := range exs {
+			// The old incarnation's member was dropped above: the one listed
+			// now is the new one's.
+			testutil.EventuallyNamed(t, wait, ex.Name+" lists the restarted node's member", func() (bool, string) {
+				out := ex.Eval(t, goCount)
+				return out == "1", out
+			})
+		}
+		testutil.EventuallyNamed(t, wait, "the restarted scope sees the Elixir members", func() (bool, string) {
+			m := scope2.Members(jobs)
+			return countOn(m, exs[0].Name) == 1 && countOn(m, exs[1].Name) == 1, goNodes(m)
+		})
+		for i, ex := range exs {
 			if got := ex.Eval(t, `inspect(Process.whereis(:pg))`); got != scopePids[i] {
 				t.Fatalf("%s: the pg scope is %s, was %s: it crashed", ex.Name, got, scopePids[i])
 			}
