@@ -3,7 +3,9 @@ package pg_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,5 +279,68 @@ func TestPGGoNodeRestart(t *testing.T) {
 				t.Fatalf("%s: the pg scope is %s, was %s: it crashed", ex.Name, got, scopePids[i])
 			}
 		}
+	})
+}
+
+// drops records the scope's Dropped events.
+type drops struct {
+	pg.NopObserver
+	mu  sync.Mutex
+	got []string
+}
+
+func (d *drops) Dropped(_, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.got = append(d.got, reason)
+}
+
+func (d *drops) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.got)
+}
+
+// TestPGScopeSurvivesJunk: an Elixir node sends the Go scope messages that
+// are not of the protocol, or have bad fields; the scope drops and counts
+// each, and goes on working.
+func TestPGScopeSurvivesJunk(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		cookie := beamtest.RandomCookie()
+		cfg := node.DefaultConfig()
+		cfg.Name, cfg.Cookie = nodetest.Uniq("go")+"@127.0.0.1", node.Cookie(cookie)
+		gn := nodetest.Start(t, cfg, &testutil.SyncBuffer{})
+		obs := &drops{}
+		scope, err := pg.Start(gn, "junk", pg.Options{Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := beamtest.Start(t, rel, beamtest.Options{Name: nodetest.Uniq("ex") + "@127.0.0.1", Cookie: cookie, Elixir: true})
+		ex.Eval(t, fmt.Sprintf(`true = Node.connect(:"%s")
+			{:ok, _} = :pg.start(:junk)
+			:ok`, cfg.Name))
+		testutil.EventuallyNamed(t, wait, "the scopes discovered each other", func() (bool, string) {
+			out := ex.Eval(t, `:sys.get_state(:junk) |> inspect()`)
+			return strings.Contains(out, "#PID<"), out
+		})
+		ex.Eval(t, fmt.Sprintf(`to = {:junk, :"%s"}
+			send(to, :garbage)
+			send(to, {:discover, :not_a_pid})
+			send(to, {:join, Process.whereis(:junk), :g, [:not_a_pid]})
+			send(to, {:join, self(), :g, self()})
+			send(to, {:leave, Process.whereis(:junk), self(), :not_a_list})
+			GenServer.cast(to, {:sync, Process.whereis(:junk), :not_a_list})
+			GenServer.cast(to, {:sync, Process.whereis(:junk), [{:g, [1, 2]}]})
+			:ok`, cfg.Name))
+		want := []string{pg.DropMalformed, pg.DropMalformed, pg.DropMalformed, pg.DropUnknown, pg.DropMalformed, pg.DropMalformed, pg.DropMalformed}
+		testutil.EventuallyNamed(t, wait, "every junk message dropped and counted", func() (bool, string) {
+			got := obs.list()
+			return slices.Equal(got, want), fmt.Sprint(got)
+		})
+		ex.Eval(t, `:ok = :pg.join(:junk, :after, spawn(fn -> receive do :stop -> :ok end end))`)
+		testutil.EventuallyNamed(t, wait, "the Go scope still applies joins", func() (bool, string) {
+			m := scope.Members(etf.Atom("after"))
+			return countOn(m, ex.Name) == 1, goNodes(m)
+		})
 	})
 }
