@@ -229,6 +229,9 @@ func (ps *PubSub) unsubscribe(s *Subscription) {
 // every subscriber of topic on every node, this one included, as
 // Phoenix.PubSub.broadcast/3 does.
 func (ps *PubSub) Broadcast(topic string, message any) error {
+	if ps.isStopped() {
+		return ErrStopped
+	}
 	msg, err := term.Marshal(message)
 	if err != nil {
 		return err
@@ -254,6 +257,9 @@ func (ps *PubSub) Broadcast(topic string, message any) error {
 // DirectBroadcast sends message to the subscribers of topic on one node,
 // as Phoenix.PubSub.direct_broadcast/4 does.
 func (ps *PubSub) DirectBroadcast(nodeName, topic string, message any) error {
+	if ps.isStopped() {
+		return ErrStopped
+	}
 	msg, err := term.Marshal(message)
 	if err != nil {
 		return err
@@ -265,6 +271,12 @@ func (ps *PubSub) DirectBroadcast(nodeName, topic string, message any) error {
 	ps.obs.BroadcastOut(ps.name, 1)
 	return ps.workers[0].Send(gen.ProcessID{Name: string(ps.groups[0]), Node: nodeName},
 		etf.Tuple{atomForward, []byte(topic), msg, Dispatcher})
+}
+
+func (ps *PubSub) isStopped() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.stopped
 }
 
 // LocalBroadcast sends message to the subscribers of topic on this node.
