@@ -16,6 +16,7 @@ import (
 	"github.com/gonode/gonode/discovery"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/pg"
 )
 
 // version is the binary's version; the build sets it with
@@ -194,6 +195,13 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		cancel()
 		return code
 	}
+	if code, ok := startScopes(cfg, n, reg, log, mainLog); !ok {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		_ = n.Stop(sctx)
+		stopHTTP(sctx)
+		cancel()
+		return code
+	}
 	state.up.Store(true)
 	discDone := make(chan struct{})
 	go func() {
@@ -239,6 +247,30 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	stopHTTP(sctx)
 	mainLog.Info("gonode stopped")
 	return code
+}
+
+// startScopes starts the --pg-scopes on the started node, with their
+// metrics; a hidden node runs none (BEAM scopes ignore it).
+func startScopes(cfg config, n *node.Node, reg prometheus.Registerer, log, mainLog *slog.Logger) (int, bool) {
+	if len(cfg.PGScopes) == 0 {
+		return exitOK, true
+	}
+	if cfg.Node.Hidden {
+		mainLog.Warn("pg scopes not started: a hidden node is invisible to pg", "scopes", cfg.PGScopes)
+		return exitOK, true
+	}
+	pm, err := metrics.NewPG(reg)
+	if err != nil {
+		mainLog.Error("cannot create the pg metrics", "err", err)
+		return exitFailure, false
+	}
+	for _, name := range cfg.PGScopes {
+		if _, err := pg.Start(n, name, pg.Options{Observer: pm, Logger: log}); err != nil {
+			mainLog.Error("cannot start the pg scope", "scope", name, "err", err)
+			return exitFailure, false
+		}
+	}
+	return exitOK, true
 }
 
 // writeConfigError prints every problem of a configuration, one a line: those

@@ -12,6 +12,7 @@ import (
 	"github.com/gonode/gonode/discovery"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/pg"
 )
 
 // config is everything the command line and the environment decide. The
@@ -46,6 +47,9 @@ type config struct {
 	// MinPeers is how many connected peers /readyz wants.
 	MinPeers int
 
+	// PGScopes are the pg scopes the node runs (package node/pg).
+	PGScopes []string
+
 	// LogFormat is "json", "text" or "" (json unless stdout is a terminal).
 	LogFormat string
 	// LogLevel is debug, info, warn or error.
@@ -69,6 +73,7 @@ func defaultConfig() config {
 		AppName:     defaultAppName,
 		MetricsAddr: metrics.DefaultAddr, // the metrics package's, with its reason
 		LogLevel:    defaultLogLevel,
+		PGScopes:    []string{pg.DefaultScope},
 	}
 }
 
@@ -216,6 +221,9 @@ func options() []option {
 		option{group: groupTLS, name: "tls-verify", env: "GONODE_TLS_VERIFY", def: string(node.TLSVerifyPeer), kind: kindEnum,
 			usage: "peer: verify every peer's certificate and require one (verify_peer, fail_if_no_peer_cert); none: encrypt only",
 			set:   func(c *config, v string) error { c.Node.TLS.Verify = node.TLSVerify(v); return nil }},
+		option{group: groupNode, name: "pg-scopes", env: "GONODE_PG_SCOPES", def: pg.DefaultScope, kind: kindList,
+			usage: "pg scopes to run, e.g. pg,Elixir.Phoenix.PubSub (Elixir's :pg and Phoenix.PubSub's); empty: none; needs a visible node",
+			set:   func(c *config, v string) error { c.PGScopes = splitList(v); return nil }},
 		option{group: groupTLS, name: "tls-server-name", env: "GONODE_TLS_SERVER_NAME", def: "", kind: kindString,
 			usage: "name every peer's certificate must be valid for; empty: any name, the CA decides",
 			set:   func(c *config, v string) error { c.Node.TLS.ServerName = v; return nil }},
