@@ -17,8 +17,9 @@
 COMPOSE_CACHE=${GONODE_COMPOSE_CACHE:-/var/cache/gonode/compose}
 COMPOSE_STATE=${GONODE_COMPOSE_STATE:-/run/gonode-compose}
 COMPOSE_NETNS=${GONODE_COMPOSE_NETNS:-gonode-compose}
-# Paths netavark and podman use whatever the configuration says.
-COMPOSE_OVERLAID=(/run/containers /run/netns)
+# Paths netavark and podman use whatever the configuration says (netavark's
+# run directory, network namespaces, the image library's blob cache).
+COMPOSE_OVERLAID=(/run/containers /run/netns /var/lib/containers)
 export CONTAINERS_CONF=$COMPOSE_STATE/containers.conf
 export CONTAINERS_STORAGE_CONF=$COMPOSE_STATE/storage.conf
 # podman's registries.conf and policy.json are the package's (/etc/containers):

@@ -9,7 +9,8 @@
 #       Debian bookworm root filesystem (debootstrap, minbase), the Go
 #       toolchain of this machine in /usr/local/go and, in /go/pkg/mod, the
 #       module cache of this checkout's go.mod (GOPROXY=off: the build stage
-#       never reaches the network)
+#       never reaches the network) and, in /root/.cache/go-build, the build
+#       cache of the same build (what BuildKit's cache mounts would keep)
 #   docker.io/prom/prometheus:v2.42.0       Debian bookworm's prometheus
 #       package (2.42.0) on the same root filesystem, with the official
 #       image's entrypoint, command, working directory and user
@@ -77,7 +78,7 @@ goroot=$(go env GOROOT)
 gover=$(go env GOVERSION)
 gominor=$(echo "${gover#go}" | cut -d. -f1,2)
 golayer=$out/go-$gover.tar
-stamp=$( (echo "$gover"; sha256sum "$repo/go.sum") | sha256sum | cut -d' ' -f1)
+stamp=$( (echo "$gover"; sha256sum "$repo/go.sum" "$0") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$golayer.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -f "$golayer" ]; then
   r=$work/go-root
   mkdir -p "$r/usr/local" "$r/go/pkg" "$r/go/bin"
@@ -86,6 +87,12 @@ if [ "$(cat "$golayer.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -f "$golayer" ];
   # here from this machine's module cache (then the module proxy).
   (cd "$repo" && GOFLAGS=-modcacherw GOMODCACHE="$r/go/pkg/mod" \
     GOPROXY="file://$(go env GOMODCACHE)/cache/download,$(go env GOPROXY)" go mod download)
+  # And the build cache of the same build with the Dockerfile's flags, so
+  # that the build stage compiles only what changed since go.sum did (with
+  # -trimpath the cache keys name no directory: the host's build hits).
+  mkdir -p "$r/root/.cache"
+  (cd "$repo" && CGO_ENABLED=0 GOFLAGS=-modcacherw GOMODCACHE="$r/go/pkg/mod" GOPROXY=off \
+    GOCACHE="$r/root/.cache/go-build" go build -trimpath -ldflags "-s -w" -o /dev/null ./cmd/gonode)
   chown -R 0:0 "$r"
   layer "$r" "$golayer.tmp"
   mv "$golayer.tmp" "$golayer"

@@ -156,7 +156,7 @@ func waitMesh(t *testing.T, wantElixir, wantGo int) []container {
 	t.Helper()
 	var cs []container
 	start := time.Now()
-	testutil.EventuallyNamed(t, 3*time.Minute, "full mesh", func() (bool, string) {
+	eventually(t, 3*time.Minute, "full mesh", func() (bool, string) {
 		cs = containers(t)
 		if len(ofService(cs, "elixir")) != wantElixir || len(ofService(cs, "gonode")) != wantGo {
 			return false, fmt.Sprintf("containers %+v, want %d elixir and %d gonode", cs, wantElixir, wantGo)
@@ -171,23 +171,25 @@ func waitMesh(t *testing.T, wantElixir, wantGo int) []container {
 // Dockerfile, is under 30 MB, runs as a non-root user, and its HEALTHCHECK
 // (`gonode health`) passes in every gonode container.
 func TestImage(t *testing.T) {
-	var img struct {
-		Size   int64
-		Config struct {
-			User        string
-			Healthcheck struct{ Test []string }
-		}
+	var imgs []struct {
+		Size        int64
+		User        string
+		Healthcheck struct{ Test []string }
 	}
 	image := "gonode:" + envOr("GONODE_VERSION", "dev")
-	if err := json.Unmarshal([]byte(mustPodman(t, "image", "inspect", "--format", "{{json .}}", image)), &img); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal([]byte(mustPodman(t, "image", "inspect", image)), &imgs); err != nil || len(imgs) != 1 {
+		t.Fatalf("podman image inspect %s: %v", image, err)
 	}
-	t.Logf("%s: %.1f MB, user %q, health check %q", image, float64(img.Size)/(1<<20), img.Config.User, img.Config.Healthcheck.Test)
+	img := imgs[0]
+	t.Logf("%s: %.1f MB, user %q, health check %q", image, float64(img.Size)/(1<<20), img.User, img.Healthcheck.Test)
 	if img.Size <= 0 || img.Size >= maxImageBytes {
 		t.Errorf("%s is %d bytes, want under %d", image, img.Size, maxImageBytes)
 	}
-	if u := strings.Split(img.Config.User, ":")[0]; u == "" || u == "0" || u == "root" {
-		t.Errorf("%s runs as user %q, want a non-root user", image, img.Config.User)
+	if u := strings.Split(img.User, ":")[0]; u == "" || u == "0" || u == "root" {
+		t.Errorf("%s runs as user %q, want a non-root user", image, img.User)
+	}
+	if hc := strings.Join(img.Healthcheck.Test, " "); !strings.HasSuffix(hc, "gonode health") {
+		t.Errorf("%s has the health check %q, want gonode health", image, hc)
 	}
 	cs := waitMesh(t, 3, 2)
 	for _, c := range cs {
@@ -335,7 +337,7 @@ func promShowsMesh(cs []container) (bool, string) {
 // connected-peer gauges and the recording rule show the mesh.
 func TestPrometheusScrapesEveryGonode(t *testing.T) {
 	cs := waitMesh(t, 3, 2)
-	testutil.EventuallyNamed(t, 2*time.Minute, "Prometheus shows the mesh", func() (bool, string) {
+	eventually(t, 2*time.Minute, "Prometheus shows the mesh", func() (bool, string) {
 		return promShowsMesh(cs)
 	})
 }
@@ -348,12 +350,12 @@ func TestStoppedElixirIsPrunedAndRejoins(t *testing.T) {
 	victim := ofService(cs, "elixir")[2]
 	mustPodman(t, "stop", "--time", "10", victim.Name)
 	cs = waitMesh(t, 2, 2)
-	testutil.EventuallyNamed(t, 2*time.Minute, "Prometheus shows the smaller mesh", func() (bool, string) {
+	eventually(t, 2*time.Minute, "Prometheus shows the smaller mesh", func() (bool, string) {
 		return promShowsMesh(cs)
 	})
 	mustPodman(t, "start", victim.Name)
 	cs = waitMesh(t, 3, 2)
-	testutil.EventuallyNamed(t, 2*time.Minute, "Prometheus shows the whole mesh again", func() (bool, string) {
+	eventually(t, 2*time.Minute, "Prometheus shows the whole mesh again", func() (bool, string) {
 		return promShowsMesh(cs)
 	})
 }
@@ -363,4 +365,14 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// eventually polls cond every half second (each poll runs commands in
+// containers) until it holds, and fails the test with what and cond's last
+// state after within.
+func eventually(t testing.TB, within time.Duration, what string, cond testutil.Cond) {
+	t.Helper()
+	if err := testutil.Poll(context.Background(), within, 500*time.Millisecond, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }
