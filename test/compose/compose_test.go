@@ -32,22 +32,26 @@ type container struct {
 func (c container) nodeName() string { return basename + "@" + c.IP }
 
 // containers lists the project's running containers, by name.
-func containers(t testing.TB) []container {
-	t.Helper()
-	out := mustPodman(t, "ps", "--filter", "label=com.docker.compose.project="+project,
+func containers(ctx context.Context) ([]container, error) {
+	out, err := podman(ctx, "ps", "--filter", "label=com.docker.compose.project="+project,
 		"--format", `{{.Names}} {{index .Labels "com.docker.compose.service"}}`)
+	if err != nil {
+		return nil, err
+	}
 	var cs []container
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(l)
 		if len(f) != 2 {
 			continue
 		}
-		ip := strings.TrimSpace(mustPodman(t, "inspect", "--format",
-			`{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}`, f[0]))
+		ip, err := podman(ctx, "inspect", "--format", `{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}`, f[0])
+		if err != nil {
+			return nil, err
+		}
 		cs = append(cs, container{Name: f[0], Service: f[1], IP: strings.Fields(ip + " -")[0]})
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	return cs
+	return cs, nil
 }
 
 func ofService(cs []container, s string) []container {
@@ -157,7 +161,12 @@ func waitMesh(t *testing.T, wantElixir, wantGo int) []container {
 	var cs []container
 	start := time.Now()
 	eventually(t, 3*time.Minute, "full mesh", func() (bool, string) {
-		cs = containers(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		if cs, err = containers(ctx); err != nil {
+			return false, err.Error()
+		}
 		if len(ofService(cs, "elixir")) != wantElixir || len(ofService(cs, "gonode")) != wantGo {
 			return false, fmt.Sprintf("containers %+v, want %d elixir and %d gonode", cs, wantElixir, wantGo)
 		}
