@@ -144,6 +144,8 @@ if ! fresh "$out/prometheus.tar" "$base" "$promlayer" "$here/images-lib.sh"; the
 fi
 load "$out/prometheus.tar"
 
-# The example Elixir application, as the e2e suite builds it.
-"$here/k8s-images.sh" elixir-otp27 >/dev/null
+# The example Elixir application, as the e2e suite builds it (the archive is
+# shared with it). k8s-images.sh also imports it into the e2e cluster when
+# one is up: pointed at a state directory with no cluster, it does not.
+GONODE_K8S_STATE=$COMPOSE_STATE/no-k8s-cluster "$here/k8s-images.sh" elixir-otp27 >/dev/null
 load "${GONODE_K8S_CACHE:-/var/cache/gonode/k8s}/images/elixir-otp27.tar"
