@@ -8,7 +8,11 @@
 # containerd, runc, containernetworking-plugins (the bridge, host-local and
 # loopback CNI plugins), iptables and conntrack (kube-proxy), openssl (the
 # cluster's certificates), util-linux (unshare, nsenter) and nftables (the
-# suite compares `nft list ruleset` before and after the cluster). Go 1.26
+# suite compares `nft list ruleset` before and after the cluster); and for
+# the compose suite (test/compose): podman with netavark and aardvark-dns
+# (the compose network's bridge and its DNS) and docker-compose, which
+# drives podman's Docker API (Prometheus's image is built from the
+# prometheus package's .deb, downloaded, not installed). Go 1.26
 # must already be installed (/usr/local/go).
 #
 # It installs packages and changes nothing else: a DNS server the machine
@@ -18,7 +22,8 @@
 # stop only the processes they started.
 set -euo pipefail
 pkgs=(erlang-nox elixir dnsmasq-base iproute2 debootstrap make procps
-  containerd runc containernetworking-plugins iptables conntrack openssl util-linux nftables)
+  containerd runc containernetworking-plugins iptables conntrack openssl util-linux nftables
+  podman netavark aardvark-dns docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -36,52 +36,15 @@ names=("$@")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# layer DIR TAR: a layer of DIR's tree, owners by number, in a stable order.
-layer() {
-  tar -C "$1" --numeric-owner --sort=name --mtime=@0 --exclude=./proc/\* --exclude=./sys/\* \
-    --exclude=./dev/\* -cf "$2" .
-}
-
-# pack REF ARCHIVE CONFIG LAYER...: writes a Docker archive of the image REF
-# made of the layer tarballs LAYER... (bottom first), with CONFIG the image
-# configuration's "config" object (entrypoint, environment, user...).
-pack() {
-  local ref=$1 archive=$2 config=$3
-  shift 3
-  local d=$work/pack
-  rm -rf "$d"
-  mkdir -p "$d"
-  local diffs="" layers="" l sum
-  for l in "$@"; do
-    sum=$(sha256sum "$l" | cut -d' ' -f1)
-    mkdir -p "$d/$sum"
-    ln "$l" "$d/$sum/layer.tar" 2>/dev/null || cp "$l" "$d/$sum/layer.tar"
-    diffs="$diffs${diffs:+,}\"sha256:$sum\""
-    layers="$layers${layers:+,}\"$sum/layer.tar\""
-  done
-  printf '{"architecture":"amd64","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-    "$config" "$diffs" >"$d/config.json"
-  sum=$(sha256sum "$d/config.json" | cut -d' ' -f1)
-  mv "$d/config.json" "$d/$sum.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":[%s]}]' "$sum" "$ref" "$layers" >"$d/manifest.json"
-  tar -C "$d" -cf "$archive.tmp" .
-  mv "$archive.tmp" "$archive"
-}
+# layer, pack and minimal_root.
+# shellcheck source=images-lib.sh
+. "$here/images-lib.sh"
 
 # import ARCHIVE: into the cluster's containerd, when the cluster is up.
 import() {
   [ -S "$K8S_STATE/containerd.sock" ] || return 0
   k8s_in ctr --address "$K8S_STATE/containerd.sock" -n k8s.io images import \
     --snapshotter overlayfs "$1" >&2
-}
-
-# A minimal root: /etc/passwd and /etc/group with root and nobody, /tmp.
-minimal_root() {
-  local r=$1
-  mkdir -p "$r/etc" "$r/tmp" "$r/usr/local/bin"
-  chmod 1777 "$r/tmp"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$r/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
 }
 
 build_pause() {

@@ -9,7 +9,11 @@
 #      internal/testreport fails the step if any test skipped or failed;
 #   4. every fuzz target for a bounded number of inputs;
 #   5. the integration suite: Elixir and gonode pods, real DNS (test/integration);
-#   6. the end-to-end suite on a real single-node Kubernetes (test/e2e): the
+#   6. the compose suite (test/compose): the Dockerfile and docker-compose.yml
+#      built and run with podman and docker-compose, offline (base images
+#      built from Debian into /var/cache/gonode/compose), in namespaces of
+#      their own; it fails if the machine is not left as found;
+#   7. the end-to-end suite on a real single-node Kubernetes (test/e2e): the
 #      cluster built from source by scripts/k8s-build.sh (about 20 minutes the
 #      first time, cached in /var/cache/gonode/k8s, then seconds), started and
 #      stopped by the suite, which fails if the machine is not left as found.
@@ -34,6 +38,7 @@ fi
 go vet ./...
 go vet -tags integration ./test/integration/...
 go vet -tags e2e ./test/e2e/...
+go vet -tags compose ./test/compose/...
 # staticcheck's default checks, at a pinned version built from the Go module
 # proxy into the cache directory (once).
 staticcheck_version=v0.8.2
@@ -44,6 +49,7 @@ fi
 "$tools/staticcheck" ./...
 "$tools/staticcheck" -tags integration ./test/integration/...
 "$tools/staticcheck" -tags e2e ./test/e2e/...
+"$tools/staticcheck" -tags compose ./test/compose/...
 # bench/plot (make bench's charts) is a module of its own, outside ./...
 (cd bench/plot && go vet . && "$tools/staticcheck" .)
 
@@ -66,6 +72,9 @@ done
 
 step "integration tests (network namespaces, dnsmasq, Elixir and gonode pods)"
 go test -count=1 -timeout 15m -tags integration ./test/integration/...
+
+step "compose tests: the Dockerfile and docker-compose.yml with podman (test/compose)"
+go test -count=1 -v -timeout 30m -tags compose ./test/compose/
 
 step "end-to-end tests on a real single-node Kubernetes (test/e2e)"
 ./scripts/k8s-build.sh >/dev/null

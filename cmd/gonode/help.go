@@ -12,6 +12,9 @@ func writeHelp(w io.Writer) {
 	fmt.Fprintf(w, `gonode %s: an Erlang distribution node that joins Elixir/Erlang clusters.
 
 Usage: gonode [--flag=value ...]
+       gonode health [--ready] [--metrics-addr=host:port]
+                 (asks a running gonode for /healthz, or /readyz: exit 0 if
+                 it answers 200; a container's HEALTHCHECK)
 
 Every flag has an environment variable; a flag overrides its variable, which
 overrides the default. An empty variable counts as unset except for text

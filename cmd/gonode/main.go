@@ -86,6 +86,9 @@ type started struct {
 // starts the node, discovery and the HTTP listener, and stops them when ctx
 // ends. It returns the exit status.
 func run(ctx context.Context, args []string, env environment, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "health" {
+		return health(ctx, args[1:], env, stdout, stderr)
+	}
 	cfg, act, err := load(args, env)
 	switch act {
 	case actionHelp:
