@@ -42,6 +42,8 @@ var gonodeMetrics = []string{
 	"gonode_discovery_peers",
 	"gonode_discovery_answer_records",
 	"gonode_discovery_actions_total",
+	"gonode_discovery_watch_requests_total",
+	"gonode_discovery_watch_errors_total",
 	"gonode_epmd_requests_total",
 	"gonode_tls_certificate_expiry_timestamp_seconds", // only while a TLS source says so
 }

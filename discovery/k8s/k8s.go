@@ -15,7 +15,6 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	discoveryclient "k8s.io/client-go/kubernetes/typed/discovery/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -35,16 +34,16 @@ const ServiceNameLabel = discoveryv1.LabelServiceName
 type Option func(*options)
 
 type options struct {
-	client   discoveryclient.EndpointSlicesGetter
+	client   func(namespace string) SliceClient
 	log      *slog.Logger
 	observer discovery.WatchObserver
 	nsFile   string
 }
 
-// WithClient sets the EndpointSlice client (tests pass client-go's fake
-// clientset's DiscoveryV1()). Default: one built from Config.Kubeconfig or
-// the in-cluster configuration.
-func WithClient(c discoveryclient.EndpointSlicesGetter) Option {
+// WithClient sets the EndpointSlice client of a namespace (tests pass
+// client-go's fake clientset's DiscoveryV1().EndpointSlices). Default: a
+// REST client built from Config.Kubeconfig or the in-cluster configuration.
+func WithClient(c func(namespace string) SliceClient) Option {
 	return func(o *options) { o.client = c }
 }
 
@@ -116,16 +115,17 @@ func New(cfg discovery.Config, self string, opts ...Option) (*Source, error) {
 	if app == "" {
 		return nil, fmt.Errorf("%w: no application name and no node name to take it from", discovery.ErrInvalidConfig)
 	}
-	if o.client == nil {
+	var client SliceClient
+	if o.client != nil {
+		client = o.client(ns)
+	} else {
 		rc, err := restConfig(cfg.Kubeconfig)
 		if err != nil {
 			return nil, err
 		}
-		c, err := discoveryclient.NewForConfig(rc)
-		if err != nil {
-			return nil, fmt.Errorf("kubernetes client: %w", err)
+		if client, err = newRESTSlices(rc, ns); err != nil {
+			return nil, err
 		}
-		o.client = c
 	}
 	mode := cfg.KubernetesMode
 	if mode == "" {
@@ -142,7 +142,7 @@ func New(cfg discovery.Config, self string, opts ...Option) (*Source, error) {
 	// One line a minute per failure reason, 10 a minute in all: an API
 	// server that is down fails every retry, and the metric counts each.
 	s.limit = ratelog.New(s.log, ratelog.Config{Burst: 1, Every: time.Minute, Total: 10})
-	s.lw = &listWatch{client: o.client.EndpointSlices(ns), selector: sel.String(), src: s}
+	s.lw = &listWatch{client: client, selector: sel.String(), src: s}
 	s.informer = cache.NewSharedIndexInformer(s.lw, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{})
 	if err := s.informer.SetWatchErrorHandlerWithContext(s.watchError); err != nil {
 		return nil, fmt.Errorf("kubernetes informer: %w", err)

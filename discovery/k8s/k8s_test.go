@@ -144,16 +144,21 @@ func TestNamespaceFromServiceAccountMount(t *testing.T) {
 	}
 	c := baseConfig()
 	c.Namespace = ""
-	s, err := k8s.New(c, self, k8s.WithClient(fake.NewClientset().DiscoveryV1()), k8s.WithNamespaceFile(f))
+	s, err := k8s.New(c, self, withFake(fake.NewClientset()), k8s.WithNamespaceFile(f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Namespace() != "team-a" {
 		t.Errorf("namespace %q, want team-a", s.Namespace())
 	}
-	if _, err := k8s.New(c, self, k8s.WithClient(fake.NewClientset().DiscoveryV1()), k8s.WithNamespaceFile(dir+"/missing")); err == nil {
+	if _, err := k8s.New(c, self, withFake(fake.NewClientset()), k8s.WithNamespaceFile(dir+"/missing")); err == nil {
 		t.Error("no namespace and no mount: New succeeded")
 	}
+}
+
+// withFake makes a Source use a fake clientset.
+func withFake(cs *fake.Clientset) k8s.Option {
+	return k8s.WithClient(func(namespace string) k8s.SliceClient { return cs.DiscoveryV1().EndpointSlices(namespace) })
 }
 
 // observer records watch events.
@@ -268,7 +273,7 @@ func start(t *testing.T) *harness {
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := baseConfig()
 	cfg.PollingInterval = time.Hour
-	src, err := k8s.New(cfg, self, k8s.WithClient(h.api.cs.DiscoveryV1()), k8s.WithLogger(log), k8s.WithObserver(h.obs))
+	src, err := k8s.New(cfg, self, withFake(h.api.cs), k8s.WithLogger(log), k8s.WithObserver(h.obs))
 	if err != nil {
 		t.Fatal(err)
 	}

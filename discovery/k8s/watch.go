@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	discoveryclient "k8s.io/client-go/kubernetes/typed/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/gonode/gonode/discovery"
@@ -22,7 +21,7 @@ import (
 // namespace matching the selector. It counts every request and remembers
 // the verb of the last failed one, so a 403 can name it.
 type listWatch struct {
-	client     discoveryclient.EndpointSliceInterface
+	client     SliceClient
 	selector   string
 	src        *Source
 	failedVerb atomic.Pointer[string]
@@ -115,7 +114,7 @@ func (s *Source) watchError(_ context.Context, _ *cache.Reflector, err error) {
 	if reason == discovery.WatchGone {
 		// 410 Gone: the watch's resource version expired. Expected; the
 		// reflector re-lists at once. Counted, logged at debug.
-		s.observer.Watch(discovery.WatchEvent{Request: discovery.RequestWatch, Reason: reason})
+		s.observer.Watch(discovery.WatchEvent{Reason: reason})
 		s.log.Debug("EndpointSlice watch expired (410 Gone); re-listing", "err", err)
 		return
 	}
