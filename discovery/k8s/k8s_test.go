@@ -361,7 +361,7 @@ func TestAPIFailureKeepsPeers(t *testing.T) {
 
 	h.api.failLists(nil)
 	testutil.EventuallyNamed(t, 30*time.Second, "re-listed", func() (bool, string) {
-		return strings.Contains(h.logs.String(), "kubernetes API reachable again"), h.logs.String()
+		return strings.Contains(h.logs.String(), "kubernetes API answers again"), h.logs.String()
 	})
 	h.api.put(t, slice("s2", discoveryv1.AddressTypeIPv4, ep{addr: "10.0.0.4", ready: yes}))
 	testutil.EventuallyNamed(t, 10*time.Second, "watch resumed", h.connected("myapp@10.0.0.2", "myapp@10.0.0.3", "myapp@10.0.0.4"))

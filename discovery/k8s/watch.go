@@ -67,9 +67,9 @@ func (l *listWatch) done(req discovery.WatchRequest, err error) {
 		ev.Reason = Reason(err)
 		v := string(req)
 		l.failedVerb.Store(&v)
-	} else if req == discovery.RequestList && l.src.failing.CompareAndSwap(true, false) {
+	} else if l.src.failing.CompareAndSwap(true, false) {
 		l.src.lastErr.Store(nil)
-		l.src.log.Info("kubernetes API reachable again: EndpointSlices re-listed; the peer set is current")
+		l.src.log.Info("kubernetes API answers again: the EndpointSlice "+string(req)+" succeeded; the peer set follows the API again", "request", string(req))
 	}
 	l.src.observer.Watch(ev)
 }
