@@ -385,3 +385,36 @@ func TestLabelsStaySmall(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchObserver: the kubernetes strategy's requests and failures land
+// in their counters; an unknown reason is counted as "other", never as a new
+// series.
+func TestWatchObserver(t *testing.T) {
+	reg, m := newMetrics(t, metrics.WithoutRuntimeCollectors())
+	o := m.WatchObserver()
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestList, OK: true})
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestWatch, OK: true})
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestWatch, OK: false, Reason: discovery.WatchForbidden})
+	o.Watch(discovery.WatchEvent{Reason: discovery.WatchGone}) // a broken watch, no request of its own
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestList, Reason: "teapot"})
+	want := `
+# HELP gonode_discovery_watch_errors_total Failed Kubernetes API requests and broken watches of the kubernetes strategy, by reason, in errors.
+# TYPE gonode_discovery_watch_errors_total counter
+gonode_discovery_watch_errors_total{reason="forbidden"} 1
+gonode_discovery_watch_errors_total{reason="gone"} 1
+gonode_discovery_watch_errors_total{reason="other"} 1
+gonode_discovery_watch_errors_total{reason="timeout"} 0
+gonode_discovery_watch_errors_total{reason="unauthorized"} 0
+gonode_discovery_watch_errors_total{reason="unavailable"} 0
+# HELP gonode_discovery_watch_requests_total Kubernetes API requests of the kubernetes strategy, by request (list, watch) and result, in requests.
+# TYPE gonode_discovery_watch_requests_total counter
+gonode_discovery_watch_requests_total{request="list",result="error"} 1
+gonode_discovery_watch_requests_total{request="list",result="ok"} 1
+gonode_discovery_watch_requests_total{request="watch",result="error"} 1
+gonode_discovery_watch_requests_total{request="watch",result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"gonode_discovery_watch_errors_total", "gonode_discovery_watch_requests_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -263,8 +263,9 @@ type harness struct {
 	api  *api
 	conn *discoverytest.Connector
 	obs  *observer
-	logs *testutil.SyncBuffer
-	disc *discovery.Discoverer
+	logs  *testutil.SyncBuffer
+	disc  *discovery.Discoverer
+	clock *discoverytest.Clock
 }
 
 func start(t *testing.T) *harness {
@@ -277,8 +278,8 @@ func start(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := discoverytest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	h.disc, err = discovery.New(cfg, self, h.conn, discovery.WithSource(src), discovery.WithClock(clock), discovery.WithLogger(log))
+	h.clock = discoverytest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	h.disc, err = discovery.New(cfg, self, h.conn, discovery.WithSource(src), discovery.WithClock(h.clock), discovery.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +355,16 @@ func TestAPIFailureKeepsPeers(t *testing.T) {
 	testutil.EventuallyNamed(t, 10*time.Second, "403 logged", func() (bool, string) {
 		return strings.Contains(h.logs.String(), "refused list on endpointslices.discovery.k8s.io in namespace prod (403)"), h.logs.String()
 	})
+	// Polls while the API fails (more than PruneAfter of them) keep the
+	// last good set.
+	for i := range 3 {
+		before := h.disc.Snapshot().LastPoll
+		h.clock.Advance(70 * time.Minute)
+		testutil.EventuallyNamed(t, 10*time.Second, fmt.Sprintf("poll %d while failing", i+1), func() (bool, string) {
+			lp := h.disc.Snapshot().LastPoll
+			return lp.After(before), fmt.Sprintf("last poll %v", lp)
+		})
+	}
 	if got := h.conn.Calls(); slices.ContainsFunc(got, func(c discoverytest.Call) bool { return c.Op == discovery.ActDisconnect }) {
 		t.Errorf("a disconnect while the API failed: %v", got)
 	}
