@@ -192,7 +192,19 @@ type api struct {
 
 	mu       sync.Mutex
 	listErr  error
-	watchers []*watch.RaceFreeFakeWatcher
+	watchers []*forwarder
+}
+
+// forwarder is a watch the test can break, fed by the fake clientset's own
+// watch, which it stops when it is stopped.
+type forwarder struct {
+	*watch.RaceFreeFakeWatcher
+	inner watch.Interface
+}
+
+func (f *forwarder) Stop() {
+	f.inner.Stop()
+	f.RaceFreeFakeWatcher.Stop()
 }
 
 func newAPI() *api {
@@ -207,7 +219,7 @@ func newAPI() *api {
 		if err != nil {
 			return true, nil, err
 		}
-		w := watch.NewRaceFreeFake()
+		w := &forwarder{RaceFreeFakeWatcher: watch.NewRaceFreeFake(), inner: inner}
 		go func() {
 			for ev := range inner.ResultChan() {
 				w.Action(ev.Type, ev.Object)
