@@ -272,9 +272,9 @@ func (a *api) put(t *testing.T, es *discoveryv1.EndpointSlice) {
 // the test never advances: after the first poll, every reconcile it sees
 // was triggered by the watch, none by the polling timer.
 type harness struct {
-	api  *api
-	conn *discoverytest.Connector
-	obs  *observer
+	api   *api
+	conn  *discoverytest.Connector
+	obs   *observer
 	logs  *testutil.SyncBuffer
 	disc  *discovery.Discoverer
 	clock *discoverytest.Clock
