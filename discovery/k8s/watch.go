@@ -67,6 +67,10 @@ func (l *listWatch) done(req discovery.WatchRequest, err error) {
 		ev.Reason = Reason(err)
 		v := string(req)
 		l.failedVerb.Store(&v)
+		// Logged here as well as in the informer's error handler: the
+		// reflector retries a refused watch on its own, without calling
+		// the handler. The rate limit (per reason) keeps it to one line.
+		l.src.report(string(req), ev.Reason, err)
 	} else if l.src.failing.CompareAndSwap(true, false) {
 		l.src.lastErr.Store(nil)
 		l.src.log.Info("kubernetes API answers again: the EndpointSlice "+string(req)+" succeeded; the peer set follows the API again", "request", string(req))
@@ -118,13 +122,19 @@ func (s *Source) watchError(_ context.Context, _ *cache.Reflector, err error) {
 		s.log.Debug("EndpointSlice watch expired (410 Gone); re-listing", "err", err)
 		return
 	}
-	msg := err.Error()
-	s.lastErr.Store(&msg)
-	s.failing.Store(true)
 	verb := "list"
 	if p := s.lw.failedVerb.Load(); p != nil {
 		verb = *p
 	}
+	s.report(verb, reason, err)
+}
+
+// report records a failed request of verb and logs it, at most once a
+// minute per reason.
+func (s *Source) report(verb string, reason discovery.WatchErrorReason, err error) {
+	msg := err.Error()
+	s.lastErr.Store(&msg)
+	s.failing.Store(true)
 	const keep = "; keeping the last good peer set and retrying (nobody is disconnected)"
 	switch reason {
 	case discovery.WatchForbidden:

@@ -459,6 +459,21 @@ func TestKubernetesAPIStrategy(t *testing.T) {
 			v := metricValue(m, "gonode_discovery_watch_requests_total", `result="ok"`)
 			return v > watchOK0, fmt.Sprintf("successful API requests %v, before the outage %v", v, watchOK0)
 		})
+		// The outage was said, once, and so was the recovery.
+		var failed, recovered string
+		eventually(t, time.Minute, "the outage and the recovery logged", func() (bool, string) {
+			failed, recovered = "", ""
+			for _, l := range gonodeLog(t, api.Name) {
+				switch {
+				case strings.HasPrefix(l.Msg, "kubernetes API request for EndpointSlices failed") && failed == "":
+					failed = l.Msg
+				case strings.HasPrefix(l.Msg, "kubernetes API answers again") && failed != "":
+					recovered = l.Msg
+				}
+			}
+			return failed != "" && recovered != "", fmt.Sprintf("failure line %q, recovery line %q", failed, recovered)
+		})
+		t.Logf("gonode said: %q, then %q", failed, recovered)
 		m := scrape(t, api.IP)
 		t.Logf("after the outage: requests list ok %v, watch ok %v, errors %v (unavailable %v, timeout %v)",
 			metricValue(m, "gonode_discovery_watch_requests_total", `request="list"`, `result="ok"`),
