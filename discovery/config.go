@@ -27,11 +27,31 @@ const (
 	// StrategyStatic connects to a fixed list of node names, like libcluster's
 	// Cluster.Strategy.Epmd.
 	StrategyStatic StrategyName = "static"
+	// StrategyKubernetes watches the EndpointSlices of a Service (or of a
+	// label selector) through the Kubernetes API and names each ready
+	// endpoint <application-name>@<ip>, or <application-name>@<hostname> in
+	// KubernetesMode hostname, like libcluster's Cluster.Strategy.Kubernetes
+	// but pushed by a watch instead of polled. Its Source lives in package
+	// discovery/k8s (this package does not import client-go).
+	StrategyKubernetes StrategyName = "kubernetes"
+)
+
+// KubernetesMode is how the kubernetes strategy names a peer.
+type KubernetesMode string
+
+// Kubernetes modes, libcluster's mode: :ip and mode: :hostname.
+const (
+	// KubernetesModeIP names a peer <application-name>@<endpoint address>.
+	KubernetesModeIP KubernetesMode = "ip"
+	// KubernetesModeHostname names a peer
+	// <application-name>@<hostname>.<service>.<namespace>.svc.<cluster-domain>,
+	// the stable name of a StatefulSet pod behind a headless Service.
+	KubernetesModeHostname KubernetesMode = "hostname"
 )
 
 // Strategies lists every StrategyName, for pre-creating metric series.
 func Strategies() []StrategyName {
-	return []StrategyName{StrategyDNS, StrategyDNSSRV, StrategyStatic}
+	return []StrategyName{StrategyDNS, StrategyDNSSRV, StrategyStatic, StrategyKubernetes}
 }
 
 // IPFamily selects which address records the dns strategy asks for.
@@ -52,18 +72,22 @@ const (
 // value is not usable; start from DefaultConfig. Nothing in this package
 // modifies a Config it is given.
 type Config struct {
-	// Strategy is dns, dnssrv or static. Default dns. Flag --strategy.
+	// Strategy is dns, dnssrv, static or kubernetes. Default dns. Flag --strategy.
 	Strategy StrategyName
 	// Service is the headless Service to resolve (dns: the name whose A/AAAA
 	// records are asked, expanded through the resolv.conf search list; dnssrv:
 	// the Service part of <service>.<namespace>.svc.<cluster-domain>).
-	// Empty with no Hosts: discovery is off. Flag --service.
+	// kubernetes: the Service whose EndpointSlices are watched, by their
+	// kubernetes.io/service-name label).
+	// Empty with no Hosts (and, for kubernetes, no KubernetesSelector):
+	// discovery is off. Flag --service.
 	Service string
 	// ApplicationName is the part before @ in discovered node names. Empty
 	// means the basename of this node's own name. Flag --application-name.
 	ApplicationName string
 	// Namespace is the Kubernetes namespace of Service; required by dnssrv.
-	// Flag --namespace.
+	// kubernetes: empty means the pod's own namespace, read from the
+	// service-account mount. Flag --namespace.
 	Namespace string
 	// ClusterDomain is the cluster's DNS domain used by dnssrv. Default
 	// cluster.local, Kubernetes' default. Environment CLUSTER_DOMAIN.
@@ -71,7 +95,8 @@ type Config struct {
 	// Hosts is the fixed list of node names of the static strategy.
 	// Flag --hosts (comma separated).
 	Hosts []string
-	// IPFamily is ipv4, ipv6 or dual (dns strategy). Default ipv4, what
+	// IPFamily is ipv4, ipv6 or dual (dns strategy: the records asked;
+	// kubernetes: the EndpointSlice address types taken). Default ipv4, what
 	// libcluster supports. Flag --ip-family.
 	IPFamily IPFamily
 	// Resolver is a nameserver host:port that replaces the nameservers of
@@ -102,6 +127,17 @@ type Config struct {
 	// warning. Default 10000, above the ~4,090 A records one DNS message can
 	// carry. Flag --max-peers.
 	MaxPeers int
+	// KubernetesSelector is a label selector of EndpointSlices (kubernetes
+	// strategy), used instead of or together with Service. Empty: none.
+	// Flag --kubernetes-selector.
+	KubernetesSelector string
+	// KubernetesMode is ip or hostname (kubernetes strategy). Default ip,
+	// libcluster's default. Flag --kubernetes-mode.
+	KubernetesMode KubernetesMode
+	// Kubeconfig is a kubeconfig file for the kubernetes strategy; empty
+	// uses the in-cluster configuration (the pod's service account).
+	// Flag --kubeconfig.
+	Kubeconfig string
 }
 
 // Defaults, each with its reason (see the Config fields).
@@ -115,6 +151,7 @@ const (
 	DefaultMaxConcurrentConnects = 16
 	DefaultConnectTimeout        = 5 * time.Second
 	DefaultMaxPeers              = 10000
+	DefaultKubernetesMode        = KubernetesModeIP
 	// DefaultBackoffMin and DefaultBackoffMax bound a failing peer's retry delay.
 	DefaultBackoffMin = time.Second
 	DefaultBackoffMax = 60 * time.Second
@@ -134,12 +171,15 @@ func DefaultConfig() Config {
 		MaxConcurrentConnects: DefaultMaxConcurrentConnects,
 		ConnectTimeout:        DefaultConnectTimeout,
 		MaxPeers:              DefaultMaxPeers,
+		KubernetesMode:        DefaultKubernetesMode,
 	}
 }
 
-// Enabled reports whether discovery runs: a Service or Hosts is set.
+// Enabled reports whether discovery runs: a Service or Hosts is set (or,
+// for the kubernetes strategy, a KubernetesSelector).
 func (c Config) Enabled() bool {
-	return c.Service != "" || len(c.Hosts) > 0
+	return c.Service != "" || len(c.Hosts) > 0 ||
+		(c.Strategy == StrategyKubernetes && c.KubernetesSelector != "")
 }
 
 // ErrInvalidConfig wraps every problem Validate reports.
@@ -175,10 +215,36 @@ func (c Config) Validate() error {
 		}
 	case StrategyStatic:
 		if c.Service != "" && len(c.Hosts) == 0 {
-			bad("Hosts", "strategy %q needs --hosts; --service belongs to strategies %q and %q", c.Strategy, StrategyDNS, StrategyDNSSRV)
+			bad("Hosts", "strategy %q needs --hosts; --service belongs to strategies %q, %q and %q", c.Strategy, StrategyDNS, StrategyDNSSRV, StrategyKubernetes)
+		}
+	case StrategyKubernetes:
+		if len(c.Hosts) > 0 {
+			bad("Hosts", "strategy %q takes --service and/or --kubernetes-selector; --hosts belongs to strategy %q", c.Strategy, StrategyStatic)
+		}
+		if c.Service != "" {
+			if err := checkDNSName(c.Service); err != nil {
+				bad("Service", "service %q: %v", c.Service, err)
+			}
+		}
+		if c.Namespace != "" {
+			if err := checkDNSName(c.Namespace); err != nil {
+				bad("Namespace", "namespace %q: %v", c.Namespace, err)
+			}
+		}
+		switch c.KubernetesMode {
+		case KubernetesModeIP:
+		case KubernetesModeHostname:
+			if c.ClusterDomain == "" {
+				bad("ClusterDomain", "kubernetes mode %q needs a cluster domain (CLUSTER_DOMAIN)", KubernetesModeHostname)
+			}
+		default:
+			bad("KubernetesMode", "unknown kubernetes mode %q (want %q or %q)", c.KubernetesMode, KubernetesModeIP, KubernetesModeHostname)
 		}
 	default:
-		bad("Strategy", "unknown strategy %q (want %q, %q or %q)", c.Strategy, StrategyDNS, StrategyDNSSRV, StrategyStatic)
+		bad("Strategy", "unknown strategy %q (want %q, %q, %q or %q)", c.Strategy, StrategyDNS, StrategyDNSSRV, StrategyStatic, StrategyKubernetes)
+	}
+	if c.Strategy != StrategyKubernetes && c.KubernetesSelector != "" {
+		bad("KubernetesSelector", "--kubernetes-selector belongs to strategy %q", StrategyKubernetes)
 	}
 	if c.Strategy == StrategyDNSSRV && c.Service != "" {
 		if c.Namespace == "" {
@@ -212,7 +278,7 @@ func (c Config) Validate() error {
 		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
 			bad("Resolver", "resolver %q: want host:port with a port in 1-65535", c.Resolver)
 		}
-	} else if c.ResolvConf == "" && c.Service != "" {
+	} else if c.ResolvConf == "" && c.Service != "" && c.Strategy != StrategyKubernetes {
 		bad("Resolver", "no resolver: both --resolver and --resolv-conf are empty")
 	}
 	if c.PollingInterval <= 0 {
@@ -286,13 +352,13 @@ type Flag struct {
 func Flags() []Flag {
 	d := DefaultConfig()
 	return []Flag{
-		{"strategy", "GONODE_STRATEGY", string(d.Strategy), "strategy (Kubernetes.DNS, Kubernetes.DNSSRV, Epmd)", "peer discovery strategy: dns, dnssrv or static", "Strategy"},
-		{"service", "GONODE_SERVICE", "", "service", "headless Service to resolve; empty with no --hosts turns discovery off", "Service"},
+		{"strategy", "GONODE_STRATEGY", string(d.Strategy), "strategy (Kubernetes.DNS, Kubernetes.DNSSRV, Epmd, Kubernetes)", "peer discovery strategy: dns, dnssrv, static or kubernetes", "Strategy"},
+		{"service", "GONODE_SERVICE", "", "service, kubernetes_service_name", "headless Service to resolve (kubernetes: whose EndpointSlices to watch); empty with no --hosts turns discovery off", "Service"},
 		{"application-name", "GONODE_APPLICATION_NAME", "", "application_name", "name before @ in discovered node names; empty: this node's basename", "ApplicationName"},
-		{"namespace", "GONODE_NAMESPACE", "", "namespace", "Kubernetes namespace of the Service (dnssrv)", "Namespace"},
-		{"cluster-domain", "CLUSTER_DOMAIN", d.ClusterDomain, "", "cluster DNS domain (dnssrv)", "ClusterDomain"},
+		{"namespace", "GONODE_NAMESPACE", "", "namespace, kubernetes_namespace", "Kubernetes namespace of the Service (dnssrv; kubernetes: empty is the pod's own)", "Namespace"},
+		{"cluster-domain", "CLUSTER_DOMAIN", d.ClusterDomain, "", "cluster DNS domain (dnssrv, kubernetes hostname mode)", "ClusterDomain"},
 		{"hosts", "GONODE_HOSTS", "", "hosts", "comma-separated node names (static)", "Hosts"},
-		{"ip-family", "GONODE_IP_FAMILY", string(d.IPFamily), "", "address records to ask: ipv4 (A), ipv6 (AAAA) or dual", "IPFamily"},
+		{"ip-family", "GONODE_IP_FAMILY", string(d.IPFamily), "", "address records to ask: ipv4 (A), ipv6 (AAAA) or dual (kubernetes: EndpointSlice address types)", "IPFamily"},
 		{"resolver", "GONODE_RESOLVER", "", "resolver", "nameserver host:port replacing resolv.conf's nameservers", "Resolver"},
 		{"resolv-conf", "GONODE_RESOLV_CONF", d.ResolvConf, "", "resolv.conf to read nameservers, search, ndots, timeout, attempts, rotate from", "ResolvConf"},
 		{"polling-interval", "GONODE_POLLING_INTERVAL", d.PollingInterval.String(), "polling_interval", "time between polls (+-10 % jitter)", "PollingInterval"},
@@ -301,5 +367,8 @@ func Flags() []Flag {
 		{"max-concurrent-connects", "GONODE_MAX_CONCURRENT_CONNECTS", strconv.Itoa(d.MaxConcurrentConnects), "", "connects running at once", "MaxConcurrentConnects"},
 		{"connect-timeout", "GONODE_CONNECT_TIMEOUT", d.ConnectTimeout.String(), "", "time bound of one connect", "ConnectTimeout"},
 		{"max-peers", "GONODE_MAX_PEERS", strconv.Itoa(d.MaxPeers), "", "peers taken from one answer; the rest are cut with a warning", "MaxPeers"},
+		{"kubernetes-selector", "GONODE_KUBERNETES_SELECTOR", "", "kubernetes_selector", "label selector of the EndpointSlices to watch (kubernetes)", "KubernetesSelector"},
+		{"kubernetes-mode", "GONODE_KUBERNETES_MODE", string(d.KubernetesMode), "mode", "peer names: ip (app@address) or hostname (app@pod.service.namespace.svc.domain) (kubernetes)", "KubernetesMode"},
+		{"kubeconfig", "GONODE_KUBECONFIG", "", "", "kubeconfig file; empty uses the pod's service account (kubernetes)", "Kubeconfig"},
 	}
 }

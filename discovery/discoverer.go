@@ -34,6 +34,7 @@ type options struct {
 	observer Observer
 	rand     rand.Source
 	resolver Resolver
+	source   Source
 }
 
 // WithClock sets the clock (default RealClock).
@@ -52,6 +53,10 @@ func WithRand(src rand.Source) Option { return func(o *options) { o.rand = src }
 // WithResolver sets the resolver of the dns and dnssrv strategies (default
 // NewDNSResolver(cfg)).
 func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r } }
+
+// WithSource sets the Source of a watching strategy; the kubernetes
+// strategy requires one (discovery/k8s.New builds it).
+func WithSource(src Source) Option { return func(o *options) { o.source = src } }
 
 type globalRand struct{}
 
@@ -116,6 +121,10 @@ func New(cfg Config, self string, conn Connector, opts ...Option) (*Discoverer, 
 			return nil, fmt.Errorf("%w: no application name and no node name to take it from", ErrInvalidConfig)
 		}
 		switch cfg.Strategy {
+		case StrategyKubernetes:
+			if d.opts.source == nil {
+				return nil, fmt.Errorf("%w: strategy %q needs a Source (discovery/k8s)", ErrInvalidConfig, StrategyKubernetes)
+			}
 		case StrategyDNS:
 			if cfg.IPFamily != IPv6 {
 				d.query = append(d.query, Query{Name: cfg.Service, Type: TypeA})
@@ -126,7 +135,7 @@ func New(cfg Config, self string, conn Connector, opts ...Option) (*Discoverer, 
 		case StrategyDNSSRV:
 			d.query = []Query{{Name: SRVName(cfg), Type: TypeSRV}}
 		}
-		if d.opts.resolver == nil {
+		if d.opts.resolver == nil && cfg.Strategy != StrategyKubernetes {
 			r, err := NewDNSResolver(cfg)
 			if err != nil {
 				return nil, err
@@ -213,6 +222,19 @@ func (d *Discoverer) Run(ctx context.Context) error {
 	d.log.Info("discovery started", "service", d.cfg.Service, "hosts", len(d.cfg.Hosts),
 		"polling_interval", d.interval.String())
 	l := &loop{d: d, results: make(chan Result, d.cfg.MaxConcurrentConnects)}
+	if src := d.opts.source; src != nil && d.cfg.Strategy == StrategyKubernetes {
+		l.changed = src.Changed()
+		srcCtx, stopSrc := context.WithCancel(ctx)
+		srcDone := make(chan struct{})
+		go func() {
+			defer close(srcDone)
+			src.Run(srcCtx)
+		}()
+		defer func() {
+			stopSrc()
+			<-srcDone
+		}()
+	}
 	l.run(ctx)
 	return nil
 }
@@ -224,8 +246,9 @@ type loop struct {
 	queue    []Action
 	inflight int
 	wg       sync.WaitGroup
-	failing  bool // the last poll failed (logged once per change)
-	near     bool // the last answer looked cut at the message limit
+	changed  <-chan struct{} // a Source's change signal; nil without one
+	failing  bool            // the last poll failed (logged once per change)
+	near     bool            // the last answer looked cut at the message limit
 }
 
 func (l *loop) run(ctx context.Context) {
@@ -248,6 +271,13 @@ func (l *loop) run(ctx context.Context) {
 				return
 			}
 			timer = d.opts.clock.NewTimer(l.nextInterval())
+		case <-l.changed:
+			// A watch reported a change: reconcile now, not at the next
+			// poll. The poll timer keeps its schedule.
+			l.poll(ctx)
+			if ctx.Err() != nil {
+				return
+			}
 		case r := <-l.results:
 			batch := []Result{r}
 			l.inflight--
@@ -325,6 +355,9 @@ func (l *loop) poll(ctx context.Context) {
 // bounded by one polling interval.
 func (l *loop) lookup(ctx context.Context) ([]Target, error) {
 	d := l.d
+	if d.cfg.Strategy == StrategyKubernetes {
+		return d.opts.source.Targets()
+	}
 	if d.cfg.Strategy == StrategyStatic {
 		out := make([]Target, 0, len(d.cfg.Hosts))
 		for _, h := range d.cfg.Hosts {

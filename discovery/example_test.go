@@ -83,7 +83,7 @@ func ExampleFlags() {
 		fmt.Printf("--%s %s default=%q libcluster=%q\n", f.Name, f.Env, f.Default, f.Libcluster)
 	}
 	// Output:
-	// --strategy GONODE_STRATEGY default="dns" libcluster="strategy (Kubernetes.DNS, Kubernetes.DNSSRV, Epmd)"
-	// --service GONODE_SERVICE default="" libcluster="service"
+	// --strategy GONODE_STRATEGY default="dns" libcluster="strategy (Kubernetes.DNS, Kubernetes.DNSSRV, Epmd, Kubernetes)"
+	// --service GONODE_SERVICE default="" libcluster="service, kubernetes_service_name"
 	// --application-name GONODE_APPLICATION_NAME default="" libcluster="application_name"
 }

@@ -79,6 +79,8 @@ type Metrics struct {
 	discoveryPeers   *prometheus.GaugeVec
 	answerRecords    prometheus.Histogram
 	actions          *prometheus.CounterVec
+	watchRequests    *prometheus.CounterVec
+	watchErrors      *prometheus.CounterVec
 	epmdRequests     *prometheus.CounterVec
 	peerSource       atomic.Pointer[PeerSource]
 	trafficSource    atomic.Pointer[TrafficSource]
@@ -183,6 +185,14 @@ func New(reg prometheus.Registerer, info BuildInfo, opts ...Option) (*Metrics, e
 			Namespace: Namespace, Subsystem: "discovery", Name: "actions_total",
 			Help: "Connects and disconnects discovery asked for, by action and result, in actions.",
 		}, []string{"action", "result"}),
+		watchRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "discovery", Name: "watch_requests_total",
+			Help: "Kubernetes API requests of the kubernetes strategy, by request (list, watch) and result, in requests.",
+		}, []string{"request", "result"}),
+		watchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "discovery", Name: "watch_errors_total",
+			Help: "Failed Kubernetes API requests and broken watches of the kubernetes strategy, by reason, in errors.",
+		}, []string{"reason"}),
 		epmdRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "epmd", Name: "requests_total",
 			Help: "Requests the embedded EPMD server handled, by request and result, in requests.",
@@ -207,7 +217,7 @@ func New(reg prometheus.Registerer, info BuildInfo, opts ...Option) (*Metrics, e
 	cs := []prometheus.Collector{
 		buildInfo, m.connects, m.disconnects, m.mailboxOverflows, m.malformedFrames, m.serverRestarts,
 		m.polls, m.pollDuration, m.lookupDuration, m.discoveryPeers, m.answerRecords, m.actions,
-		m.epmdRequests, (*sourceCollector)(m),
+		m.watchRequests, m.watchErrors, m.epmdRequests, (*sourceCollector)(m),
 	}
 	if o.runtime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -249,6 +259,14 @@ func (m *Metrics) preinit() {
 		for _, r := range discovery.ActionOutcomes() {
 			m.actions.WithLabelValues(string(a), string(r))
 		}
+	}
+	for _, q := range discovery.WatchRequests() {
+		for _, r := range discovery.ActionOutcomes() {
+			m.watchRequests.WithLabelValues(string(q), string(r))
+		}
+	}
+	for _, r := range discovery.WatchErrorReasons() {
+		m.watchErrors.WithLabelValues(string(r))
 	}
 	for _, k := range epmd.RequestKinds {
 		for _, r := range epmd.Results {

@@ -43,6 +43,8 @@ var gonodeMetrics = []string{
 	"gonode_discovery_peers",
 	"gonode_discovery_answer_records",
 	"gonode_discovery_actions_total",
+	"gonode_discovery_watch_requests_total",
+	"gonode_discovery_watch_errors_total",
 	"gonode_epmd_requests_total",
 	"gonode_tls_certificate_expiry_timestamp_seconds", // only while a TLS source says so
 }
@@ -385,5 +387,38 @@ func TestLabelsStaySmall(t *testing.T) {
 		if after[name] != n {
 			t.Errorf("%s: %d series before the events, %d after", name, n, after[name])
 		}
+	}
+}
+
+// TestWatchObserver: the kubernetes strategy's requests and failures land
+// in their counters; an unknown reason is counted as "other", never as a new
+// series.
+func TestWatchObserver(t *testing.T) {
+	reg, m := newMetrics(t, metrics.WithoutRuntimeCollectors())
+	o := m.WatchObserver()
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestList, OK: true})
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestWatch, OK: true})
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestWatch, OK: false, Reason: discovery.WatchForbidden})
+	o.Watch(discovery.WatchEvent{Reason: discovery.WatchGone}) // a broken watch, no request of its own
+	o.Watch(discovery.WatchEvent{Request: discovery.RequestList, Reason: "teapot"})
+	want := `
+# HELP gonode_discovery_watch_errors_total Failed Kubernetes API requests and broken watches of the kubernetes strategy, by reason, in errors.
+# TYPE gonode_discovery_watch_errors_total counter
+gonode_discovery_watch_errors_total{reason="forbidden"} 1
+gonode_discovery_watch_errors_total{reason="gone"} 1
+gonode_discovery_watch_errors_total{reason="other"} 1
+gonode_discovery_watch_errors_total{reason="timeout"} 0
+gonode_discovery_watch_errors_total{reason="unauthorized"} 0
+gonode_discovery_watch_errors_total{reason="unavailable"} 0
+# HELP gonode_discovery_watch_requests_total Kubernetes API requests of the kubernetes strategy, by request (list, watch) and result, in requests.
+# TYPE gonode_discovery_watch_requests_total counter
+gonode_discovery_watch_requests_total{request="list",result="error"} 1
+gonode_discovery_watch_requests_total{request="list",result="ok"} 1
+gonode_discovery_watch_requests_total{request="watch",result="error"} 1
+gonode_discovery_watch_requests_total{request="watch",result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"gonode_discovery_watch_errors_total", "gonode_discovery_watch_requests_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -57,6 +57,11 @@ func direction(d node.Direction) string {
 // discovery.WithObserver.
 func (m *Metrics) DiscoveryObserver() discovery.Observer { return discoveryObserver{m} }
 
+// WatchObserver returns the discovery.WatchObserver that counts the
+// kubernetes strategy's API requests and failures: pass it to
+// discovery/k8s.New with k8s.WithObserver.
+func (m *Metrics) WatchObserver() discovery.WatchObserver { return discoveryObserver{m} }
+
 type discoveryObserver struct{ m *Metrics }
 
 var (
@@ -65,6 +70,8 @@ var (
 	transports   = strs(discovery.Transports())
 	actionKinds  = strs(discovery.ActionKinds())
 	actionResult = strs(discovery.ActionOutcomes())
+	watchReqs    = strs(discovery.WatchRequests())
+	watchReasons = strs(discovery.WatchErrorReasons())
 	epmdKinds    = strs(epmd.RequestKinds)
 	epmdResults  = strs(epmd.Results)
 )
@@ -103,6 +110,23 @@ func (o discoveryObserver) Peers(c discovery.PeerCounts) {
 	o.m.discoveryPeers.WithLabelValues(string(discovery.SetDesired)).Set(float64(c.Desired))
 	o.m.discoveryPeers.WithLabelValues(string(discovery.SetConnected)).Set(float64(c.Connected))
 	o.m.discoveryPeers.WithLabelValues(string(discovery.SetBackoff)).Set(float64(c.Backoff))
+}
+
+// Watch counts one API request (Request set) and, when it failed, its
+// reason; a broken watch without a request of its own counts only the
+// reason.
+func (o discoveryObserver) Watch(e discovery.WatchEvent) {
+	if !e.OK {
+		o.m.watchErrors.WithLabelValues(oneOf(string(e.Reason), watchReasons, string(discovery.WatchOther))).Inc()
+	}
+	if e.Request == "" {
+		return
+	}
+	res := discovery.OutcomeOK
+	if !e.OK {
+		res = discovery.OutcomeError
+	}
+	o.m.watchRequests.WithLabelValues(oneOf(string(e.Request), watchReqs, string(discovery.RequestWatch)), string(res)).Inc()
 }
 
 // EPMDObserver returns the epmd.Observer that counts the requests an

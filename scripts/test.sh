@@ -78,6 +78,6 @@ go test -count=1 -v -timeout 30m -tags compose ./test/compose/
 
 step "end-to-end tests on a real single-node Kubernetes (test/e2e)"
 ./scripts/k8s-build.sh >/dev/null
-go test -count=1 -v -timeout 45m -tags e2e ./test/e2e/
+go test -count=1 -v -timeout 60m -tags e2e ./test/e2e/
 
 step "all tests passed"

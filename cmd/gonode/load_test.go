@@ -282,7 +282,9 @@ func TestInvalidConfigurations(t *testing.T) {
 		{"unknown EPMD mode", []string{"--epmd=both"}, nil, node.ErrInvalidConfig, "both"},
 		{"EPMD none without a port", []string{"--epmd=none"}, nil, node.ErrInvalidConfig, "dist port"},
 		{"EPMD address without port", []string{"--epmd-addr=127.0.0.1"}, nil, errInvalid, "--epmd-addr"},
-		{"unknown strategy", []string{"--strategy=kubernetes"}, nil, discovery.ErrInvalidConfig, "kubernetes"},
+		{"unknown strategy", []string{"--strategy=consul"}, nil, discovery.ErrInvalidConfig, "consul"},
+		{"kubernetes mode", []string{"--strategy=kubernetes", "--service=s", "--kubernetes-mode=fqdn"}, nil, discovery.ErrInvalidConfig, "fqdn"},
+		{"selector off strategy", []string{"--service=s", "--kubernetes-selector=app=x"}, nil, discovery.ErrInvalidConfig, "--kubernetes-selector"},
 		{"dnssrv without namespace", []string{"--strategy=dnssrv", "--service=app"}, nil, discovery.ErrInvalidConfig, "namespace"},
 		{"static with a bad host", []string{"--strategy=static", "--hosts=justahost"}, nil, discovery.ErrInvalidConfig, "justahost"},
 		{"unknown IP family", []string{"--ip-family=ipv5"}, nil, discovery.ErrInvalidConfig, "ipv5"},
@@ -323,7 +325,7 @@ func TestEveryProblemInOneMessage(t *testing.T) {
 		"--name=nohost",
 		"--dist-port=70000",
 		"--net-ticktime=soon",
-		"--strategy=kubernetes",
+		"--strategy=consul",
 		"--log-level=verbose",
 	}
 	vars := map[string]string{
@@ -341,7 +343,7 @@ func TestEveryProblemInOneMessage(t *testing.T) {
 		t.Fatalf("the cookie appears in the output:\n%s", all)
 	}
 	msg := errOut.String()
-	for _, want := range []string{"nohost", "70000", "--net-ticktime", "kubernetes", "verbose", "longnames", "GONODE_HIDDEN", "--metrics-addr"} {
+	for _, want := range []string{"nohost", "70000", "--net-ticktime", "consul", "verbose", "longnames", "GONODE_HIDDEN", "--metrics-addr"} {
 		if strings.Count(msg, want) != 1 {
 			t.Errorf("stderr names %q %d times, want once:\n%s", want, strings.Count(msg, want), msg)
 		}

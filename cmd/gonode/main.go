@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/klog/v2"
 
 	"github.com/gonode/gonode/discovery"
+	"github.com/gonode/gonode/discovery/k8s"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/pg"
@@ -142,8 +144,23 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	m.SetTrafficSource(n)
 	m.SetTLSSource(n)
 	state := &nodeState{Node: n}
-	disc, err := discovery.New(cfg.Discovery, n.Name(), n,
-		discovery.WithLogger(log), discovery.WithObserver(m.DiscoveryObserver()))
+	discOpts := []discovery.Option{discovery.WithLogger(log), discovery.WithObserver(m.DiscoveryObserver())}
+	if cfg.Discovery.Strategy == discovery.StrategyKubernetes && cfg.Discovery.Enabled() {
+		// client-go logs through klog; the binary sends it to the same
+		// logger (a library would not change klog's process-wide state).
+		klog.SetSlogLogger(log.With("component", "client-go"))
+		src, err := k8s.New(cfg.Discovery, n.Name(), k8s.WithLogger(log), k8s.WithObserver(m.WatchObserver()))
+		if err != nil {
+			if errors.Is(err, discovery.ErrInvalidConfig) {
+				writeConfigError(stderr, err)
+				return exitUsage
+			}
+			mainLog.Error("cannot start the kubernetes strategy", "err", err)
+			return exitFailure
+		}
+		discOpts = append(discOpts, discovery.WithSource(src))
+	}
+	disc, err := discovery.New(cfg.Discovery, n.Name(), n, discOpts...)
 	if err != nil {
 		writeConfigError(stderr, err)
 		return exitUsage

@@ -333,6 +333,12 @@ func discoverySetter(field string) (kind, func(*config, string) error) {
 		return kindDuration, durationSetter(0, func(c *config) *time.Duration { return &d(c).ConnectTimeout })
 	case "MaxPeers":
 		return kindInt, intSetter(func(c *config) *int { return &d(c).MaxPeers })
+	case "KubernetesSelector":
+		return kindString, func(c *config, v string) error { d(c).KubernetesSelector = v; return nil }
+	case "KubernetesMode":
+		return kindEnum, func(c *config, v string) error { d(c).KubernetesMode = discovery.KubernetesMode(v); return nil }
+	case "Kubeconfig":
+		return kindString, func(c *config, v string) error { d(c).Kubeconfig = v; return nil }
 	}
 	return kindString, func(*config, string) error {
 		return fmt.Errorf("discovery field %s is not supported by this gonode binary", field)

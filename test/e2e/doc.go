@@ -21,6 +21,10 @@
 // nodes through :rpc, gonode nodes through their built-in gonode server's
 // info) and makes calls in both directions.
 //
+// TestKubernetesAPIStrategy runs gonode on --strategy kubernetes in that mesh
+// and stops the API server for 30 s (scripts/k8s-apiserver.sh stop|start)
+// and removes its RoleBinding; it leaves its namespace deleted, as it found it.
+//
 // Run it as root (about 20 minutes cold, most of it building Kubernetes):
 //
 //	go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
