@@ -50,6 +50,11 @@ func decodeReply(raw []byte, id uint16, name string, qtype uint16) (decoded, err
 	var cnames map[string]string
 	for _, rr := range m.Answer {
 		if c, ok := rr.(*dns.CNAME); ok && c.Hdr.Class == dns.ClassINET {
+			// As for SRV below: Unpack leaves the target empty when the
+			// record has no rdata; following it would end the chain at "".
+			if c.Target == "" {
+				return decoded{}, fmt.Errorf("%w: CNAME record without a target", ErrMalformed)
+			}
 			if cnames == nil {
 				cnames = map[string]string{}
 			}
