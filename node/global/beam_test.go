@@ -1,0 +1,105 @@
+package global_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+
+	"github.com/gonode/gonode/internal/beamtest"
+	"github.com/gonode/gonode/internal/nodetest"
+	"github.com/gonode/gonode/internal/testutil"
+	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/global"
+)
+
+// cluster starts a visible gonode running global's name server and count
+// Elixir nodes of rel in one mesh.
+func cluster(t *testing.T, rel beamtest.Release, count int) (*node.Node, *global.Server, []*beamtest.Node) {
+	t.Helper()
+	cookie := beamtest.RandomCookie()
+	cfg := node.DefaultConfig()
+	cfg.Name, cfg.Cookie = nodetest.Uniq("go")+"@127.0.0.1", node.Cookie(cookie)
+	logs := &testutil.SyncBuffer{}
+	gn := nodetest.Start(t, cfg, logs)
+	srv, err := global.Start(gn, global.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	var exs []*beamtest.Node
+	for i := 0; i < count; i++ {
+		exs = append(exs, beamtest.Start(t, rel, beamtest.Options{
+			Name: nodetest.Uniq("ex") + "@127.0.0.1", Cookie: cookie, Elixir: true,
+		}))
+	}
+	for i, ex := range exs {
+		targets := []string{cfg.Name}
+		for _, other := range exs[:i] {
+			targets = append(targets, other.Name)
+		}
+		for _, to := range targets {
+			if out := ex.Eval(t, fmt.Sprintf(`Node.connect(:"%s")`, to)); out != "true" {
+				t.Fatalf("%s: Node.connect(%s) = %s", ex.Name, to, out)
+			}
+		}
+	}
+	return gn, srv, exs
+}
+
+// syncOn runs :global.sync() on an Elixir node, waiting at most 60 s, and
+// returns its result (nil when it was still blocked) and how long it took.
+const syncOn = `t0 = System.monotonic_time(:millisecond)
+task = Task.async(fn -> :global.sync() end)
+res = Task.yield(task, 15_000) || Task.shutdown(task, :brutal_kill)
+{res, System.monotonic_time(:millisecond) - t0}`
+
+// transOn runs global:trans/4 over every visible node and this one.
+const transOn = `task = Task.async(fn ->
+  :global.trans({:fid_lock, self()}, fn -> :done end, Node.list([:this, :visible]), 0)
+end)
+Task.yield(task, 15_000) || Task.shutdown(task, :brutal_kill)`
+
+func TestGlobalSyncWithVisibleGonode(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		gn, srv, exs := cluster(t, rel, 3)
+		for _, ex := range exs {
+			if out := ex.Eval(t, `Node.list() |> length()`); out != "3" {
+				t.Fatalf("%s: Node.list() has %s nodes, want 3", ex.Name, out)
+			}
+			out := ex.Eval(t, syncOn)
+			t.Logf("%s (OTP %s): global.sync() with the gonode connected: %s", ex.Name, rel.Name, out)
+			var ms int
+			if _, err := fmt.Sscanf(out, "{{:ok, :ok}, %d}", &ms); err != nil {
+				t.Fatalf("%s: global.sync() = %s, want {{:ok, :ok}, ms}", ex.Name, out)
+			}
+			// global's own view: the gonode is among the synced nodes.
+			if got := ex.Eval(t, fmt.Sprintf(`:"%s" in :gen_server.call(:global_name_server, :get_synced)`, gn.Name())); got != "true" {
+				t.Fatalf("%s: the gonode is not in global's synced list", ex.Name)
+			}
+		}
+		// trans over every visible node, the gonode included: each trans
+		// sets the lock on the gonode's name server too, with 0 retries
+		// (one refusal would abort it).
+		for _, ex := range exs {
+			if out := ex.Eval(t, transOn); out != "{:ok, :done}" {
+				t.Fatalf("%s: global.trans over Node.list([:this, :visible]) = %s, want {:ok, :done}", ex.Name, out)
+			}
+		}
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			got := srv.Synced()
+			return len(got) == 3, fmt.Sprint(got)
+		})
+		// A name registered on an Elixir node after the sync reaches the
+		// gonode through the registration's calls.
+		pid := exs[0].Eval(t, `pid = spawn(fn -> Process.sleep(:infinity) end)
+			:yes = :global.register_name(:fid_pricing, pid)
+			inspect(pid)`)
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			p, ok := srv.Whereis(etf.Atom("fid_pricing"))
+			return ok && string(p.Node) == exs[0].Name, fmt.Sprint(p, ok)
+		})
+		_ = pid
+	})
+}
