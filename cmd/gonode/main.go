@@ -18,6 +18,7 @@ import (
 	"github.com/gonode/gonode/discovery/k8s"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/global"
 	"github.com/gonode/gonode/node/pg"
 )
 
@@ -222,6 +223,13 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		cancel()
 		return code
 	}
+	if code, ok := startGlobal(cfg, n, log, mainLog); !ok {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		_ = n.Stop(sctx)
+		stopHTTP(sctx)
+		cancel()
+		return code
+	}
 	state.up.Store(true)
 	discDone := make(chan struct{})
 	go func() {
@@ -289,6 +297,20 @@ func startScopes(cfg config, n *node.Node, reg prometheus.Registerer, log, mainL
 			mainLog.Error("cannot start the pg scope", "scope", name, "err", err)
 			return exitFailure, false
 		}
+	}
+	return exitOK, true
+}
+
+// startGlobal starts global's name server on a visible node, so that BEAM
+// nodes count it as in sync (global:sync/0 returns) and global names are
+// shared with it; a hidden node runs none (global ignores it).
+func startGlobal(cfg config, n *node.Node, log, mainLog *slog.Logger) (int, bool) {
+	if cfg.Node.Hidden {
+		return exitOK, true
+	}
+	if _, err := global.Start(n, global.Options{Logger: log}); err != nil {
+		mainLog.Error("cannot start global's name server", "err", err)
+		return exitFailure, false
 	}
 	return exitOK, true
 }
