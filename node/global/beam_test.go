@@ -1,7 +1,9 @@
 package global_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,79 @@ func TestGlobalSyncWithVisibleGonode(t *testing.T) {
 			return ok && string(p.Node) == exs[0].Name, fmt.Sprint(p, ok)
 		})
 		_ = pid
+	})
+}
+
+// TestGlobalNamesBothWays: a Go server registered from Go as :inventory
+// answers GenServer.call({:global, :inventory}, :ping) on every Elixir
+// node; an Elixir process registered as :pricing is resolved and called
+// from Go; each name disappears everywhere when its node or process goes.
+func TestGlobalNamesBothWays(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		gn, srv, exs := cluster(t, rel, 3)
+		for _, ex := range exs {
+			if out := ex.Eval(t, syncOn); !strings.HasPrefix(out, "{{:ok, :ok}, ") {
+				t.Fatalf("%s: global.sync() = %s", ex.Name, out)
+			}
+		}
+		inv := node.NewServer()
+		inv.Call("ping", func() string { return "pong from go" })
+		p, err := gn.RegisterServer("", inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if ok, err := srv.Register(ctx, etf.Atom("inventory"), p.Self()); err != nil || !ok {
+			t.Fatalf("Register(:inventory) = %v, %v; want true", ok, err)
+		}
+		// The name is taken now: :no, as global:register_name says.
+		other, err := gn.RegisterServer("", node.NewServer())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := srv.Register(ctx, etf.Atom("inventory"), other.Self()); err != nil || ok {
+			t.Fatalf("second Register(:inventory) = %v, %v; want false", ok, err)
+		}
+		for _, ex := range exs {
+			if out := ex.Eval(t, `GenServer.call({:global, :inventory}, :ping)`); out != `"pong from go"` {
+				t.Fatalf("%s: GenServer.call({:global, :inventory}, :ping) = %s", ex.Name, out)
+			}
+		}
+
+		// An Elixir process registered as :pricing: resolved and called
+		// from Go.
+		exs[1].Eval(t, `pid = spawn(fn ->
+			receive do
+				{:"$gen_call", from, :price} -> GenServer.reply(from, 42)
+			end
+			Process.sleep(:infinity)
+		end)
+		:yes = :global.register_name(:pricing, pid)`)
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			p, ok := srv.Whereis(etf.Atom("pricing"))
+			return ok && string(p.Node) == exs[1].Name, fmt.Sprint(p, ok)
+		})
+		if v, err := srv.Call(ctx, etf.Atom("pricing"), etf.Atom("price")); err != nil || fmt.Sprint(v) != "42" {
+			t.Fatalf("Call({:global, :pricing}, :price) = %v, %v; want 42", v, err)
+		}
+
+		// The node of :pricing goes down: the name goes from Go too.
+		exs[1].Kill()
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			p, ok := srv.Whereis(etf.Atom("pricing"))
+			return !ok, fmt.Sprint(p, ok)
+		})
+		// The Go process exits: every Elixir node drops :inventory.
+		p.Kill()
+		for _, ex := range []*beamtest.Node{exs[0], exs[2]} {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+				out := ex.Eval(t, `:global.whereis_name(:inventory)`)
+				return out == ":undefined", out
+			})
+		}
+		if _, ok := srv.Whereis(etf.Atom("inventory")); ok {
+			t.Fatal("the Go side still lists :inventory after its process exited")
+		}
 	})
 }
