@@ -223,7 +223,7 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		cancel()
 		return code
 	}
-	if code, ok := startGlobal(cfg, n, log, mainLog); !ok {
+	if code, ok := startGlobal(cfg, n, reg, log, mainLog); !ok {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		_ = n.Stop(sctx)
 		stopHTTP(sctx)
@@ -304,11 +304,16 @@ func startScopes(cfg config, n *node.Node, reg prometheus.Registerer, log, mainL
 // startGlobal starts global's name server on a visible node, so that BEAM
 // nodes count it as in sync (global:sync/0 returns) and global names are
 // shared with it; a hidden node runs none (global ignores it).
-func startGlobal(cfg config, n *node.Node, log, mainLog *slog.Logger) (int, bool) {
+func startGlobal(cfg config, n *node.Node, reg prometheus.Registerer, log, mainLog *slog.Logger) (int, bool) {
 	if cfg.Node.Hidden {
 		return exitOK, true
 	}
-	if _, err := global.Start(n, global.Options{Logger: log}); err != nil {
+	gm, err := metrics.NewGlobal(reg)
+	if err != nil {
+		mainLog.Error("cannot create global's metrics", "err", err)
+		return exitFailure, false
+	}
+	if _, err := global.Start(n, global.Options{Observer: gm, Logger: log}); err != nil {
 		mainLog.Error("cannot start global's name server", "err", err)
 		return exitFailure, false
 	}
