@@ -37,9 +37,17 @@ func TestRunGlobal(t *testing.T) {
 	if got := beam.Eval(t, fmt.Sprintf(`lists:member('%s', gen_server:call(global_name_server, get_synced)).`, goName)); got != "true" {
 		t.Fatalf("gonode is not in global's synced list: %s", got)
 	}
+	// /debug/global lists the BEAM node as in sync and its global name.
+	beam.Eval(t, `yes = global:register_name(fid_debug, spawn(fun() -> receive stop -> ok end end)), ok.`)
+	testutil.EventuallyNamed(t, 20*time.Second, "/debug/global lists the sync and the name", func() (bool, string) {
+		code, body, err := httpGet("http://" + s.MetricsAddr + "/debug/global")
+		return err == nil && code == 200 && strings.Contains(body, `"synced": [`+"\n"+`    "`+beam.Name+`"`) &&
+			strings.Contains(body, `"name": "fid_debug"`), body
+	})
 	testutil.EventuallyNamed(t, 20*time.Second, "the metrics count the sync", func() (bool, string) {
 		_, body, err := httpGet("http://" + s.MetricsAddr + "/metrics")
 		return err == nil && strings.Contains(body, "gonode_global_syncs_total 1") &&
-			strings.Contains(body, "gonode_global_sync_seconds_count 1"), grepLines(body, "gonode_global_")
+			strings.Contains(body, "gonode_global_sync_seconds_count 1") &&
+			strings.Contains(body, "gonode_global_names 1"), grepLines(body, "gonode_global_")
 	})
 }

@@ -342,3 +342,64 @@ func (s *Server) call(from etf.Pid, msg etf.Term) (etf.Term, bool) {
 	s.apply(effects{dropped: []string{DropUnknown}})
 	return nil, false
 }
+
+// Report is global's view of the cluster from this node, for /debug/global.
+type Report struct {
+	// Synced lists the nodes in sync with this one.
+	Synced []string `json:"synced"`
+	// Connecting lists the nodes whose connect is under way.
+	Connecting []string `json:"connecting"`
+	// Names lists every global name this node knows.
+	Names []NameReport `json:"names"`
+	// Locks lists the locks held on this node.
+	Locks []LockReport `json:"locks"`
+}
+
+// NameReport is one global name.
+type NameReport struct {
+	Name string `json:"name"`
+	Pid  string `json:"pid"`
+	Node string `json:"node"`
+}
+
+// LockReport is one lock held on this node.
+type LockReport struct {
+	Resource  string   `json:"resource"`
+	Requester string   `json:"requester"`
+	Holders   []string `json:"holders"`
+}
+
+// maxReportNames bounds the names a Report lists.
+const maxReportNames = 10000
+
+// Report returns global's view of the cluster from this node (at most
+// 10,000 names, sorted).
+func (s *Server) Report() Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Report{Synced: []string{}, Connecting: []string{}, Names: []NameReport{}, Locks: []LockReport{}}
+	for n := range s.c.synced {
+		r.Synced = append(r.Synced, string(n))
+	}
+	for n := range s.c.peers {
+		r.Connecting = append(r.Connecting, string(n))
+	}
+	for _, en := range s.c.names {
+		r.Names = append(r.Names, NameReport{Name: fmt.Sprint(en.name), Pid: en.pid.String(), Node: string(en.pid.Node)})
+	}
+	for _, l := range s.c.locks {
+		lr := LockReport{Resource: fmt.Sprint(l.resource), Requester: fmt.Sprint(l.requester)}
+		for _, h := range l.holders {
+			lr.Holders = append(lr.Holders, h.String())
+		}
+		r.Locks = append(r.Locks, lr)
+	}
+	sort.Strings(r.Synced)
+	sort.Strings(r.Connecting)
+	sort.Slice(r.Names, func(i, j int) bool { return r.Names[i].Name < r.Names[j].Name })
+	if len(r.Names) > maxReportNames {
+		r.Names = r.Names[:maxReportNames]
+	}
+	sort.Slice(r.Locks, func(i, j int) bool { return r.Locks[i].Resource < r.Locks[j].Resource })
+	return r
+}
