@@ -180,6 +180,7 @@ type core struct {
 	byPid  map[etf.Pid][]key // names, per pid
 	locks  map[key]*lock
 	holdOf map[etf.Pid]int // locks held, per pid (monitor while > 0)
+	lost   map[lostKey]lostSeen
 	// connected reports whether a node is connected now (the shell's view).
 	connected func(etf.Atom) bool
 }
@@ -189,7 +190,7 @@ func newCore(self etf.Pid, limits Limits, connected func(etf.Atom) bool) *core {
 		self: self, node: self.Node, limits: limits.withDefaults(), connected: connected,
 		peers: map[etf.Atom]*peer{}, pre: map[etf.Atom]etf.Tuple{}, known: map[etf.Atom]int{}, synced: map[etf.Atom]bool{},
 		names: map[key]*entry{}, byPid: map[etf.Pid][]key{},
-		locks: map[key]*lock{}, holdOf: map[etf.Pid]int{},
+		locks: map[key]*lock{}, holdOf: map[etf.Pid]int{}, lost: map[lostKey]lostSeen{},
 	}
 }
 
@@ -337,10 +338,7 @@ func (c *core) handle(msg etf.Term, cast bool) effects {
 	case !cast && tag == atomRemoveConn && len(t) == 2:
 		c.removeConnection(t, &e)
 	case !cast && tag == atomLostConn && len(t) == 5:
-		// Another node lost its connection to a node. This node never asks
-		// nodes to disconnect each other (it is not part of the
-		// overlapping-partitions check): the notice is counted, not acted on.
-		e.drop(DropUnknown)
+		c.lostConnection(t, &e)
 	default:
 		e.drop(DropUnknown)
 	}
@@ -550,6 +548,12 @@ func (c *core) maybeResolve(n etf.Atom, p *peer, e *effects) {
 			}
 			if lose.Node == c.node {
 				e.exit = append(e.exit, lose)
+			} else {
+				// As global:random_exit_name/3 run on the loser's node:
+				// rex there runs erlang:exit(Loser, kill) (an rpc:cast).
+				e.send = append(e.send, outbound{gen.ProcessID{Name: "rex", Node: string(lose.Node)},
+					etf.Tuple{atomGenCast, etf.Tuple{etf.Atom("cast"), etf.Atom("erlang"), etf.Atom("exit"),
+						etf.List{lose, etf.Atom("kill")}, c.self}}})
 			}
 			if keep == pid {
 				ops = append(ops, etf.Tuple{atomInsert, nt})
@@ -749,6 +753,56 @@ func (c *core) newNodes(t etf.Tuple, e *effects) {
 		}
 	}
 	c.doOps(ops, e)
+}
+
+// lostKey identifies a lost-connection notice: the node that lost the
+// connection and the node it lost.
+type lostKey struct{ a, b etf.Atom }
+
+// lostConnection handles {lost_connection, NodeA, XCreationA, OpIdA,
+// NodeB} (prevent_overlapping_partitions): NodeA lost its connection to
+// NodeB. As a BEAM node does, this node asks NodeB (NodeA when NodeB is
+// this node) to disconnect from it and stops counting it as in sync, so that no node
+// stays connected to both sides of a partition; a notice seen already (same
+// creation, no newer operation id) is ignored. This node never sends the
+// notice itself: a link of gonode that flaps makes no BEAM node ask another
+// to disconnect.
+func (c *core) lostConnection(t etf.Tuple, e *effects) {
+	a, ok1 := t[1].(etf.Atom)
+	b, ok2 := t[4].(etf.Atom)
+	op, ok3 := intOf(t[3])
+	if !ok1 || !ok2 || !ok3 {
+		e.drop(DropMalformed)
+		return
+	}
+	k := lostKey{a, b}
+	if seen, ok := c.lost[k]; ok && equal(seen.creation, t[2]) && op <= seen.op {
+		return
+	}
+	if _, ok := c.lost[k]; !ok && len(c.lost) >= c.limits.MaxNodes {
+		e.drop(DropTooMany)
+		return
+	}
+	c.lost[k] = lostSeen{creation: t[2], op: op}
+	rm := b
+	if b == c.node {
+		rm = a
+	}
+	_, isKnown := c.known[rm]
+	_, connecting := c.peers[rm]
+	if rm == c.node || (!isKnown && !connecting) {
+		return
+	}
+	e.info(rm, etf.Tuple{atomRemoveConn, c.node})
+	delete(c.peers, rm)
+	delete(c.known, rm)
+	delete(c.synced, rm)
+}
+
+// lostSeen is the last lost-connection notice seen for a pair of nodes.
+type lostSeen struct {
+	creation etf.Term
+	op       int64
 }
 
 // removeConnection handles {remove_connection, Node}: a node asks this one

@@ -159,3 +159,29 @@ func TestCoreUntrusted(t *testing.T) {
 		t.Fatal("MaxNames not enforced")
 	}
 }
+
+// TestCoreLostConnection: a node's notice that it lost node B makes this
+// node ask B to disconnect from it and stop counting B as in sync, once per
+// notice.
+func TestCoreLostConnection(t *testing.T) {
+	c := newTestCore()
+	b := etf.Atom("b@h")
+	c.known[b], c.synced[b] = 8, true
+	notice := etf.Tuple{atomLostConn, beamA, int64(963180218626162349), int64(-576460752303423481), b}
+	e := c.handle(notice, false)
+	if rc := firstOf(t, sent(e, b), atomRemoveConn); rc[1] != goPid.Node {
+		t.Fatalf("remove_connection = %v", rc)
+	}
+	if _, ok := c.known[b]; ok || c.synced[b] {
+		t.Fatal("b is still in sync after the notice")
+	}
+	// The same notice again (another node relays it): nothing more.
+	c.known[b] = 8
+	if e := c.handle(notice, false); len(sent(e, b)) != 0 {
+		t.Fatalf("a repeated notice sent %v", e.send)
+	}
+	// A notice that a@h lost this node: a@h is asked to disconnect.
+	c.known[beamA] = 8
+	e = c.handle(etf.Tuple{atomLostConn, beamA, int64(1), int64(2), goPid.Node}, false)
+	firstOf(t, sent(e, beamA), atomRemoveConn)
+}
