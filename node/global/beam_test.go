@@ -20,9 +20,15 @@ import (
 // Elixir nodes of rel in one mesh.
 func cluster(t *testing.T, rel beamtest.Release, count int) (*node.Node, *global.Server, []*beamtest.Node) {
 	t.Helper()
+	return clusterNamed(t, rel, count, nodetest.Uniq("go"))
+}
+
+// clusterNamed is cluster with the gonode's basename.
+func clusterNamed(t *testing.T, rel beamtest.Release, count int, goBase string) (*node.Node, *global.Server, []*beamtest.Node) {
+	t.Helper()
 	cookie := beamtest.RandomCookie()
 	cfg := node.DefaultConfig()
-	cfg.Name, cfg.Cookie = nodetest.Uniq("go")+"@127.0.0.1", node.Cookie(cookie)
+	cfg.Name, cfg.Cookie = goBase+"@127.0.0.1", node.Cookie(cookie)
 	logs := &testutil.SyncBuffer{}
 	gn := nodetest.Start(t, cfg, logs)
 	srv, err := global.Start(gn, global.Options{})
@@ -176,6 +182,90 @@ func TestGlobalNamesBothWays(t *testing.T) {
 		}
 		if _, ok := srv.Whereis(etf.Atom("inventory")); ok {
 			t.Fatal("the Go side still lists :inventory after its process exited")
+		}
+	})
+}
+
+// TestGlobalNameClashAfterPartition: the gonode is cut from two Elixir
+// nodes, the same name is registered on both sides meanwhile, and the link
+// heals: exactly one holder remains on every node, the process of the
+// lower node as global's default resolve function keeps, and the other
+// exits. Run with the gonode's name sorting first (this node resolves the
+// clash) and last (the BEAM node does). The Elixir nodes stay connected.
+func TestGlobalNameClashAfterPartition(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		for _, base := range []string{"a" + nodetest.Uniq("go"), "z" + nodetest.Uniq("go")} {
+			t.Run(base[:1], func(t *testing.T) {
+				gn, srv, exs := clusterNamed(t, rel, 2, base)
+				for _, ex := range exs {
+					if out := ex.Eval(t, syncOn); !strings.HasPrefix(out, "{{:ok, :ok}, ") {
+						t.Fatalf("%s: global.sync() = %s", ex.Name, out)
+					}
+				}
+				for _, ex := range exs {
+					if err := gn.Disconnect(ex.Name); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, ex := range exs {
+					testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+						out := ex.Eval(t, fmt.Sprintf(`:"%s" in Node.list()`, gn.Name()))
+						return out == "false", out
+					})
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				goProc, err := gn.RegisterServer("", node.NewServer())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := srv.Register(ctx, etf.Atom("dup"), goProc.Self()); err != nil || !ok {
+					t.Fatalf("Register(:dup) during the partition = %v, %v", ok, err)
+				}
+				exPid := exs[0].Eval(t, `pid = spawn(fn -> Process.sleep(:infinity) end)
+					:yes = :global.register_name(:dup, pid)
+					Process.register(pid, :fid_dup)
+					inspect(pid)`)
+				for _, ex := range exs {
+					if err := gn.Connect(ctx, ex.Name); err != nil {
+						t.Fatal(err)
+					}
+				}
+				goWins := base[0] == 'a'
+				var want string
+				if goWins {
+					want = fmt.Sprintf(`"%s"`, gn.Name())
+				} else {
+					want = fmt.Sprintf(`"%s"`, exs[0].Name)
+				}
+				for _, ex := range exs {
+					testutil.EventuallyNamed(t, 30*time.Second, ex.Name+" resolves :dup to the winner", func() (bool, string) {
+						out := ex.Eval(t, `case :global.whereis_name(:dup) do
+							:undefined -> "undefined"
+							pid -> Atom.to_string(node(pid))
+						end`)
+						return out == want, out
+					})
+				}
+				testutil.EventuallyNamed(t, 30*time.Second, "the gonode resolves :dup to the winner", func() (bool, string) {
+					p, ok := srv.Whereis(etf.Atom("dup"))
+					return ok && fmt.Sprintf(`"%s"`, p.Node) == want, fmt.Sprint(p, ok)
+				})
+				// The loser exited.
+				if goWins {
+					testutil.EventuallyNamed(t, 30*time.Second, "the Elixir loser exits", func() (bool, string) {
+						out := exs[0].Eval(t, `Process.whereis(:fid_dup) == nil`)
+						return out == "true", out + " " + exPid
+					})
+				} else {
+					testutil.EventuallyNamed(t, 30*time.Second, "the Go loser exits", func() (bool, string) {
+						return !goProc.IsAlive(), "alive"
+					})
+				}
+				if out := exs[0].Eval(t, fmt.Sprintf(`:"%s" in Node.list()`, exs[1].Name)); out != "true" {
+					t.Fatalf("the Elixir nodes were disconnected from each other: %s", out)
+				}
+			})
 		}
 	})
 }
