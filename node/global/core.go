@@ -110,20 +110,19 @@ type lock struct {
 // peer is the state of the connect protocol with one node (the
 // counterpart of OTP's per-node sync tags, resolver and saved ops).
 type peer struct {
-	myTag      int64
-	hisTag     etf.Term
-	hasHisTag  bool
-	hisLocker  etf.Pid
-	lockID     etf.Term
-	lockSet    bool
-	hisNames   etf.List // the peer's exchange, waiting for the lock
-	gotNames   bool
-	ops        etf.List // ours, computed from his names
-	opsReady   bool
-	hisOps     etf.List // his resolved ops, waiting for ours
-	gotHisOps  bool
-	hisVsn     int
-	sentAnswer bool
+	myTag     int64
+	hisTag    etf.Term
+	hasHisTag bool
+	hisLocker etf.Pid
+	lockID    etf.Term
+	lockSet   bool
+	hisNames  etf.List // the peer's exchange, waiting for the lock
+	gotNames  bool
+	ops       etf.List // ours, computed from his names
+	opsReady  bool
+	hisOps    etf.List // his resolved ops, waiting for ours
+	gotHisOps bool
+	hisVsn    int
 }
 
 // outbound is a message to send: To is an etf.Pid or a gen.ProcessID.
