@@ -3,6 +3,7 @@ package global_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,63 @@ func TestGlobalNameClashAfterPartition(t *testing.T) {
 					t.Fatalf("the Elixir nodes were disconnected from each other: %s", out)
 				}
 			})
+		}
+	})
+}
+
+// TestGlobalTwoGonodes: two gonodes and two Elixir nodes in one mesh:
+// global:sync() returns on the Elixir nodes, and a name registered from one
+// gonode is resolved and called from the other and from Elixir.
+func TestGlobalTwoGonodes(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		g1, s1, exs := cluster(t, rel, 2)
+		cfg := node.DefaultConfig()
+		cfg.Name, cfg.Cookie = nodetest.Uniq("go")+"@127.0.0.1", g1.Config().Cookie
+		g2 := nodetest.Start(t, cfg, &testutil.SyncBuffer{})
+		s2, err := global.Start(g2, global.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s2.Stop)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, to := range []string{g1.Name(), exs[0].Name, exs[1].Name} {
+			if err := g2.Connect(ctx, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ex := range exs {
+			if out := ex.Eval(t, syncOn); !strings.HasPrefix(out, "{{:ok, :ok}, ") {
+				t.Fatalf("%s: global.sync() = %s", ex.Name, out)
+			}
+		}
+		// Each gonode counts the other as in sync (through the Elixir nodes'
+		// new_nodes and in_sync).
+		for _, pair := range []struct {
+			s     *global.Server
+			other string
+		}{{s1, g2.Name()}, {s2, g1.Name()}} {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+				got := pair.s.Synced()
+				return slices.Contains(got, pair.other), fmt.Sprint(got)
+			})
+		}
+		inv := node.NewServer()
+		inv.Call("ping", func() string { return "pong from g1" })
+		p, err := g1.RegisterServer("", inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s1.Register(ctx, etf.Atom("inv1"), p.Self()); err != nil || !ok {
+			t.Fatalf("Register = %v, %v", ok, err)
+		}
+		if v, err := s2.Call(ctx, etf.Atom("inv1"), etf.Atom("ping")); err != nil || fmt.Sprintf("%s", v) != "pong from g1" {
+			t.Fatalf("the other gonode's Call({:global, :inv1}, :ping) = %v, %v", v, err)
+		}
+		for _, ex := range exs {
+			if out := ex.Eval(t, `GenServer.call({:global, :inv1}, :ping)`); out != `"pong from g1"` {
+				t.Fatalf("%s: GenServer.call({:global, :inv1}, :ping) = %s", ex.Name, out)
+			}
 		}
 	})
 }
