@@ -325,5 +325,20 @@ func TestGlobalTwoGonodes(t *testing.T) {
 				t.Fatalf("%s: GenServer.call({:global, :inv1}, :ping) = %s", ex.Name, out)
 			}
 		}
+		// The gonode holding :inv1 stops: the name goes on every node.
+		s1.Stop()
+		if err := g1.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			p, ok := s2.Whereis(etf.Atom("inv1"))
+			return !ok, fmt.Sprint(p, ok)
+		})
+		for _, ex := range exs {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+				out := ex.Eval(t, `:global.whereis_name(:inv1)`)
+				return out == ":undefined", out
+			})
+		}
 	})
 }
