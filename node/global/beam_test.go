@@ -342,3 +342,38 @@ func TestGlobalTwoGonodes(t *testing.T) {
 		}
 	})
 }
+
+// TestGlobalNamesReachALateNode: a name an Elixir node registered (its
+// resolve function is a fun of global's module) is in the gonode's
+// exchange with a node that connects later to the gonode alone: that node
+// resolves it, and its sync completes (the exchange, with the fun in it,
+// reached it: a sync whose exchange is lost never completes). The late
+// node connects to the name's node afterwards, to monitor its process.
+func TestGlobalNamesReachALateNode(t *testing.T) {
+	beamtest.ForEach(t, func(t *testing.T, rel beamtest.Release) {
+		gn, srv, exs := cluster(t, rel, 1)
+		exs[0].Eval(t, `pid = spawn(fn -> Process.sleep(:infinity) end)
+			:yes = :global.register_name(:early, pid)`)
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			_, ok := srv.Whereis(etf.Atom("early"))
+			return ok, "not yet"
+		})
+		late := beamtest.Start(t, rel, beamtest.Options{
+			Name: nodetest.Uniq("ex") + "@127.0.0.1", Cookie: gn.Config().Cookie.Reveal(), Elixir: true,
+		})
+		if out := late.Eval(t, fmt.Sprintf(`Node.connect(:"%s")`, gn.Name())); out != "true" {
+			t.Fatalf("Node.connect = %s", out)
+		}
+		if out := late.Eval(t, syncOn); !strings.HasPrefix(out, "{{:ok, :ok}, ") {
+			t.Fatalf("late node's global.sync() = %s", out)
+		}
+		want := exs[0].Name
+		testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+			out := late.Eval(t, `case :global.whereis_name(:early) do
+				:undefined -> "undefined"
+				pid -> Atom.to_string(node(pid))
+			end`)
+			return out == `"`+want+`"`, out
+		})
+	})
+}
