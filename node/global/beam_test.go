@@ -150,6 +150,28 @@ func TestGlobalNamesBothWays(t *testing.T) {
 			}
 		}
 
+		// Unregister from Go: every Elixir node drops the name.
+		if ok, err := srv.Register(ctx, etf.Atom("spare"), other.Self()); err != nil || !ok {
+			t.Fatalf("Register(:spare) = %v, %v", ok, err)
+		}
+		for _, ex := range exs {
+			testutil.Eventually(t, 30*time.Second, func() (bool, string) {
+				out := ex.Eval(t, `:global.whereis_name(:spare) |> node() |> Atom.to_string()`)
+				return out == `"`+gn.Name()+`"`, out
+			})
+		}
+		if err := srv.Unregister(ctx, etf.Atom("spare")); err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range exs {
+			if out := ex.Eval(t, `:global.whereis_name(:spare)`); out != ":undefined" {
+				t.Fatalf("%s: :spare after Unregister = %s", ex.Name, out)
+			}
+		}
+		if _, ok := srv.Whereis(etf.Atom("spare")); ok {
+			t.Fatal("Whereis(:spare) after Unregister found it")
+		}
+
 		// An Elixir process registered as :pricing: resolved and called
 		// from Go.
 		exs[1].Eval(t, `pid = spawn(fn ->
