@@ -160,6 +160,16 @@ type DiscoveryState interface {
 	Snapshot() discovery.Snapshot
 }
 
+// GlobalState is what /debug/global serves: global's view of the cluster
+// (the JSON of Report's value). It must be safe for concurrent use and
+// return quickly; ok false means global does not run (404).
+type GlobalState interface {
+	Report() (report any, ok bool)
+}
+
+// WithGlobal sets what /debug/global serves (default: nothing, 404).
+func WithGlobal(g GlobalState) ServerOption { return func(s *Server) { s.global = g } }
+
 // ServerOption sets an optional dependency of NewServer.
 type ServerOption func(*Server)
 
@@ -173,8 +183,10 @@ type Server struct {
 	cfg  ServerConfig
 	node NodeState
 	disc DiscoveryState
-	log  *slog.Logger
-	srv  *http.Server
+	// global serves /debug/global; nil: 404.
+	global GlobalState
+	log    *slog.Logger
+	srv    *http.Server
 
 	// discReady latches discovery's readiness: once the first poll has
 	// succeeded, later failed polls do not make the node unready (the last
@@ -220,6 +232,7 @@ func NewServer(cfg ServerConfig, g prometheus.Gatherer, n NodeState, d Discovery
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /debug/peers", s.debugPeers)
+	mux.HandleFunc("GET /debug/global", s.debugGlobal)
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
@@ -383,5 +396,26 @@ func (s *Server) debugPeers(w http.ResponseWriter, _ *http.Request) {
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
 		s.log.Debug("write /debug/peers", "err", err)
+	}
+}
+
+// debugGlobal serves what global's name server knows: the nodes in sync,
+// the connects under way, the names and the locks held on this node.
+func (s *Server) debugGlobal(w http.ResponseWriter, _ *http.Request) {
+	if s.global == nil {
+		http.NotFound(w, nil)
+		return
+	}
+	rep, ok := s.global.Report()
+	if !ok {
+		http.NotFound(w, nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		s.log.Debug("write /debug/global", "err", err)
 	}
 }

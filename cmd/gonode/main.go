@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/gonode/gonode/discovery/k8s"
 	"github.com/gonode/gonode/metrics"
 	"github.com/gonode/gonode/node"
+	"github.com/gonode/gonode/node/global"
 	"github.com/gonode/gonode/node/pg"
 )
 
@@ -169,12 +171,13 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 	// The HTTP listener binds before the node starts, so a taken port is
 	// reported at once, and /healthz answers while the node starts.
 	var srv *metrics.Server
+	globalState := &globalReport{}
 	srvDone := make(chan struct{})
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	defer stopSrv()
 	if cfg.MetricsAddr != "" {
 		srv, err = metrics.NewServer(metrics.ServerConfig{Addr: cfg.MetricsAddr, MinPeers: cfg.MinPeers},
-			reg, state, disc, metrics.WithServerLogger(log))
+			reg, state, disc, metrics.WithServerLogger(log), metrics.WithGlobal(globalState))
 		if err == nil {
 			err = srv.Listen()
 		}
@@ -216,6 +219,13 @@ func run(ctx context.Context, args []string, env environment, stdout, stderr io.
 		return code
 	}
 	if code, ok := startScopes(cfg, n, reg, log, mainLog); !ok {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		_ = n.Stop(sctx)
+		stopHTTP(sctx)
+		cancel()
+		return code
+	}
+	if code, ok := startGlobal(cfg, n, reg, globalState, log, mainLog); !ok {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		_ = n.Stop(sctx)
 		stopHTTP(sctx)
@@ -291,6 +301,39 @@ func startScopes(cfg config, n *node.Node, reg prometheus.Registerer, log, mainL
 		}
 	}
 	return exitOK, true
+}
+
+// startGlobal starts global's name server on a visible node, so that BEAM
+// nodes count it as in sync (global:sync/0 returns) and global names are
+// shared with it; a hidden node runs none (global ignores it).
+func startGlobal(cfg config, n *node.Node, reg prometheus.Registerer, rep *globalReport, log, mainLog *slog.Logger) (int, bool) {
+	if cfg.Node.Hidden {
+		return exitOK, true
+	}
+	gm, err := metrics.NewGlobal(reg)
+	if err != nil {
+		mainLog.Error("cannot create global's metrics", "err", err)
+		return exitFailure, false
+	}
+	gs, err := global.Start(n, global.Options{Observer: gm, Logger: log})
+	if err != nil {
+		mainLog.Error("cannot start global's name server", "err", err)
+		return exitFailure, false
+	}
+	rep.srv.Store(gs)
+	return exitOK, true
+}
+
+// globalReport serves /debug/global once global's name server runs.
+type globalReport struct{ srv atomic.Pointer[global.Server] }
+
+// Report implements metrics.GlobalState.
+func (g *globalReport) Report() (any, bool) {
+	s := g.srv.Load()
+	if s == nil {
+		return nil, false
+	}
+	return s.Report(), true
 }
 
 // writeConfigError prints every problem of a configuration, one a line: those

@@ -365,6 +365,18 @@ func TestGracefulStop(t *testing.T) {
 func TestScale(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	_, _, members := mixedCluster(t, c, HostRelease, 5, 5, 0)
+	exs, _, members := mixedCluster(t, c, HostRelease, 5, 5, 0)
+	start := time.Now()
 	eventually(t, 120*time.Second, "full mesh of 10", func() (bool, string) { return meshState(members...) })
+	t.Logf("full mesh of 10 %s after the pods were up", time.Since(start).Round(time.Millisecond))
+	// global syncs the five gonode pods too: :global.sync() returns on
+	// every Elixir pod (the time is logged, not asserted).
+	for _, ex := range exs {
+		out, err := ex.EvalE(globalSync, 70*time.Second)
+		t.Logf("%s: {sync, trans, ms} = %s", ex.Name, out)
+		if err != nil || !strings.HasPrefix(out, "{{:ok, :ok}, {:ok, :done}, ") {
+			t.Fatalf("%s: {global.sync, global.trans, ms} = %q, %v", ex.Name, out, err)
+		}
+	}
+	t.Logf("global in sync on every Elixir pod %s after the pods were up", time.Since(start).Round(time.Millisecond))
 }
