@@ -386,8 +386,11 @@ func TestScale(t *testing.T) {
 		up.Round(time.Millisecond), mesh.Round(time.Millisecond), insync.Round(time.Millisecond), settleWithout.Round(time.Millisecond), without)
 
 	start = time.Now()
+	var gos []*GonodePod
 	for i := 0; i < 5; i++ {
-		members = append(members, startGonode(t, c, fmt.Sprintf("go%d", i+1), GonodeOptions{}, true))
+		g := startGonode(t, c, fmt.Sprintf("go%d", i+1), GonodeOptions{}, true)
+		gos = append(gos, g)
+		members = append(members, g)
 	}
 	up = time.Since(start)
 	eventually(t, 120*time.Second, "full mesh of 10", func() (bool, string) { return meshState(members...) })
@@ -399,6 +402,16 @@ func TestScale(t *testing.T) {
 	settleWith := insync - up
 	t.Logf("with gonode: 5 gonode pods up (Ready) %s, mesh of 10 %s, global in sync on every Elixir pod %s after the first gonode pod started (%s after the last was up); :global.sync() max %d ms",
 		up.Round(time.Millisecond), mesh.Round(time.Millisecond), insync.Round(time.Millisecond), settleWith.Round(time.Millisecond), with)
+	// gonode's own view: from a peer's nodeup to in sync with it
+	// (gonode_global_sync_seconds), averaged over every gonode pod's peers.
+	var syncs, secs float64
+	for _, g := range gos {
+		syncs += metric(t, g, "gonode_global_sync_seconds_count")
+		secs += metric(t, g, "gonode_global_sync_seconds_sum")
+	}
+	if syncs > 0 {
+		t.Logf("with gonode: gonode pods in sync with %.0f peers, %s on average from nodeup", syncs, time.Duration(secs/syncs*float64(time.Second)).Round(time.Millisecond))
+	}
 	t.Logf("global sync with/without gonode, same run: last pod up to in sync everywhere %s/%s = %.2f; :global.sync() max %d/%d ms",
 		settleWith.Round(time.Millisecond), settleWithout.Round(time.Millisecond), float64(settleWith)/float64(settleWithout), with, without)
 }
