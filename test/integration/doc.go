@@ -63,7 +63,8 @@
 // TestElixirMeshViaDNS (the harness alone, OTP 25/27/29), TestMesh (3 Elixir +
 // 2 gonode pods, calls both ways, OTP 25/27/29), TestJoin, TestLeave,
 // TestDNSOutage, TestPartitionHeal, TestWrongCookie, TestIPReuse,
-// TestGracefulStop, TestScale (10 pods) and TestTLSMesh (2 Elixir + 2 gonode
+// TestGracefulStop, TestScale (10 pods; global's sync time with and without the
+// gonode pods, logged) and TestTLSMesh (2 Elixir + 2 gonode
 // pods with TLS distribution and mutual verification, OTP 25/27/29). Waits are bounded polls that
 // report the last state they saw; a failing test prints the logs of its pods
 // and of dnsmasq.
