@@ -18,3 +18,19 @@ func SetTLSReloadIntervalForTest(n *Node, d time.Duration) {
 	n.tls.interval = d
 	n.tls.mu.Unlock()
 }
+
+// ResolveUntakenForTest makes n's outgoing connection to peer as ergo's
+// Resolve does, without ergo taking it afterwards: the connection stays
+// handed off until it is taken, expires, or n stops.
+func ResolveUntakenForTest(n *Node, peer string) error {
+	_, err := n.wire.registrar.Resolve(peer)
+	return err
+}
+
+// SetOutTakeTimeoutForTest sets how long a connection made waits for ergo
+// to take it, and returns the function that restores it.
+func SetOutTakeTimeoutForTest(d time.Duration) (restore func()) {
+	old := outTakeTimeout
+	outTakeTimeout = d
+	return func() { outTakeTimeout = old }
+}

@@ -22,11 +22,12 @@ const (
 	// outDialTimeout bounds the TCP connect to a peer: 3 s, what ergo's own
 	// dialer allowed before the node dialled itself.
 	outDialTimeout = 3 * time.Second
-	// outTakeTimeout is how long a completed connection waits for ergo to
-	// take it (ergo dials the stand-in listener right after Resolve
-	// returns); past it the connection is closed.
-	outTakeTimeout = 10 * time.Second
 )
+
+// outTakeTimeout is how long a completed connection waits for ergo to take
+// it (ergo dials the stand-in listener right after Resolve returns); past
+// it the connection is closed. A variable for the package's tests.
+var outTakeTimeout = 10 * time.Second
 
 // outgoing makes the node's outgoing connections itself, inside the
 // registrar's Resolve, which ergo calls first for every connection it
@@ -56,6 +57,10 @@ type outgoing struct {
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // the listener's ends of ergo's connections
+	// handed are the connections made and not yet taken by ergo: close
+	// closes them at once, so that a peer does not keep for outTakeTimeout
+	// a connection to a node that has stopped.
+	handed map[*handedOff]struct{}
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -66,7 +71,8 @@ func newOutgoing(h *dist.Handshake, cookie string, causes *peerCauses) (*outgoin
 		return nil, fmt.Errorf("outgoing connections' stand-in listener: %w", err)
 	}
 	return &outgoing{handshake: h, cookie: cookie, causes: causes, ln: ln,
-		port: uint16(ln.Addr().(*net.TCPAddr).Port), conns: map[net.Conn]struct{}{}}, nil
+		port: uint16(ln.Addr().(*net.TCPAddr).Port), conns: map[net.Conn]struct{}{},
+		handed: map[*handedOff]struct{}{}}, nil
 }
 
 // serve accepts ergo's connections to the stand-in listener until close.
@@ -115,7 +121,12 @@ func (o *outgoing) close() {
 	for c := range o.conns {
 		_ = c.Close()
 	}
+	handed := o.handed
+	o.handed = map[*handedOff]struct{}{}
 	o.mu.Unlock()
+	for h := range handed {
+		h.expire()
+	}
 	o.wg.Wait()
 }
 
@@ -139,7 +150,17 @@ func (o *outgoing) connect(peer string, route ergonode.Route) (ergonode.Route, e
 		return ergonode.Route{}, fmt.Errorf("connect to %s: %w", peer, cause)
 	}
 	o.causes.succeeded(peer)
-	h := &handedOff{Handshake: o.handshake, details: details, conn: conn}
+	h := &handedOff{Handshake: o.handshake, details: details, conn: conn, owner: o}
+	o.mu.Lock()
+	if o.closed {
+		// The node began to stop while the handshake ran: ergo will not
+		// take the connection, so the peer must not keep it.
+		o.mu.Unlock()
+		_ = conn.Close()
+		return ergonode.Route{}, fmt.Errorf("connect to %s: %w", peer, ErrStopping)
+	}
+	o.handed[h] = struct{}{}
+	o.mu.Unlock()
 	time.AfterFunc(outTakeTimeout, h.expire)
 	o.pending.Add(1)
 	return ergonode.Route{Node: route.Node, Host: "127.0.0.1", Port: o.port,
@@ -152,7 +173,15 @@ type handedOff struct {
 	*dist.Handshake
 	details ergonode.HandshakeDetails
 	conn    net.Conn // the connection to the peer
+	owner   *outgoing
 	taken   atomic.Bool
+}
+
+// settle removes h from the connections its owner waits for ergo to take.
+func (h *handedOff) settle() {
+	h.owner.mu.Lock()
+	delete(h.owner.handed, h)
+	h.owner.mu.Unlock()
 }
 
 var errHandedOffTwice = errors.New("outgoing connection already taken")
@@ -163,6 +192,7 @@ func (h *handedOff) Start(_ net.Addr, c lib.NetReadWriter, _ bool, _ string) (er
 	if !h.taken.CompareAndSwap(false, true) {
 		return ergonode.HandshakeDetails{}, errHandedOffTwice
 	}
+	h.settle()
 	go func() {
 		_, _ = io.Copy(io.Discard, c)
 		_ = h.conn.Close()
@@ -174,5 +204,6 @@ func (h *handedOff) Start(_ net.Addr, c lib.NetReadWriter, _ bool, _ string) (er
 func (h *handedOff) expire() {
 	if h.taken.CompareAndSwap(false, true) {
 		_ = h.conn.Close()
+		h.settle()
 	}
 }
