@@ -55,8 +55,8 @@ type outgoing struct {
 	// ergo's) is closed at once.
 	pending atomic.Int64
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // the listener's ends of ergo's connections
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // the listener's ends of ergo's connections
 	// handed are the connections made and not yet taken by ergo: close
 	// closes them at once, so that a peer does not keep for outTakeTimeout
 	// a connection to a node that has stopped.
