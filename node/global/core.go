@@ -428,6 +428,23 @@ func (c *core) cancelConnect(t etf.Tuple, e *effects) {
 
 // current returns the connect with node n when tag is this node's tag of
 // it.
+// currentOf is current for a message whose element 1 is the sending node
+// and element tagIdx the connection's tag: a message that is malformed or
+// of an earlier connection is counted as dropped, and ok is false.
+func (c *core) currentOf(t etf.Tuple, tagIdx int, e *effects) (n etf.Atom, p *peer, ok bool) {
+	n, ok = t[1].(etf.Atom)
+	if !ok {
+		e.drop(DropMalformed)
+		return "", nil, false
+	}
+	p, ok = c.current(n, t[tagIdx])
+	if !ok {
+		e.drop(DropStale)
+		return "", nil, false
+	}
+	return n, p, true
+}
+
 func (c *core) current(n etf.Atom, tag etf.Term) (*peer, bool) {
 	p, ok := c.peers[n]
 	if !ok {
@@ -488,14 +505,8 @@ func (c *core) sameConnectLock(requester etf.Term, locker etf.Pid) bool {
 }
 
 func (c *core) exchange(t etf.Tuple, e *effects) {
-	n, ok := t[1].(etf.Atom)
+	n, p, ok := c.currentOf(t, 4, e)
 	if !ok {
-		e.drop(DropMalformed)
-		return
-	}
-	p, cur := c.current(n, t[4])
-	if !cur {
-		e.drop(DropStale)
 		return
 	}
 	names, ok := t[2].(etf.List)
@@ -570,14 +581,8 @@ func (c *core) maybeResolve(n etf.Atom, p *peer, e *effects) {
 }
 
 func (c *core) resolved(t etf.Tuple, e *effects) {
-	n, ok := t[1].(etf.Atom)
+	n, p, ok := c.currentOf(t, 6, e)
 	if !ok {
-		e.drop(DropMalformed)
-		return
-	}
-	p, cur := c.current(n, t[6])
-	if !cur {
-		e.drop(DropStale)
 		return
 	}
 	hisOps, ok1 := t[2].(etf.List)

@@ -14,6 +14,7 @@ import (
 	"github.com/gonode/gonode/internal/ratelog"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/genserver"
+	"github.com/gonode/gonode/node/internal/peerproc"
 )
 
 // ErrStopped: the name server's process is gone (the node stopped, or Stop).
@@ -68,7 +69,7 @@ type Server struct {
 	mu      sync.Mutex
 	c       *core
 	proc    gen.Process
-	refs    map[etf.Pid]etf.Ref
+	refs    peerproc.Monitors
 	upAt    map[string]time.Time
 	stopped bool
 	unsub   func()
@@ -80,7 +81,7 @@ type Server struct {
 // must be visible (Config.Hidden false): BEAM nodes leave hidden nodes out
 // of global.
 func Start(n *node.Node, opts Options) (*Server, error) {
-	s := &Server{n: n, obs: opts.Observer, refs: map[etf.Pid]etf.Ref{}, upAt: map[string]time.Time{}, done: make(chan struct{})}
+	s := &Server{n: n, obs: opts.Observer, refs: peerproc.Monitors{}, upAt: map[string]time.Time{}, done: make(chan struct{})}
 	if s.obs == nil {
 		s.obs = NopObserver{}
 	}
@@ -166,24 +167,9 @@ func (s *Server) Whereis(name etf.Term) (etf.Pid, bool) {
 
 // apply runs a step's effects; s.mu is held.
 func (s *Server) apply(e effects) {
-	for _, p := range e.monitor {
-		if _, ok := s.refs[p]; !ok {
-			s.refs[p] = s.proc.MonitorProcess(p)
-		}
-	}
-	for _, p := range e.demonitor {
-		if ref, ok := s.refs[p]; ok {
-			s.proc.DemonitorProcess(ref)
-			delete(s.refs, p)
-		}
-	}
+	s.refs.Apply(s.proc, e.monitor, e.demonitor)
 	for _, o := range e.send {
-		// As erlang:send(..., [noconnect]): nothing is sent to a node that
-		// is not connected (sending would make ergo dial it).
-		if !s.connected(o.To) {
-			continue
-		}
-		_ = s.proc.Send(o.To, o.Msg)
+		peerproc.SendNoConnect(s.n, s.proc, o.To, o.Msg)
 	}
 	for _, p := range e.exit {
 		s.log.Warn("conflict", "global name clash: this node's process loses the name and exits", "pid", p.String())
@@ -251,8 +237,7 @@ func (v *nameServer) HandleInfo(_ *genserver.Process, msg etf.Term) gen.ServerSt
 		return gen.ServerStatusOK
 	}
 	if d, ok := msg.(gen.MessageDown); ok {
-		if ref, known := s.refs[d.Pid]; known && ref == d.Ref {
-			delete(s.refs, d.Pid)
+		if s.refs.Down(d.Pid, d.Ref) {
 			s.apply(s.c.down(d.Pid))
 		}
 		return gen.ServerStatusOK

@@ -12,6 +12,7 @@ import (
 	"github.com/gonode/gonode/internal/ratelog"
 	"github.com/gonode/gonode/node"
 	"github.com/gonode/gonode/node/genserver"
+	"github.com/gonode/gonode/node/internal/peerproc"
 )
 
 // DefaultScope is the scope Erlang's pg:join/2 and Elixir's :pg.join/2 use.
@@ -75,7 +76,7 @@ type Scope struct {
 	mu      sync.Mutex
 	c       *core
 	proc    gen.Process
-	refs    map[etf.Pid]etf.Ref
+	refs    peerproc.Monitors
 	subs    map[int]chan Change
 	nextSub int
 	stopped bool
@@ -94,7 +95,7 @@ func Start(n *node.Node, name string, opts Options) (*Scope, error) {
 	}
 	s := &Scope{
 		name: name, n: n, obs: opts.Observer,
-		refs: map[etf.Pid]etf.Ref{}, subs: map[int]chan Change{},
+		refs: peerproc.Monitors{}, subs: map[int]chan Change{},
 		done: make(chan struct{}),
 	}
 	if s.obs == nil {
@@ -265,25 +266,9 @@ func (s *Scope) Monitor(buffer int) (<-chan Change, func()) {
 
 // apply runs a step's effects; s.mu is held.
 func (s *Scope) apply(e effects) {
-	for _, p := range e.monitor {
-		if _, ok := s.refs[p]; !ok {
-			s.refs[p] = s.proc.MonitorProcess(p)
-		}
-	}
-	for _, p := range e.demonitor {
-		if ref, ok := s.refs[p]; ok {
-			s.proc.DemonitorProcess(ref)
-			delete(s.refs, p)
-		}
-	}
+	s.refs.Apply(s.proc, e.monitor, e.demonitor)
 	for _, o := range e.send {
-		// As erlang:send(..., [noconnect]) in pg: a message for a node that
-		// is not connected is not sent (sending would make ergo dial it);
-		// the peer's DOWN follows.
-		if !s.connected(o.To) {
-			continue
-		}
-		_ = s.proc.Send(o.To, o.Msg)
+		peerproc.SendNoConnect(s.n, s.proc, o.To, o.Msg)
 	}
 	if e.dropped != "" {
 		s.obs.Dropped(s.name, e.dropped)
@@ -307,19 +292,6 @@ func (s *Scope) apply(e effects) {
 	}
 }
 
-// connected reports whether the node of a destination is this node or a
-// connected peer.
-func (s *Scope) connected(to any) bool {
-	var nodeName string
-	switch v := to.(type) {
-	case etf.Pid:
-		nodeName = string(v.Node)
-	case gen.ProcessID:
-		nodeName = v.Node
-	}
-	return nodeName == s.n.Name() || s.n.IsConnected(nodeName)
-}
-
 // scopeServer is the scope's process.
 type scopeServer struct {
 	genserver.Server
@@ -338,8 +310,7 @@ func (v *scopeServer) HandleInfo(_ *genserver.Process, msg etf.Term) gen.ServerS
 		return gen.ServerStatusOK
 	}
 	if d, ok := msg.(gen.MessageDown); ok {
-		if ref, known := s.refs[d.Pid]; known && ref == d.Ref {
-			delete(s.refs, d.Pid)
+		if s.refs.Down(d.Pid, d.Ref) {
 			_, wasPeer := s.c.peers[d.Pid]
 			s.apply(s.c.down(d.Pid))
 			if wasPeer && d.Reason == "noconnection" && s.n.IsConnected(string(d.Pid.Node)) {

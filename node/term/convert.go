@@ -931,6 +931,20 @@ func isOpaque(t etf.Term) bool {
 	return false
 }
 
+// genericElems is the generic view of each element of a list, an improper
+// list or a tuple, an error naming the element's index.
+func (d *unmarshaller) genericElems(elems []etf.Term, charlists bool, depth int) ([]etf.Term, error) {
+	out := make([]etf.Term, len(elems))
+	for i, x := range elems {
+		g, err := d.generic(x, charlists, depth+1)
+		if err != nil {
+			return nil, atSeg(err, indexSeg(i))
+		}
+		out[i] = g
+	}
+	return out, nil
+}
+
 // generic converts a term into the generic view (see Unmarshal).
 func (d *unmarshaller) generic(t etf.Term, charlists bool, depth int) (etf.Term, error) {
 	if depth > DefaultMaxDepth {
@@ -973,35 +987,23 @@ func (d *unmarshaller) generic(t etf.Term, charlists bool, depth int) (etf.Term,
 				return s, nil
 			}
 		}
-		out := make(etf.List, len(v))
-		for i, x := range v {
-			g, err := d.generic(x, charlists, depth+1)
-			if err != nil {
-				return nil, atSeg(err, indexSeg(i))
-			}
-			out[i] = g
+		out, err := d.genericElems(v, charlists, depth)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return etf.List(out), nil
 	case etf.ListImproper:
-		out := make(etf.ListImproper, len(v))
-		for i, x := range v {
-			g, err := d.generic(x, charlists, depth+1)
-			if err != nil {
-				return nil, atSeg(err, indexSeg(i))
-			}
-			out[i] = g
+		out, err := d.genericElems(v, charlists, depth)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return etf.ListImproper(out), nil
 	case etf.Tuple:
-		out := make(etf.Tuple, len(v))
-		for i, x := range v {
-			g, err := d.generic(x, charlists, depth+1)
-			if err != nil {
-				return nil, atSeg(err, indexSeg(i))
-			}
-			out[i] = g
+		out, err := d.genericElems(v, charlists, depth)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return etf.Tuple(out), nil
 	case etf.Map, Map:
 		pairs, _, _ := entries(v, true)
 		out := make(Map, len(pairs))
