@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonode/gonode/internal/meshview"
 	"github.com/gonode/gonode/internal/testutil"
 )
 
@@ -72,30 +73,6 @@ func rpc(ctx context.Context, name, code string) (string, error) {
 		`RELEASE_NODE=`+basename+`@$(hostname -i | cut -d' ' -f1) exec /app/bin/gonode_example rpc "$1"`, "_", code)
 }
 
-// meshCode prints one line per node the Elixir node sees, itself included:
-// the node's name and then the names of its visible peers (an Elixir node's
-// from :rpc, a gonode node's from its built-in gonode server's info).
-const meshCode = `
-peers = fn n ->
-  if n == node() do
-    Node.list()
-  else
-    case :rpc.call(n, Node, :list, [], 5000) do
-      l when is_list(l) -> l
-      _ ->
-        try do
-          GenServer.call({:gonode, n}, :info, 5000)[:peers]
-        catch
-          :exit, r -> [:"error:#{inspect(r)}"]
-        end
-    end
-  end
-end
-for n <- Enum.sort([node() | Node.list()]) do
-  IO.puts(Enum.join([n | Enum.sort(peers.(n))], " "))
-end
-`
-
 // fullMesh reports whether the nodes of cs are all connected to each other
 // and to no other node of the cluster, as seen from the first Elixir
 // container of cs.
@@ -106,52 +83,15 @@ func fullMesh(cs []container) (bool, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := rpc(ctx, els[0].Name, meshCode)
+	out, err := rpc(ctx, els[0].Name, meshview.Code)
 	if err != nil {
 		return false, err.Error()
-	}
-	view := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 0 || !strings.HasPrefix(f[0], basename+"@") {
-			continue
-		}
-		var peers []string
-		for _, p := range f[1:] {
-			if strings.HasPrefix(p, basename+"@") { // not rpc's own hidden node
-				peers = append(peers, p)
-			}
-		}
-		sort.Strings(peers)
-		view[f[0]] = strings.Join(peers, " ")
 	}
 	var want []string
 	for _, c := range cs {
 		want = append(want, c.nodeName())
 	}
-	sort.Strings(want)
-	var bad []string
-	for _, n := range want {
-		var exp []string
-		for _, o := range want {
-			if o != n {
-				exp = append(exp, o)
-			}
-		}
-		got, seen := view[n]
-		if !seen {
-			bad = append(bad, n+": not connected to the observer")
-		} else if got != strings.Join(exp, " ") {
-			bad = append(bad, fmt.Sprintf("%s: peers [%s], want [%s]", n, got, strings.Join(exp, " ")))
-		}
-	}
-	for n := range view {
-		if !strings.Contains(" "+strings.Join(want, " ")+" ", " "+n+" ") {
-			bad = append(bad, n+": connected but no running container has it")
-		}
-	}
-	sort.Strings(bad)
-	return len(bad) == 0, strings.Join(bad, "\n")
+	return meshview.Full(meshview.Parse(out, basename), want, "container")
 }
 
 // waitMesh waits until the project runs wantElixir Elixir and wantGo gonode

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gonode/gonode/internal/meshview"
 )
 
 // pod is a pod of the example's Erlang cluster as Kubernetes shows it.
@@ -70,54 +72,13 @@ func rpc(ctx context.Context, podName, code string) (string, error) {
 		"/app/bin/gonode_example", "rpc", code)
 }
 
-// meshCode prints one line per node the Elixir node sees, itself included:
-// the node's name and then the names of its visible peers. An Elixir node's
-// peers come from :rpc (Node.list/0), a gonode node's from its built-in
-// gonode server (info's peers).
-const meshCode = `
-peers = fn n ->
-  if n == node() do
-    Node.list()
-  else
-    case :rpc.call(n, Node, :list, [], 5000) do
-      l when is_list(l) -> l
-      _ ->
-        try do
-          GenServer.call({:gonode, n}, :info, 5000)[:peers]
-        catch
-          :exit, r -> [:"error:#{inspect(r)}"]
-        end
-    end
-  end
-end
-for n <- Enum.sort([node() | Node.list()]) do
-  IO.puts(Enum.join([n | Enum.sort(peers.(n))], " "))
-end
-`
-
 // meshView asks the Elixir pod observer for every node's peers.
 func meshView(ctx context.Context, observer string) (map[string][]string, error) {
-	out, err := rpc(ctx, observer, meshCode)
+	out, err := rpc(ctx, observer, meshview.Code)
 	if err != nil {
 		return nil, err
 	}
-	view := map[string][]string{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) == 0 {
-			continue
-		}
-		var peers []string
-		for _, p := range f[1:] {
-			// Only the cluster's nodes: not the hidden node of `rpc` itself.
-			if strings.HasPrefix(p, basename+"@") {
-				peers = append(peers, p)
-			}
-		}
-		sort.Strings(peers)
-		view[f[0]] = peers
-	}
-	return view, nil
+	return meshview.Parse(out, basename), nil
 }
 
 // fullMesh reports whether every pod of ps runs a node connected to every
@@ -139,25 +100,11 @@ func fullMesh(ps []pod) (ok bool, state string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	var bad []string
-	for _, n := range want {
-		got, seen := view[n]
-		if !seen {
-			bad = append(bad, fmt.Sprintf("%s: not connected to the observer %s", n, els[0].nodeName()))
-			continue
-		}
-		exp := without(want, n)
-		if strings.Join(got, " ") != strings.Join(exp, " ") {
-			bad = append(bad, fmt.Sprintf("%s: peers %v, want %v", n, got, exp))
-		}
+	ok, state = meshview.Full(view, want, "pod")
+	if !ok {
+		state = "seen from " + els[0].nodeName() + ":\n" + state
 	}
-	for n := range view {
-		if !contains(want, n) {
-			bad = append(bad, fmt.Sprintf("%s: connected but no running pod has it", n))
-		}
-	}
-	sort.Strings(bad)
-	return len(bad) == 0, strings.Join(bad, "\n")
+	return ok, state
 }
 
 func without(l []string, x string) []string {
