@@ -62,7 +62,7 @@ GONODE_TEST_STRICT=1 go test -json -count=1 -timeout 15m -p 2 ./... 2>&1 | "$bin
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can
 # report "context deadline exceeded" as a failure at the deadline without any
 # failing input (golang/go#75804, fixed in Go 1.27).
-step "fuzz targets (${FUZZTIME:=20000x} each)"
+step "fuzz targets (${FUZZTIME:=10000x} each)"
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz $pkg $target"
