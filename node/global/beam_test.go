@@ -226,7 +226,10 @@ func TestGlobalNameClashAfterPartition(t *testing.T) {
 					}
 				}
 				for _, ex := range exs {
-					if err := gn.Disconnect(ex.Name); err != nil {
+					// Once the first Elixir node has lost the gonode, the
+					// other may drop it too before this loop gets to it (the
+					// prevent_overlapping_partitions notices): not an error.
+					if err := gn.Disconnect(ex.Name); err != nil && gn.IsConnected(ex.Name) {
 						t.Fatal(err)
 					}
 				}
