@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 func measure(t testing.TB, opts memprobe.Options) memprobe.Figures {
 	t.Helper()
 	if runtime.GOOS != "linux" {
-		t.Skip("the resident set is read from /proc")
+		t.Skip("needs Linux: the resident set is read from /proc")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -70,7 +70,7 @@ func BenchmarkMemory(b *testing.B) {
 // goal (docs/performance-notes.md, "Mailbox size: 64").
 func TestMemoryGoals(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a node in a child process and 16 peers")
+		t.Skip("skipped with -short: starts a node in a child process and 16 peers")
 	}
 	fig := measure(t, memprobe.Options{})
 	t.Logf("idle node %.1f MiB resident, %.1f KiB heap per gen_server (over %d), %.1f KiB heap per peer (over %d)",
